@@ -1,0 +1,46 @@
+// Elementwise ops over flat f32 arrays. One invocation per element; the grid is folded into x*y
+// workgroups when it is larger than 65535 (see grid1d in recorder.ts).
+
+struct Params {
+  count: u32,
+  // For add_channel: elements per channel (H*W) and channels per batch item.
+  inner: u32,
+  channels: u32,
+  _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+const WG: u32 = 256u;
+
+fn flat_index(wg: vec3u, nwg: vec3u, li: u32) -> u32 {
+  return (wg.x + wg.y * nwg.x) * WG + li;
+}
+
+@compute @workgroup_size(WG)
+fn add(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let i = flat_index(wg, nwg, li);
+  if (i >= p.count) { return; }
+  out[i] = a[i] + b[i];
+}
+
+// out[n, c, s] = a[n, c, s] + b[n, c]: a per-(batch, channel) value broadcast over space,
+// as the ResNet block adds its time embedding.
+@compute @workgroup_size(WG)
+fn add_channel(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let i = flat_index(wg, nwg, li);
+  if (i >= p.count) { return; }
+  out[i] = a[i] + b[i / p.inner];
+}
+
+// SiLU(x) = x * sigmoid(x).
+@compute @workgroup_size(WG)
+fn silu(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let i = flat_index(wg, nwg, li);
+  if (i >= p.count) { return; }
+  let x = a[i];
+  out[i] = x / (1.0 + exp(-x));
+}

@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { add, addChannel, reference, silu } from '../src/engine/kernels/elementwise';
+import { randInt, randn, relError, rng, runOnce, tensorFrom, testGpu } from './support/gpu';
+
+describe('elementwise kernels match their CPU reference', () => {
+  const random = rng(7);
+  for (let trial = 0; trial < 3; trial++) {
+    const shape = [randInt(random, 1, 2), randInt(random, 1, 9), randInt(random, 1, 17), randInt(random, 1, 13)];
+    const n = shape.reduce((a, b) => a * b, 1);
+    const a = randn(n, random, 3);
+    const b = randn(n, random);
+    const v = randn(shape[0] * shape[1], random);
+
+    it(`add ${shape}`, async () => {
+      const gpu = await testGpu();
+      const out = await runOnce(gpu, (rec) => add(rec, tensorFrom(gpu, shape, a), tensorFrom(gpu, shape, b)));
+      expect(relError(out, reference.add(a, b))).toBeLessThan(1e-6);
+    });
+
+    it(`addChannel ${shape}`, async () => {
+      const gpu = await testGpu();
+      const out = await runOnce(gpu, (rec) => addChannel(rec, tensorFrom(gpu, shape, a), tensorFrom(gpu, shape.slice(0, 2), v)));
+      expect(relError(out, reference.addChannel(a, v, shape[2] * shape[3]))).toBeLessThan(1e-6);
+    });
+
+    it(`silu ${shape}`, async () => {
+      const gpu = await testGpu();
+      const out = await runOnce(gpu, (rec) => silu(rec, tensorFrom(gpu, shape, a)));
+      expect(relError(out, reference.silu(a))).toBeLessThan(1e-5);
+    });
+  }
+
+  it('a grid beyond 65535 workgroups covers every element', async () => {
+    const gpu = await testGpu();
+    const n = 65536 * 256 + 1000;
+    const a = randn(n, random);
+    const b = randn(n, random);
+    const out = await runOnce(gpu, (rec) => add(rec, tensorFrom(gpu, [n], a), tensorFrom(gpu, [n], b)));
+    expect(relError(out, reference.add(a, b))).toBeLessThan(1e-6);
+  });
+});
