@@ -1,0 +1,102 @@
+// The contract between the app (or a script) and the text-to-image pipeline. Plain data only,
+// so that it crosses the Web Worker boundary with postMessage.
+
+export type SamplerName = 'ddim' | 'euler' | 'euler_a' | 'dpmpp2m';
+export const SAMPLER_NAMES: readonly SamplerName[] = ['dpmpp2m', 'euler', 'euler_a', 'ddim'];
+
+/** Self-attention (attn1) or cross-attention (attn2), as diffusers names the modules. */
+export type AttentionKind = 'attn1' | 'attn2';
+
+/** The three parts of a UNet, with ComfyUI's names for them. */
+export type UNetPart = 'input' | 'middle' | 'output';
+
+/** ComfyUI's UNetSelfAttentionMultiply / UNetCrossAttentionMultiply factors. 1 = unchanged; 0–10. */
+export interface AttentionMultipliers {
+  q: number;
+  k: number;
+  v: number;
+  out: number;
+}
+
+export const NEUTRAL_MULTIPLIERS: Readonly<AttentionMultipliers> = { q: 1, k: 1, v: 1, out: 1 };
+export const MULTIPLIER_RANGE = { min: 0, max: 10 } as const;
+
+/**
+ * Which attention sites a rule scales: every site of its kind, one UNet part, or one site by its
+ * diffusers module path (`up_blocks.1.attentions.0.transformer_blocks.0.attn1`) or ComfyUI block
+ * name (`output_blocks.3`).
+ */
+export type SiteTarget = { all: true } | { part: UNetPart } | { path: string };
+
+export interface MultiplierRule {
+  kind: AttentionKind;
+  target: SiteTarget;
+  multipliers: AttentionMultipliers;
+}
+
+/** One attention module of the UNet, with both of its names. */
+export interface AttentionSite {
+  /** Index into the multipliers buffer (4 floats per site). */
+  index: number;
+  kind: AttentionKind;
+  /** diffusers module path, e.g. `down_blocks.0.attentions.1.transformer_blocks.0.attn2`. */
+  path: string;
+  /** ComfyUI block name, e.g. `input_blocks.2`, `middle_block`, `output_blocks.5`. */
+  comfyBlock: string;
+  part: UNetPart;
+  /** Spatial resolution the site works at, for people: "32×32". */
+  resolution: string;
+}
+
+export interface GenerateRequest {
+  prompt: string;
+  negativePrompt: string;
+  seed: number;
+  steps: number;
+  sampler: SamplerName;
+  /** Classifier-free guidance scale; 1 skips the unconditional half. */
+  cfg: number;
+  /** Applied in order; a later rule overrides an earlier one on the sites both target. */
+  rules: MultiplierRule[];
+  /** Send a preview of the predicted image after each step. */
+  preview?: boolean;
+}
+
+/** An RGBA8 image, ready for a canvas (ImageData-compatible). */
+export interface RgbaImage {
+  width: number;
+  height: number;
+  data: Uint8ClampedArray;
+}
+
+export interface GenerateProgress {
+  step: number;
+  steps: number;
+  preview?: RgbaImage;
+}
+
+export interface GenerateResult {
+  image: RgbaImage;
+  /** Wall time of the whole generation (text encoding when not cached, sampling, decoding). */
+  ms: number;
+  /** Milliseconds per UNet call, averaged over this generation. */
+  msPerStep: number;
+}
+
+export interface ModelDefaults {
+  sampler: SamplerName;
+  steps: number;
+  cfg: number;
+  prompt?: string;
+  negativePrompt?: string;
+}
+
+export interface ModelInfo {
+  name: string;
+  width: number;
+  height: number;
+  defaults: ModelDefaults;
+  sites: AttentionSite[];
+  /** Credits and licenses of the model's weights and data, for the About panel. */
+  credits?: string[];
+}
