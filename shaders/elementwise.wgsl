@@ -6,7 +6,8 @@ struct Params {
   // For add_channel: elements per channel (H*W) and channels per batch item.
   inner: u32,
   channels: u32,
-  _pad: u32,
+  // For scale: the constant factor.
+  factor: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -43,4 +44,12 @@ fn silu(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   if (i >= p.count) { return; }
   let x = a[i];
   out[i] = x / (1.0 + exp(-x));
+}
+
+// out = a * factor (e.g. a ResNet block's 1 / output_scale_factor).
+@compute @workgroup_size(WG)
+fn scale(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let i = flat_index(wg, nwg, li);
+  if (i >= p.count) { return; }
+  out[i] = a[i] * p.factor;
 }

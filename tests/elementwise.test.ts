@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { add, addChannel, reference, silu } from '../src/engine/kernels/elementwise';
+import { add, addChannel, reference, scale, silu } from '../src/engine/kernels/elementwise';
 import { randInt, randn, relError, rng, runOnce, tensorFrom, testGpu } from './support/gpu';
 
 describe('elementwise kernels match their CPU reference', () => {
@@ -27,6 +27,12 @@ describe('elementwise kernels match their CPU reference', () => {
       const gpu = await testGpu();
       const out = await runOnce(gpu, (rec) => silu(rec, tensorFrom(gpu, shape, a)));
       expect(relError(out, reference.silu(a))).toBeLessThan(1e-5);
+    });
+
+    it(`scale ${shape}`, async () => {
+      const gpu = await testGpu();
+      const out = await runOnce(gpu, (rec) => scale(rec, tensorFrom(gpu, shape, a), 0.7));
+      expect(relError(out, reference.scale(a, 0.7))).toBeLessThan(1e-6);
     });
   }
 

@@ -1,4 +1,4 @@
-// Elementwise kernels: residual add, per-channel broadcast add, SiLU.
+// Elementwise kernels: residual add, per-channel broadcast add, SiLU, constant scale.
 import wgsl from '../../../shaders/elementwise.wgsl?raw';
 import { grid1d, type Recorder } from '../gpu/recorder';
 import { params } from '../gpu/params';
@@ -6,13 +6,16 @@ import { numel, sameShape, shapeString, type Tensor } from '../gpu/tensor';
 
 const WORKGROUP = 256;
 
-function launch(rec: Recorder, entry: 'add' | 'add_channel' | 'silu', a: Tensor, b: Tensor, out: Tensor, inner = 1, channels = 1): Tensor {
+type Entry = 'add' | 'add_channel' | 'silu' | 'scale';
+const UNARY: ReadonlySet<Entry> = new Set(['silu', 'scale']);
+
+function launch(rec: Recorder, entry: Entry, a: Tensor, b: Tensor, out: Tensor, inner = 1, channels = 1, factor = 1): Tensor {
   const count = numel(a.shape);
   rec.dispatch({
     label: `${entry}:${out.label}`,
     pipeline: rec.gpu.pipeline('elementwise', wgsl, entry),
-    params: params().u32(count, inner, channels, 0),
-    bindings: [a, entry === 'silu' ? null : b, out],
+    params: params().u32(count, inner, channels).f32(factor),
+    bindings: [a, UNARY.has(entry) ? null : b, out],
     workgroups: grid1d(Math.ceil(count / WORKGROUP)),
   });
   return out;
@@ -36,9 +39,14 @@ export function silu(rec: Recorder, x: Tensor, out?: Tensor): Tensor {
   return launch(rec, 'silu', x, x, out ?? rec.alloc(x.shape, `silu(${x.label})`));
 }
 
+export function scale(rec: Recorder, x: Tensor, factor: number, out?: Tensor): Tensor {
+  return launch(rec, 'scale', x, x, out ?? rec.alloc(x.shape, `${x.label}*${factor}`), 1, 1, factor);
+}
+
 // CPU references, used by the tests.
 export const reference = {
   add: (a: Float32Array, b: Float32Array) => a.map((v, i) => v + b[i]),
   addChannel: (x: Float32Array, v: Float32Array, inner: number) => x.map((val, i) => val + v[Math.floor(i / inner)]),
   silu: (x: Float32Array) => x.map((v) => v / (1 + Math.exp(-v))),
+  scale: (x: Float32Array, factor: number) => x.map((v) => v * factor),
 };
