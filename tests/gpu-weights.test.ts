@@ -1,0 +1,179 @@
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import type { GpuContext } from '../src/engine/gpu/gpu-context';
+import { numel, type Tensor } from '../src/engine/gpu/tensor';
+import { bytesSource, type ByteSource } from '../src/engine/weights/byte-source';
+import { loadWeights, planWeightBuffers, uploadTensor, type GpuWeightStore } from '../src/engine/weights/gpu-weights';
+import { nodeFileSource } from '../src/engine/weights/node-byte-source';
+import { encodeSafetensors, readAllF32 } from '../src/engine/weights/safetensors';
+import { testGpu } from './support/gpu';
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+const fixturesDir = resolve(repoRoot, process.env.FIXTURES_DIR ?? '../shared/fixtures');
+
+/** Every weight of `store`, read back with one copy per buffer. */
+async function readBack(gpu: GpuContext, store: GpuWeightStore): Promise<Map<string, Float32Array>> {
+  const contents = new Map<GPUBuffer, ArrayBuffer>();
+  for (const buffer of store.buffers) contents.set(buffer, await gpu.readBytes(buffer));
+  return new Map(store.names().map((name) => {
+    const t = store.get(name);
+    return [name, new Float32Array(contents.get(t.buffer)!, t.byteOffset, numel(t.shape))];
+  }));
+}
+
+/** Bit-for-bit equality, so NaN payloads and -0 count too. */
+function sameBits(a: Float32Array, b: Float32Array): boolean {
+  if (a.length !== b.length) return false;
+  const [x, y] = [new Uint32Array(a.buffer, a.byteOffset, a.length), new Uint32Array(b.buffer, b.byteOffset, b.length)];
+  return x.every((v, i) => v === y[i]);
+}
+
+/** Tensors of one buffer must not overlap, and must each start on the binding alignment. */
+function expectPacked(store: GpuWeightStore, alignment: number, maxBufferBytes: number): void {
+  for (const buffer of store.buffers) {
+    expect(buffer.size).toBeLessThanOrEqual(maxBufferBytes);
+    const inBuffer = store.names().map((n) => store.get(n)).filter((t) => t.buffer === buffer).sort((a, b) => a.byteOffset - b.byteOffset);
+    inBuffer.forEach((t: Tensor, i) => {
+      expect(t.byteOffset % alignment).toBe(0);
+      expect(t.byteOffset + numel(t.shape) * 4).toBeLessThanOrEqual(buffer.size);
+      if (i > 0) expect(t.byteOffset).toBeGreaterThanOrEqual(inBuffer[i - 1].byteOffset + numel(inBuffer[i - 1].shape) * 4);
+    });
+  }
+}
+
+/** Counts what a loader reads, to check it reads in moderate chunks. */
+function countingSource(source: ByteSource): ByteSource & { reads: number[] } {
+  const reads: number[] = [];
+  return { name: source.name, size: source.size, reads, read: (offset, length) => (reads.push(length), source.read(offset, length)) };
+}
+
+describe('weights upload to the GPU exactly as the file holds them', () => {
+  it('CLIP text encoder under its "text_model." prefix, in one buffer', async () => {
+    const gpu = await testGpu();
+    const source = await nodeFileSource(join(fixturesDir, 'clip-text-tiny/model.safetensors'));
+    const expected = await readAllF32(source);
+    const store = await loadWeights(gpu, source, { prefix: 'text_model.' });
+    expect(store.names().length).toBe(expected.size);
+    expect(store.buffers.length).toBe(1);
+    const embedding = store.get('embeddings.token_embedding.weight');
+    expect(embedding).toMatchObject({ shape: [1000, 32], dtype: 'f32', label: 'embeddings.token_embedding.weight' });
+    const got = await readBack(gpu, store);
+    for (const [key, { data }] of expected) expect(sameBits(got.get(key.slice('text_model.'.length))!, data), key).toBe(true);
+    expectPacked(store, gpu.limits.minStorageBufferOffsetAlignment, 256 * 2 ** 20);
+    store.destroy();
+  });
+
+  it('the UNet over many small buffers when maxBufferBytes is forced down, read in small chunks', async () => {
+    const gpu = await testGpu();
+    const source = countingSource(await nodeFileSource(join(fixturesDir, 'unet-sd15-tiny/diffusion_pytorch_model.safetensors')));
+    const expected = await readAllF32(source);
+    source.reads.length = 0;
+    const progress: [number, number][] = [];
+    const maxBufferBytes = 512 * 1024;
+    const store = await loadWeights(gpu, source, { maxBufferBytes, readChunkBytes: 256 * 1024, onProgress: (loaded, total) => progress.push([loaded, total]) });
+    expect(store.names().length).toBe(494);
+    expect(store.buffers.length).toBeGreaterThanOrEqual(17); // 8.7 MB of weights in 0.5 MB buffers
+    expectPacked(store, gpu.limits.minStorageBufferOffsetAlignment, maxBufferBytes);
+    const largest = Math.max(...[...expected.values()].map((t) => t.data.byteLength));
+    expect(Math.max(...source.reads.slice(2))).toBeLessThanOrEqual(Math.max(256 * 1024, largest));
+    expect(progress[0][0]).toBe(0);
+    expect(progress.at(-1)![0]).toBe(progress.at(-1)![1]);
+    expect(progress.every(([loaded], i) => i === 0 || loaded >= progress[i - 1][0])).toBe(true);
+    const got = await readBack(gpu, store);
+    for (const [key, { data }] of expected) expect(sameBits(got.get(key)!, data), key).toBe(true);
+    store.destroy();
+  });
+
+  it('F16 and BF16 tensors arrive as exact f32, infinities and NaN included', async () => {
+    const gpu = await testGpu();
+    const half = new Uint16Array([0x0000, 0x8000, 0x0001, 0x03ff, 0x3c00, 0x7bff, 0x7c00, 0xfc00, 0x7e00]);
+    const bf16 = new Uint16Array([0x3f80, 0xc040, 0x0001, 0x7f80, 0xff80, 0x7fc0]);
+    const file = encodeSafetensors([
+      { name: 'half', dtype: 'F16', shape: [half.length], data: new Uint8Array(half.buffer) },
+      { name: 'brain', dtype: 'BF16', shape: [2, 3], data: new Uint8Array(bf16.buffer) },
+    ]);
+    const source = bytesSource('mixed.safetensors', file);
+    const store = await loadWeights(gpu, source);
+    const got = await readBack(gpu, store);
+    const expected = await readAllF32(source);
+    expect(sameBits(got.get('half')!, expected.get('half')!.data)).toBe(true);
+    expect(sameBits(got.get('brain')!, expected.get('brain')!.data)).toBe(true);
+    expect(Array.from(got.get('half')!)).toEqual([0, -0, 2 ** -24, 1023 * 2 ** -24, 1, 65504, Infinity, -Infinity, NaN]);
+    expect(Array.from(got.get('brain')!)).toEqual([1, -3, 2 ** -133, Infinity, -Infinity, NaN]);
+    expect(store.get('brain').shape).toEqual([2, 3]);
+    store.destroy();
+  });
+});
+
+describe('what loadWeights keeps and refuses', () => {
+  const file = encodeSafetensors([
+    { name: 'encoder.a.weight', shape: [4], data: new Float32Array([1, 2, 3, 4]) },
+    { name: 'encoder.b.weight', shape: [2, 2], data: new Float32Array([5, 6, 7, 8]) },
+    { name: 'decoder.a.weight', shape: [1000], data: new Float32Array(1000) },
+    { name: 'decoder.steps', dtype: 'I64', shape: [1], data: new Uint8Array(8) },
+  ]);
+
+  it('a prefix and a filter pick weights, and a missing key names the key and the file', async () => {
+    const gpu = await testGpu();
+    const store = await loadWeights(gpu, bytesSource('vae.safetensors', file), { prefix: 'encoder.', filter: (name) => name !== 'b.weight' });
+    expect(store.names()).toEqual(['a.weight']);
+    expect(() => store.get('a.bias')).toThrow('vae.safetensors (keys under "encoder."): no weight "a.bias" among its 1 tensors; similar: "a.weight"');
+    expect(() => store.get('b.weight')).toThrow(/no weight "b\.weight" among its 1 tensors$/);
+    expect(Array.from(new Float32Array(await gpu.readBytes(store.get('a.weight').buffer, 16)))).toEqual([1, 2, 3, 4]);
+    store.destroy();
+  });
+
+  it('an integer tensor among the kept ones is refused before anything is allocated', async () => {
+    const gpu = await testGpu();
+    await expect(loadWeights(gpu, bytesSource('vae.safetensors', file), { prefix: 'decoder.' })).rejects.toThrow('vae.safetensors: tensor "decoder.steps" is I64');
+  });
+
+  it('a tensor larger than the largest buffer allowed', async () => {
+    const gpu = await testGpu();
+    await expect(loadWeights(gpu, bytesSource('vae.safetensors', file), { filter: (n) => n.endsWith('weight'), maxBufferBytes: 2048 })).rejects.toThrow(
+      'vae.safetensors: tensor "decoder.a.weight" [1000] takes 4000 bytes as f32, more than the largest weight buffer this GPU allows (2048 bytes)',
+    );
+  });
+
+  it('uploadTensor puts a standalone tensor in its own buffer', async () => {
+    const gpu = await testGpu();
+    const t = uploadTensor(gpu, 'scale', [2, 2], new Float32Array([1, -2, 3.5, 0]));
+    expect(t).toMatchObject({ shape: [2, 2], dtype: 'f32', byteOffset: 0, label: 'scale' });
+    expect(Array.from(new Float32Array(await gpu.readBytes(t.buffer)))).toEqual([1, -2, 3.5, 0]);
+    expect(() => uploadTensor(gpu, 'bad', [3], new Float32Array(2))).toThrow('uploadTensor bad: shape [3] holds 3 values, data has 2');
+    t.buffer.destroy();
+  });
+});
+
+describe('planning buffers for a full-size checkpoint', () => {
+  // Shapes in the proportions of SD 1.5's UNet: 686 tensors, 3.4 GB as f32, the largest a
+  // 1280×2560×3×3 convolution (118 MB). Only the plan is made; nothing is allocated.
+  const shapes: number[][] = [[1280, 2560, 3, 3], [1280, 1280, 3, 3], [640, 1280, 3, 3], [5120, 1280], [1280, 5120], [1280, 768], [1280, 1280], [640, 640], [320, 320], [1280], [640], [320]];
+  const tensors = Array.from({ length: 686 }, (_, i) => ({ name: `unet.${i}`, shape: i < 20 ? shapes[0] : shapes[1 + (i % (shapes.length - 1))] }));
+  const total = tensors.reduce((sum, t) => sum + numel(t.shape) * 4, 0);
+  const desktop = { maxStorageBufferBindingSize: 2 ** 31 - 4, maxBufferSize: 2 ** 32, minStorageBufferOffsetAlignment: 256 };
+
+  it('a 3.4 GB UNet becomes many buffers, none over 256 MiB or the device limits', () => {
+    expect(total).toBeGreaterThan(3.3e9);
+    for (const limits of [desktop, { ...desktop, maxStorageBufferBindingSize: 128 * 2 ** 20 }]) {
+      const cap = Math.min(256 * 2 ** 20, limits.maxStorageBufferBindingSize);
+      const plan = planWeightBuffers(tensors, limits);
+      expect(plan.bufferSizes.length).toBeGreaterThanOrEqual(Math.ceil(total / cap));
+      expect(Math.max(...plan.bufferSizes)).toBeLessThanOrEqual(cap);
+      plan.slots.forEach((slot, i) => {
+        expect(slot.byteOffset % 256).toBe(0);
+        expect(slot.byteOffset + numel(tensors[i].shape) * 4).toBeLessThanOrEqual(plan.bufferSizes[slot.bufferIndex]);
+      });
+      // Little is lost to alignment and to buffer ends: the buffers hold the file within 10 %.
+      expect(plan.bufferSizes.reduce((a, b) => a + b, 0)).toBeLessThan(total * 1.1);
+    }
+  });
+
+  it('a tensor no buffer can hold is refused as a limits error', () => {
+    const embedding = [{ name: 'text_model.embeddings.token_embedding.weight', shape: [49408, 1024] }];
+    expect(() => planWeightBuffers(embedding, { ...desktop, maxStorageBufferBindingSize: 128 * 2 ** 20 }, { file: 'model.safetensors' })).toThrow(
+      'model.safetensors: tensor "text_model.embeddings.token_embedding.weight" [49408, 1024] takes 193.0 MiB as f32, more than the largest weight buffer this GPU allows (128.0 MiB)',
+    );
+  });
+});
