@@ -56,7 +56,8 @@ export interface GenerateRequest {
   sampler: SamplerName;
   /** Classifier-free guidance scale; 1 skips the unconditional half. */
   cfg: number;
-  /** Applied in order; a later rule overrides an earlier one on the sites both target. */
+  /** Each rule multiplies the sites it targets; rules that overlap compose by multiplication, as
+   * chained ComfyUI attention-multiply nodes do. */
   rules: MultiplierRule[];
   /** Send a preview of the predicted image after each step. */
   preview?: boolean;
