@@ -1,26 +1,74 @@
 import { useEffect, useState } from 'react';
-import { GpuContext, GpuError } from '../engine/gpu/gpu-context';
+import { AboutDialog } from './components/about-dialog';
+import { AttentionPanel } from './components/attention-panel';
+import { CopyLinkButton } from './components/copy-link-button';
+import { ErrorBoundary } from './components/error-boundary';
+import { ErrorPanel } from './components/error-panel';
+import { GenerationControls } from './components/generation-controls';
+import { ImageView } from './components/image-view';
+import { LoadProgress } from './components/load-progress';
+import { Notices } from './components/notices';
+import { PresetsMenu } from './components/presets-menu';
+import { XYPlotDialog } from './components/xy-plot-dialog';
+import { startPlayground } from './engine/render-controller';
+import { useApp } from './state/store';
+import './styles.css';
 
-/** Shows which WebGPU adapter the page got, or what to do when there is none. */
+/** The playground: the image, its settings, the attention sliders, XY plots. */
 export function App() {
-  const [adapter, setAdapter] = useState<string>('Looking for a WebGPU adapter…');
-  const [error, setError] = useState<string | null>(null);
-
-  useEffect(() => {
-    let context: GpuContext | undefined;
-    GpuContext.create(navigator.gpu)
-      .then((c) => {
-        context = c;
-        setAdapter(c.adapterName);
-      })
-      .catch((e: unknown) => setError(e instanceof GpuError ? e.message : String(e)));
-    return () => context?.destroy();
-  }, []);
-
   return (
-    <main>
-      <h1>Attention Lab</h1>
-      {error ? <p role="alert">{error}</p> : <p data-testid="adapter">WebGPU adapter: {adapter}</p>}
-    </main>
+    <ErrorBoundary>
+      <Playground />
+    </ErrorBoundary>
+  );
+}
+
+function Playground() {
+  const [dialog, setDialog] = useState<'xy' | 'about' | null>(null);
+  useEffect(() => startPlayground(), []);
+  return (
+    <div className="app">
+      <header className="top-bar">
+        <div className="brand">
+          <h1>Attention Lab</h1>
+          <AdapterLine />
+        </div>
+        <nav className="actions" aria-label="Playground">
+          <PresetsMenu />
+          <CopyLinkButton />
+          <button type="button" onClick={() => setDialog('xy')}>
+            XY plot
+          </button>
+          <button type="button" onClick={() => setDialog('about')}>
+            About
+          </button>
+        </nav>
+      </header>
+      <LoadProgress />
+      <ErrorPanel />
+      <Notices />
+      <main className="layout">
+        <div className="column controls">
+          <GenerationControls />
+          <AttentionPanel />
+        </div>
+        <div className="column stage-column">
+          <ImageView />
+        </div>
+      </main>
+      <XYPlotDialog open={dialog === 'xy'} onClose={() => setDialog(null)} />
+      <AboutDialog open={dialog === 'about'} onClose={() => setDialog(null)} />
+    </div>
+  );
+}
+
+function AdapterLine() {
+  const adapter = useApp((s) => s.engine.adapter);
+  const error = useApp((s) => s.error);
+  const text = adapter ?? (error && (error.kind === 'no-webgpu' || error.kind === 'no-adapter') ? 'none' : 'Looking…');
+  return (
+    <p className="adapter" data-testid="adapter">
+      WebGPU adapter: {text}
+    </p>
   );
 }

@@ -1,0 +1,101 @@
+import { useState } from 'react';
+import { isNeutral } from '../state/settings-schema';
+import { useApp } from '../state/store';
+import { RgbaCanvas } from './rgba-canvas';
+
+/**
+ * The image, how it was made (ms per image, step progress), and the before/after comparison
+ * against every multiplier at 1. data-state is "done" once the image shows the current settings.
+ */
+export function ImageView() {
+  const shown = useApp((s) => s.shown);
+  const baseline = useApp((s) => s.baseline);
+  const render = useApp((s) => s.render);
+  const phase = useApp((s) => s.engine.phase);
+  const compare = useApp((s) => s.settings.compare);
+  const neutral = useApp((s) => isNeutral(s.settings.self) && isNeutral(s.settings.cross));
+  const update = useApp((s) => s.update);
+  const [split, setSplit] = useState(50);
+
+  const current = !!shown && shown.key === render.wantedKey && !render.busy;
+  const state = phase === 'failed' ? 'error' : !shown ? 'empty' : current ? 'done' : 'rendering';
+  const showBaseline = compare && baseline && !neutral;
+
+  return (
+    <section className="panel stage" aria-labelledby="stage-heading">
+      <h2 id="stage-heading" className="visually-hidden">
+        Result
+      </h2>
+      <figure className="image-figure" data-testid="image-view" data-state={state}>
+        <div className={`frame ${state === 'rendering' ? 'is-rendering' : ''}`}>
+          {shown ? (
+            <RgbaCanvas image={shown.image} label="Generated image" className="result" />
+          ) : (
+            <div className="placeholder">{phase === 'failed' ? 'No image' : phase === 'ready' ? 'Rendering the first image…' : 'Loading the model…'}</div>
+          )}
+          {showBaseline && (
+            <div className="baseline" style={{ clipPath: `inset(0 ${100 - split}% 0 0)` }}>
+              <RgbaCanvas image={baseline.image} label="Baseline image, every multiplier at 1" className="result" />
+            </div>
+          )}
+          {showBaseline && (
+            <>
+              <span className="corner-label left" aria-hidden="true">
+                before ×1
+              </span>
+              <span className="corner-label right" aria-hidden="true">
+                after
+              </span>
+              <div className="split-line" style={{ left: `${split}%` }} aria-hidden="true" />
+            </>
+          )}
+        </div>
+        {showBaseline && (
+          <input
+            type="range"
+            className="split"
+            aria-label="Before/after split"
+            min={0}
+            max={100}
+            value={split}
+            onChange={(e) => setSplit(Number(e.target.value))}
+          />
+        )}
+        <figcaption className="render-status">
+          <RenderStatus />
+        </figcaption>
+      </figure>
+      <label className="toggle compare-toggle">
+        <input type="checkbox" checked={compare} onChange={(e) => update({ compare: e.target.checked })} /> Compare with every multiplier at 1
+      </label>
+      {compare && neutral && <p className="hint">All multipliers are at 1, so before and after are the same image. Move a slider to see the difference.</p>}
+      {compare && !neutral && !baseline && <p className="hint">Rendering the “before” image…</p>}
+    </section>
+  );
+}
+
+function RenderStatus() {
+  const shown = useApp((s) => s.shown);
+  const render = useApp((s) => s.render);
+  const phase = useApp((s) => s.engine.phase);
+  if (phase !== 'ready' && !shown) return <span className="muted">Waiting for the model</span>;
+  return (
+    <div className="status-line" aria-live="off">
+      {render.busy ? (
+        <span className="progress-text">
+          <progress aria-label="Render progress" max={Math.max(1, render.steps)} value={render.step} />
+          <span data-testid="step-progress">
+            step {render.step}/{render.steps}
+          </span>
+        </span>
+      ) : (
+        <span className="muted">{shown ? 'Up to date' : ''}</span>
+      )}
+      {shown && (
+        <span data-testid="timing" title="Wall time of the last image; milliseconds per UNet call">
+          {Math.round(shown.ms)} ms per image · {shown.msPerStep.toFixed(1)} ms per step
+        </span>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,179 @@
+import { useEffect, useMemo, useRef, useState } from 'react';
+import { cancelXYPlot, runXYPlot } from '../engine/render-controller';
+import type { Target } from '../state/settings-schema';
+import { useApp } from '../state/store';
+import { AXIS_KINDS, MAX_CELLS, axisName, isMultiplierAxis, parseAxisValues, type Axis, type AxisKind } from '../state/xy-axes';
+import { blocksOf } from './attention-panel';
+import { ModalDialog } from './modal-dialog';
+import { drawGrid } from './xy-grid-drawing';
+
+interface AxisDraft {
+  kind: AxisKind;
+  target: Target;
+  text: string;
+}
+
+function defaultValues(kind: AxisKind, seed: number): string {
+  switch (kind) {
+    case 'seed':
+      return `${seed}, ${(seed + 1) % 2 ** 32}, ${(seed + 2) % 2 ** 32}`;
+    case 'cfg':
+      return '1, 4, 7';
+    case 'steps':
+      return '5, 10, 20';
+    case 'none':
+      return '';
+    default:
+      return '0.5, 1, 1.5';
+  }
+}
+
+/** The XY plot: two axes over any multiplier (per attention type and target), seed, CFG or steps. */
+export function XYPlotDialog({ open, onClose }: { open: boolean; onClose(): void }) {
+  const seed = useApp((s) => s.settings.seed);
+  const xy = useApp((s) => s.xy);
+  const info = useApp((s) => s.engine.info);
+  const ready = useApp((s) => s.engine.phase === 'ready');
+  const [x, setX] = useState<AxisDraft>({ kind: 'self.q', target: 'all', text: '0.5, 1, 1.5' });
+  const [y, setY] = useState<AxisDraft>({ kind: 'cross.v', target: 'all', text: '0.5, 1, 1.5' });
+  const canvas = useRef<HTMLCanvasElement>(null);
+
+  const parsedX = useMemo(() => parseAxisValues(x.kind, x.text), [x.kind, x.text]);
+  const parsedY = useMemo(() => parseAxisValues(y.kind, y.text), [y.kind, y.text]);
+  const cells = Math.max(1, parsedX.values.length) * Math.max(1, parsedY.values.length);
+  const valid = parsedX.ok && parsedX.values.length > 0 && parsedY.ok && (y.kind === 'none' || parsedY.values.length > 0) && cells <= MAX_CELLS;
+  const running = xy.status === 'running';
+
+  useEffect(() => {
+    if (!canvas.current || !xy.x || !xy.y || !xy.settings || !info) return;
+    drawGrid(canvas.current, { x: xy.x, y: xy.y, cells: xy.cells, settings: xy.settings, width: info.width, height: info.height });
+  }, [xy, info]);
+
+  const start = () => {
+    const toAxis = (draft: AxisDraft, values: number[]): Axis => ({ kind: draft.kind, target: draft.target, values });
+    void runXYPlot(toAxis(x, parsedX.values), toAxis(y, parsedY.values));
+  };
+
+  const download = () => {
+    canvas.current?.toBlob((blob) => {
+      if (!blob) return;
+      const link = document.createElement('a');
+      link.href = URL.createObjectURL(blob);
+      link.download = `attention-lab-xy-${xy.x?.kind ?? 'x'}-${xy.y?.kind ?? 'y'}.png`;
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+    }, 'image/png');
+  };
+
+  return (
+    <ModalDialog open={open} onClose={onClose} title="XY plot" className="xy-dialog">
+      <div className="xy-form">
+        <AxisEditor name="X" draft={x} onChange={(d) => setX(withDefaults(x, d, seed))} problems={parsedX.problems} info={info} allowNone={false} />
+        <AxisEditor name="Y" draft={y} onChange={(d) => setY(withDefaults(y, d, seed))} problems={parsedY.problems} info={info} allowNone />
+      </div>
+      <p className="hint">
+        Values: a list <code>0.5, 1, 1.5</code> or a range <code>0..2 step 0.5</code>. Every cell shares the page’s settings — the same seed, prompt and sliders — except
+        what its axes set. {cells > MAX_CELLS && <strong>That is {cells} cells; at most {MAX_CELLS} fit.</strong>}
+      </p>
+      <div className="xy-actions">
+        <button type="button" className="primary" disabled={!valid || !ready || running} onClick={start}>
+          Render {Math.max(1, parsedX.values.length)}×{y.kind === 'none' ? 1 : Math.max(1, parsedY.values.length)} grid
+        </button>
+        <button type="button" disabled={!running} onClick={cancelXYPlot}>
+          Cancel
+        </button>
+        <button type="button" disabled={xy.done === 0 || running} onClick={download}>
+          Download PNG
+        </button>
+        {xy.status !== 'idle' && (
+          <span className="xy-progress" data-testid="xy-status" data-status={xy.status}>
+            <progress aria-label="Grid progress" max={Math.max(1, xy.total)} value={xy.done} />
+            {xy.done} / {xy.total} cells
+            {xy.status === 'cancelled' && ' — cancelled'}
+            {xy.status === 'done' && ' — done'}
+            {xy.status === 'failed' && ` — failed: ${xy.message}`}
+          </span>
+        )}
+      </div>
+      {!ready && <p className="hint">The model is not ready yet.</p>}
+      <div className="xy-canvas-wrap">{xy.status !== 'idle' && <canvas ref={canvas} role="img" aria-label="XY plot grid" className="xy-canvas" />}</div>
+    </ModalDialog>
+  );
+}
+
+function withDefaults(previous: AxisDraft, next: AxisDraft, seed: number): AxisDraft {
+  if (next.kind === previous.kind) return next;
+  const sameFamily = isMultiplierAxis(next.kind) && isMultiplierAxis(previous.kind);
+  return { ...next, text: sameFamily ? next.text : defaultValues(next.kind, seed) };
+}
+
+function AxisEditor({
+  name,
+  draft,
+  onChange,
+  problems,
+  info,
+  allowNone,
+}: {
+  name: 'X' | 'Y';
+  draft: AxisDraft;
+  onChange(d: AxisDraft): void;
+  problems: string[];
+  info: ReturnType<typeof useApp.getState>['engine']['info'];
+  allowNone: boolean;
+}) {
+  const blocks = info ? blocksOf(info.sites) : [];
+  const kinds = AXIS_KINDS.filter((k) => allowNone || k !== 'none');
+  return (
+    <fieldset className="axis-editor">
+      <legend>{name} axis</legend>
+      <label className="field-label" htmlFor={`axis-${name}`}>
+        {name} varies
+      </label>
+      <select id={`axis-${name}`} value={draft.kind} onChange={(e) => onChange({ ...draft, kind: e.target.value as AxisKind })}>
+        {kinds.map((k) => (
+          <option key={k} value={k}>
+            {axisName(k)}
+          </option>
+        ))}
+      </select>
+      {isMultiplierAxis(draft.kind) && (
+        <>
+          <label className="field-label" htmlFor={`axis-${name}-target`}>
+            {name} acts on
+          </label>
+          <select id={`axis-${name}-target`} value={draft.target} onChange={(e) => onChange({ ...draft, target: e.target.value })}>
+            <option value="all">All blocks</option>
+            <option value="input">Input blocks</option>
+            <option value="middle">Middle block</option>
+            <option value="output">Output blocks</option>
+            {blocks.map((b) => (
+              <option key={b.comfyBlock} value={b.comfyBlock}>
+                {b.comfyBlock} · {b.resolution}
+              </option>
+            ))}
+          </select>
+        </>
+      )}
+      {draft.kind !== 'none' && (
+        <>
+          <label className="field-label" htmlFor={`axis-${name}-values`}>
+            {name} values
+          </label>
+          <input
+            id={`axis-${name}-values`}
+            type="text"
+            value={draft.text}
+            spellCheck={false}
+            aria-invalid={problems.length > 0}
+            aria-describedby={`axis-${name}-problems`}
+            onChange={(e) => onChange({ ...draft, text: e.target.value })}
+          />
+          <span id={`axis-${name}-problems`} className="field-problem">
+            {problems.join(' ')}
+          </span>
+        </>
+      )}
+    </fieldset>
+  );
+}

@@ -1,0 +1,180 @@
+// The page's side of the engine worker: a promise per render, and recovery from a lost GPU device
+// (a new worker, a new device, the model loaded again, and the unfinished renders sent again).
+
+import type { GenerateRequest, ModelInfo, RgbaImage } from '../../engine/sampling/pipeline-types';
+import type { EngineErrorKind, FromWorker, Lane, ToWorker } from './worker-protocol';
+
+export interface RenderResult {
+  image: RgbaImage;
+  ms: number;
+  msPerStep: number;
+}
+
+/** A render either finishes or is dropped (a newer request of its lane replaced it, or cancel). */
+export type RenderOutcome = { status: 'done'; result: RenderResult } | { status: 'dropped' };
+
+export interface RenderCallbacks {
+  onStart?: () => void;
+  onProgress?: (step: number, steps: number, preview?: RgbaImage) => void;
+}
+
+export class RenderError extends Error {
+  constructor(
+    readonly kind: EngineErrorKind,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RenderError';
+  }
+}
+
+export interface EngineEvents {
+  adapter(name: string): void;
+  loadProgress(fraction: number, what: string): void;
+  ready(info: ModelInfo, loadMs: number): void;
+  /** A problem that stops the engine (no adapter, model load failure) or a GPU error report. */
+  error(kind: EngineErrorKind, message: string): void;
+  /** The device was lost; `recovering` is false once losses repeat too often to keep trying. */
+  deviceLost(message: string, recovering: boolean): void;
+}
+
+interface Pending extends RenderCallbacks {
+  id: number;
+  lane: Lane;
+  request: GenerateRequest;
+  resolve(outcome: RenderOutcome): void;
+  reject(error: RenderError): void;
+}
+
+/** More losses than this within LOSS_WINDOW_MS and we stop recreating the device. */
+const MAX_LOSSES = 3;
+const LOSS_WINDOW_MS = 60_000;
+
+export type WorkerFactory = () => Worker;
+
+export const defaultWorkerFactory: WorkerFactory = () => new Worker(new URL('./engine-worker.ts', import.meta.url), { type: 'module', name: 'attention-lab-engine' });
+
+export class EngineClient {
+  private worker: Worker;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private losses: number[] = [];
+  private disposed = false;
+
+  constructor(
+    private readonly modelUrl: string,
+    private readonly modelId: string,
+    private readonly events: EngineEvents,
+    private readonly createWorker: WorkerFactory = defaultWorkerFactory,
+  ) {
+    this.worker = this.start();
+  }
+
+  /** Renders `request` in `lane`; a newer render of the same lane drops this one. */
+  render(lane: Lane, request: GenerateRequest, callbacks: RenderCallbacks = {}): Promise<RenderOutcome> {
+    return new Promise<RenderOutcome>((resolve, reject) => {
+      const id = this.nextId++;
+      this.pending.set(id, { id, lane, request, resolve, reject, ...callbacks });
+      this.send({ type: 'generate', id, lane, request });
+    });
+  }
+
+  cancel(lane: Lane): void {
+    this.send({ type: 'cancel', lane });
+  }
+
+  /** Debug hook (window.attentionLab.simulateDeviceLoss()): exercises recovery from a lost device. */
+  simulateDeviceLoss(): void {
+    this.send({ type: 'simulate-device-loss' });
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.worker.terminate();
+    for (const p of this.pending.values()) p.resolve({ status: 'dropped' });
+    this.pending.clear();
+  }
+
+  private start(): Worker {
+    const worker = this.createWorker();
+    worker.onmessage = (event: MessageEvent<FromWorker>) => this.receive(event.data);
+    worker.onerror = (event) => {
+      event.preventDefault();
+      this.events.error('worker', `The engine worker failed: ${event.message || 'it could not start'}.`);
+    };
+    worker.postMessage({ type: 'load', modelUrl: this.modelUrl, modelId: this.modelId } satisfies ToWorker);
+    return worker;
+  }
+
+  private send(message: ToWorker): void {
+    if (!this.disposed) this.worker.postMessage(message);
+  }
+
+  private receive(message: FromWorker): void {
+    switch (message.type) {
+      case 'adapter':
+        this.events.adapter(message.name);
+        break;
+      case 'load-progress':
+        this.events.loadProgress(message.fraction, message.what);
+        break;
+      case 'ready':
+        this.events.ready(message.info, message.loadMs);
+        break;
+      case 'started':
+        this.pending.get(message.id)?.onStart?.();
+        break;
+      case 'progress':
+        this.pending.get(message.id)?.onProgress?.(message.step, message.steps, message.preview);
+        break;
+      case 'result': {
+        const p = this.take(message.id);
+        p?.resolve({ status: 'done', result: { image: message.image, ms: message.ms, msPerStep: message.msPerStep } });
+        break;
+      }
+      case 'dropped':
+        this.take(message.id)?.resolve({ status: 'dropped' });
+        break;
+      case 'error':
+        if (message.id !== undefined) this.take(message.id)?.reject(new RenderError(message.kind, message.message));
+        else this.events.error(message.kind, message.message);
+        break;
+      case 'device-lost':
+        this.recover(message.message);
+        break;
+    }
+  }
+
+  private take(id: number): Pending | undefined {
+    const p = this.pending.get(id);
+    this.pending.delete(id);
+    return p;
+  }
+
+  /** A new worker and device; the newest unfinished render of each lane is sent again. */
+  private recover(message: string): void {
+    const now = performance.now();
+    this.losses = [...this.losses.filter((t) => now - t < LOSS_WINDOW_MS), now];
+    this.worker.terminate();
+    const recovering = this.losses.length <= MAX_LOSSES;
+    this.events.deviceLost(message, recovering);
+    if (!recovering) {
+      for (const p of this.pending.values()) p.reject(new RenderError('device-lost', message));
+      this.pending.clear();
+      return;
+    }
+    const newestPerLane = new Map<Lane, Pending>();
+    for (const p of [...this.pending.values()].sort((a, b) => a.id - b.id)) {
+      const older = newestPerLane.get(p.lane);
+      if (older) older.resolve({ status: 'dropped' });
+      newestPerLane.set(p.lane, p);
+    }
+    this.pending.clear();
+    this.worker = this.start();
+    // The worker keeps these until its model is ready, then runs them.
+    for (const p of newestPerLane.values()) {
+      this.pending.set(p.id, p);
+      this.send({ type: 'generate', id: p.id, lane: p.lane, request: p.request });
+    }
+  }
+}

@@ -1,0 +1,259 @@
+// Connects the store to the engine worker: starts it, turns every settings change into a live
+// render (the worker drops the stale ones), keeps the before/after baseline current, runs XY plots
+// and turns engine problems into messages that say what to do.
+
+import { NO_WEBGPU_HELP } from '../../engine/gpu/gpu-context';
+import type { GenerateRequest, ModelInfo } from '../../engine/sampling/pipeline-types';
+import { isValidTarget, siteInTarget, toGenerateRequest, withModelDefaults } from '../state/settings-schema';
+import { useApp, type AppError, type ShownImage } from '../state/store';
+import { startUrlSync } from '../state/url-sync';
+import { cellRequest, type Axis } from '../state/xy-axes';
+import { EngineClient, RenderError, type RenderOutcome } from './engine-client';
+import type { EngineErrorKind } from './worker-protocol';
+
+/** Identifies a request: equal keys render equal images. */
+export function requestKey(request: GenerateRequest): string {
+  return JSON.stringify(request);
+}
+
+let client: EngineClient | undefined;
+let started = false;
+let liveSentKey: string | undefined;
+let baselineSentKey: string | undefined;
+let gridRun = 0;
+/** Baselines by key: moving a multiplier slider never changes the baseline, so keep a few. */
+const baselineCache = new Map<string, ShownImage>();
+const BASELINE_CACHE_SIZE = 8;
+
+export function modelUrl(modelId: string): string {
+  return new URL(`${import.meta.env.BASE_URL}models/${modelId}/`, location.href).href;
+}
+
+/** Starts the engine and the URL sync once; safe to call from a React effect. */
+export function startPlayground(): void {
+  if (started) return;
+  started = true;
+  startUrlSync();
+  useApp.subscribe((state, previous) => {
+    if (state.settings !== previous.settings || state.engine.info !== previous.engine.info || state.engine.phase !== previous.engine.phase) scheduleSync();
+  });
+  (globalThis as { attentionLab?: unknown }).attentionLab = {
+    simulateDeviceLoss: () => client?.simulateDeviceLoss(),
+  };
+  startEngine();
+}
+
+/** After a model load failure or a fatal loss: a fresh worker, device and model. */
+export function restartEngine(): void {
+  client?.dispose();
+  client = undefined;
+  liveSentKey = undefined;
+  baselineSentKey = undefined;
+  useApp.setState({ error: undefined, engine: { ...useApp.getState().engine, phase: 'starting', loadFraction: 0, loadWhat: '' }, render: { busy: false, step: 0, steps: 0 } });
+  startEngine();
+}
+
+function startEngine(): void {
+  if (typeof navigator === 'undefined' || !navigator.gpu) {
+    fail('no-webgpu', NO_WEBGPU_HELP);
+    return;
+  }
+  const { model } = useApp.getState().settings;
+  client = new EngineClient(modelUrl(model), model, {
+    adapter: (name) => setEngine({ adapter: name, phase: 'loading', loadWhat: 'Starting…' }),
+    loadProgress: (fraction, what) => setEngine({ phase: 'loading', loadFraction: fraction, loadWhat: what }),
+    ready: (info, loadMs) => onReady(info, loadMs),
+    error: (kind, message) => onEngineError(kind, message),
+    deviceLost: (message, recovering) => {
+      if (recovering) {
+        useApp.getState().notify('The GPU device was lost. Recreating it and rendering again…', 'warning');
+        setEngine({ phase: 'loading', loadFraction: 0, loadWhat: 'Recreating the GPU device…' });
+      } else {
+        fail('device-lost', message);
+      }
+    },
+  });
+}
+
+function setEngine(patch: Partial<ReturnType<typeof useApp.getState>['engine']>): void {
+  useApp.setState({ engine: { ...useApp.getState().engine, ...patch } });
+}
+
+function onReady(info: ModelInfo, loadMs: number): void {
+  const state = useApp.getState();
+  const first = !state.engine.info;
+  let settings = first ? withModelDefaults(state.settings, info.defaults, state.given) : state.settings;
+  if (settings.target !== 'all' && isValidTarget(settings.target) && !info.sites.some((site) => siteInTarget(site, settings.target))) {
+    state.notify(`This model has no attention block "${settings.target}"; the sliders act on all blocks.`, 'warning');
+    settings = { ...settings, target: 'all' };
+  }
+  useApp.setState({ settings, engine: { ...state.engine, phase: 'ready', info, loadMs, loadFraction: 1, loadWhat: 'Ready' } });
+  // After a device loss the notice said "recreating"; say that it worked.
+  if (!first) useApp.getState().notify('The GPU device is back; the image was rendered again.', 'info');
+}
+
+let syncQueued = false;
+function scheduleSync(): void {
+  if (syncQueued) return;
+  syncQueued = true;
+  queueMicrotask(() => {
+    syncQueued = false;
+    sync();
+  });
+}
+
+/** Sends the live request, and the baseline when comparing, if they changed. */
+function sync(): void {
+  const { settings, engine } = useApp.getState();
+  if (engine.phase !== 'ready' || !client) return;
+  const live = toGenerateRequest(settings);
+  const key = requestKey(live);
+  if (key !== liveSentKey) {
+    liveSentKey = key;
+    useApp.setState({ render: { wantedKey: key, busy: true, step: 0, steps: live.steps } });
+    client
+      .render('live', live, {
+        onProgress: (step, steps) => {
+          if (liveSentKey === key) useApp.setState({ render: { wantedKey: key, busy: true, step, steps } });
+        },
+      })
+      .then((outcome) => showLive(key, outcome), (e: unknown) => renderFailed(key, e));
+  }
+  if (settings.compare) {
+    const neutral = toGenerateRequest(settings, { neutral: true });
+    const neutralKey = requestKey(neutral);
+    const cached = baselineCache.get(neutralKey);
+    if (cached) {
+      if (useApp.getState().baseline !== cached) useApp.setState({ baseline: cached });
+    } else if (neutralKey === key && useApp.getState().shown?.key === key) {
+      rememberBaseline(useApp.getState().shown!);
+    } else if (neutralKey !== baselineSentKey) {
+      baselineSentKey = neutralKey;
+      client.render('baseline', neutral).then((outcome) => {
+        if (outcome.status === 'done') rememberBaseline({ ...outcome.result, key: neutralKey });
+      }, (e: unknown) => renderFailed(neutralKey, e));
+    }
+  }
+}
+
+function showLive(key: string, outcome: RenderOutcome): void {
+  if (outcome.status !== 'done') return;
+  const shown: ShownImage = { ...outcome.result, key };
+  const current = liveSentKey === key;
+  useApp.setState({ shown, render: current ? { wantedKey: key, busy: false, step: 0, steps: 0 } : useApp.getState().render });
+  if (current && useApp.getState().settings.compare) scheduleSync();
+}
+
+function rememberBaseline(shown: ShownImage): void {
+  baselineCache.set(shown.key, shown);
+  while (baselineCache.size > BASELINE_CACHE_SIZE) baselineCache.delete(baselineCache.keys().next().value!);
+  const { settings } = useApp.getState();
+  if (requestKey(toGenerateRequest(settings, { neutral: true })) === shown.key) useApp.setState({ baseline: shown });
+}
+
+function renderFailed(key: string, e: unknown): void {
+  const error = e instanceof RenderError ? e : new RenderError('generate', String(e));
+  if (key === liveSentKey) useApp.setState({ render: { ...useApp.getState().render, busy: false } });
+  // Let the next change try again.
+  liveSentKey = key === liveSentKey ? undefined : liveSentKey;
+  baselineSentKey = key === baselineSentKey ? undefined : baselineSentKey;
+  onEngineError(error.kind, error.message, true);
+}
+
+/** Renders the grid of `x` × `y` cell by cell in the worker's lowest-priority lane. */
+export async function runXYPlot(x: Axis, y: Axis): Promise<void> {
+  const { settings, engine } = useApp.getState();
+  if (!client || engine.phase !== 'ready' || !engine.info) return;
+  const run = ++gridRun;
+  const xs = x.values.length ? x.values : [NaN];
+  const ys = y.kind !== 'none' && y.values.length ? y.values : [NaN];
+  const total = xs.length * ys.length;
+  const setXY = (patch: Partial<ReturnType<typeof useApp.getState>['xy']>) => {
+    if (run === gridRun) useApp.setState({ xy: { ...useApp.getState().xy, ...patch } });
+  };
+  setXY({ status: 'running', x, y, cells: new Array(total).fill(undefined), done: 0, total, settings, message: undefined });
+  const sites = engine.info.sites;
+  for (let row = 0; row < ys.length; row++) {
+    for (let col = 0; col < xs.length; col++) {
+      if (run !== gridRun || !client) return;
+      const cell = [
+        { axis: x, value: xs[col] },
+        ...(y.kind === 'none' ? [] : [{ axis: y, value: ys[row] }]),
+      ];
+      let outcome: RenderOutcome;
+      try {
+        outcome = await client.render('grid', cellRequest(settings, sites, cell));
+      } catch (e) {
+        setXY({ status: 'failed', message: e instanceof Error ? e.message : String(e) });
+        return;
+      }
+      if (outcome.status === 'dropped') {
+        setXY({ status: 'cancelled' });
+        return;
+      }
+      if (run !== gridRun) return;
+      const cells = [...useApp.getState().xy.cells];
+      cells[row * xs.length + col] = outcome.result.image;
+      setXY({ cells, done: useApp.getState().xy.done + 1 });
+    }
+  }
+  setXY({ status: 'done' });
+}
+
+export function cancelXYPlot(): void {
+  if (useApp.getState().xy.status !== 'running') return;
+  gridRun++;
+  client?.cancel('grid');
+  useApp.setState({ xy: { ...useApp.getState().xy, status: 'cancelled' } });
+}
+
+const TITLES: Record<EngineErrorKind, string> = {
+  'no-webgpu': 'WebGPU is not available in this browser',
+  'no-adapter': 'No GPU adapter',
+  limits: 'This GPU is too small for the model',
+  'device-lost': 'The GPU device keeps getting lost',
+  validation: 'The GPU reported an error',
+  'out-of-memory': 'The GPU ran out of memory',
+  'model-load': 'The model could not be loaded',
+  generate: 'Rendering failed',
+  worker: 'The engine could not start',
+};
+
+function helpFor(kind: EngineErrorKind): Pick<AppError, 'help' | 'action'> {
+  switch (kind) {
+    case 'no-webgpu':
+      return { help: 'Open this page in Chrome or Edge 113+ on desktop (Android Chrome 121+ also works). In Firefox Nightly set dom.webgpu.enabled; in Safari 26 WebGPU is on by default.' };
+    case 'no-adapter':
+      return { help: 'Turn on "Use graphics acceleration when available" in chrome://settings/system, check chrome://gpu, then reload.', action: 'reload' };
+    case 'limits':
+      return { help: 'Try another browser or computer with a larger GPU; integrated GPUs with little shared memory may not fit the model.' };
+    case 'device-lost':
+      return { help: 'Close other tabs that use the GPU, update the GPU driver, and reload the page.', action: 'reload' };
+    case 'out-of-memory':
+      return { help: 'Close other tabs that use the GPU, then try again.', action: 'retry' };
+    case 'model-load':
+      return { help: 'Check your connection and try again. If you host Attention Lab yourself, make sure public/models/ was deployed with the app.', action: 'retry' };
+    case 'worker':
+      return { help: 'Reload the page. If it happens again, your browser may block module workers (update it).', action: 'reload' };
+    default:
+      return { help: 'Try other settings, or reload the page. If it happens again, please report it with the link (Copy link).', action: 'retry' };
+  }
+}
+
+function onEngineError(kind: EngineErrorKind, message: string, duringRender = false): void {
+  const { engine } = useApp.getState();
+  // A GPU error report while everything else works is a warning, not a stop.
+  if (engine.phase === 'ready' && (kind === 'validation' || duringRender)) {
+    useApp.getState().notify(`${TITLES[kind]}: ${message}`, 'warning');
+    return;
+  }
+  fail(kind, message);
+}
+
+function fail(kind: EngineErrorKind, message: string): void {
+  useApp.setState({
+    error: { kind, title: TITLES[kind], message, ...helpFor(kind) },
+    engine: { ...useApp.getState().engine, phase: 'failed' },
+    render: { ...useApp.getState().render, busy: false },
+  });
+}

@@ -1,0 +1,36 @@
+// The messages between the page and the engine worker. Plain data only (structured clone).
+
+import type { GpuErrorKind } from '../../engine/gpu/gpu-context';
+import type { GenerateRequest, ModelInfo, RgbaImage } from '../../engine/sampling/pipeline-types';
+
+/**
+ * Requests run one at a time, in lanes: within a lane the newest request wins (it aborts the one
+ * running between steps and replaces the one waiting), and lanes are served in this order.
+ *   live     — what the sliders show; every drag event sends one.
+ *   baseline — the same image with all multipliers at 1, for the before/after comparison.
+ *   grid     — XY plot cells, sent one after another by the page.
+ */
+export type Lane = 'live' | 'baseline' | 'grid';
+export const LANES_BY_PRIORITY: readonly Lane[] = ['live', 'baseline', 'grid'];
+
+export type ToWorker =
+  | { type: 'load'; modelUrl: string; modelId: string }
+  | { type: 'generate'; id: number; lane: Lane; request: GenerateRequest }
+  | { type: 'cancel'; lane: Lane }
+  /** Debug hook: act as if the GPU device were lost, to exercise recovery. */
+  | { type: 'simulate-device-loss' };
+
+/** Why the engine stopped: GPU problems keep their kind; the rest say where they happened. */
+export type EngineErrorKind = GpuErrorKind | 'model-load' | 'generate' | 'worker';
+
+export type FromWorker =
+  | { type: 'adapter'; name: string }
+  | { type: 'load-progress'; fraction: number; what: string }
+  | { type: 'ready'; info: ModelInfo; loadMs: number }
+  | { type: 'started'; id: number; lane: Lane }
+  | { type: 'progress'; id: number; step: number; steps: number; preview?: RgbaImage }
+  | { type: 'result'; id: number; lane: Lane; image: RgbaImage; ms: number; msPerStep: number }
+  /** Dropped before it finished: replaced by a newer request of its lane, or cancelled. */
+  | { type: 'dropped'; id: number; lane: Lane }
+  | { type: 'error'; kind: EngineErrorKind; message: string; id?: number }
+  | { type: 'device-lost'; message: string };

@@ -1,0 +1,66 @@
+// Keeps the address bar equal to serializeSettings(settings), and settings equal to the address
+// after Back/Forward. A drag adds one history entry when it starts and then only replaces it, and
+// writes are throttled, so dragging neither floods the history nor trips the browser's rate limit.
+
+import { DEFAULT_SETTINGS, parseSettings, serializeSettings, withModelDefaults } from './settings-schema';
+import { useApp } from './store';
+
+const WRITE_INTERVAL_MS = 150;
+
+export function startUrlSync(): () => void {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let lastWrite = 0;
+  let push = false;
+  let dragging = false;
+  let userChanged = false;
+  let applyingHistory = false;
+
+  const write = () => {
+    timer = undefined;
+    lastWrite = performance.now();
+    const query = serializeSettings(useApp.getState().settings);
+    if (query === location.search) return;
+    const url = `${location.pathname}${query}${location.hash}`;
+    if (push) history.pushState(null, '', url);
+    else history.replaceState(null, '', url);
+    push = false;
+  };
+
+  const unsubscribe = useApp.subscribe((state, previous) => {
+    if (applyingHistory) return;
+    // endDrag(): the pointer or key was released; the next drag starts a new history entry.
+    if (state.lastChange === 'discrete' && state.settings === previous.settings) dragging = false;
+    if (state.settings === previous.settings && state.engine.phase === previous.engine.phase) return;
+    if (state.settings !== previous.settings && state.given !== previous.given) {
+      userChanged = true;
+      // A discrete change, or the first event of a drag, gets its own history entry.
+      if (state.lastChange === 'discrete' || !dragging) push = true;
+      dragging = state.lastChange === 'drag';
+    }
+    // Until the model's defaults are known, only a person's own change is written.
+    if (state.engine.phase !== 'ready' && !userChanged) return;
+    if (timer !== undefined) return;
+    const wait = Math.max(0, lastWrite + WRITE_INTERVAL_MS - performance.now());
+    timer = setTimeout(write, wait);
+  });
+
+  const onPopState = () => {
+    const defaults = useApp.getState().engine.info?.defaults;
+    const parsed = parseSettings(location.search, withModelDefaults(DEFAULT_SETTINGS, defaults, new Set()));
+    dragging = false;
+    applyingHistory = true;
+    try {
+      useApp.setState({ settings: parsed.settings, given: parsed.given });
+    } finally {
+      applyingHistory = false;
+    }
+    for (const text of parsed.notices) useApp.getState().notify(text, 'warning');
+  };
+  window.addEventListener('popstate', onPopState);
+
+  return () => {
+    unsubscribe();
+    if (timer !== undefined) clearTimeout(timer);
+    window.removeEventListener('popstate', onPopState);
+  };
+}

@@ -1,0 +1,159 @@
+// XY plot axes: which setting an axis varies, the values people type for it ("0.5, 1, 1.5" or
+// "0..2 step 0.5"), and the request of each grid cell. Every cell shares the page's settings,
+// seed included, except what its two axes set.
+
+import type { AttentionSite, GenerateRequest } from '../../engine/sampling/pipeline-types';
+import {
+  LIMITS,
+  MULTIPLIER_PARTS,
+  clampMultiplier,
+  roundHundredths,
+  rulesWithOverrides,
+  toGenerateRequest,
+  type MultiplierOverride,
+  type MultiplierPart,
+  type Settings,
+  type Target,
+} from './settings-schema';
+
+export type AxisKind = 'none' | 'seed' | 'cfg' | 'steps' | `${'self' | 'cross'}.${MultiplierPart}`;
+
+export interface Axis {
+  kind: AxisKind;
+  /** Sites a multiplier axis acts on; ignored by the others. */
+  target: Target;
+  values: number[];
+}
+
+export const AXIS_KINDS: readonly AxisKind[] = [
+  ...MULTIPLIER_PARTS.map((p) => `self.${p}` as const),
+  ...MULTIPLIER_PARTS.map((p) => `cross.${p}` as const),
+  'seed',
+  'cfg',
+  'steps',
+  'none',
+];
+
+export const MAX_AXIS_VALUES = 12;
+export const MAX_CELLS = 100;
+
+export function axisName(kind: AxisKind): string {
+  switch (kind) {
+    case 'none':
+      return 'None';
+    case 'seed':
+      return 'Seed';
+    case 'cfg':
+      return 'CFG';
+    case 'steps':
+      return 'Steps';
+    default: {
+      const [which, part] = kind.split('.');
+      return `${which === 'self' ? 'Self' : 'Cross'}-attention ${part}`;
+    }
+  }
+}
+
+export function isMultiplierAxis(kind: AxisKind): kind is `${'self' | 'cross'}.${MultiplierPart}` {
+  return kind.includes('.');
+}
+
+export function targetName(target: Target): string {
+  return target === 'all' ? 'all blocks' : target === 'input' ? 'input blocks' : target === 'output' ? 'output blocks' : target === 'middle' ? 'middle block' : target;
+}
+
+/** "Self-attention q (output blocks)" — the axis title drawn on the grid. */
+export function axisTitle(axis: Pick<Axis, 'kind' | 'target'>): string {
+  return isMultiplierAxis(axis.kind) ? `${axisName(axis.kind)} (${targetName(axis.target)})` : axisName(axis.kind);
+}
+
+export function formatAxisValue(kind: AxisKind, value: number): string {
+  return isMultiplierAxis(kind) ? `×${value}` : String(value);
+}
+
+export interface ParsedValues {
+  values: number[];
+  /** Why the text was refused, or what was repaired; empty when all is well. */
+  problems: string[];
+  ok: boolean;
+}
+
+/**
+ * Reads "0.5, 1, 1.5" (a list) or "0..2 step 0.5" (a range, both ends included). Values are
+ * clamped into the axis's range (integers for seed and steps); duplicates are kept, in order.
+ */
+export function parseAxisValues(kind: AxisKind, text: string): ParsedValues {
+  const problems: string[] = [];
+  if (kind === 'none') return { values: [], problems, ok: true };
+  const trimmed = text.trim();
+  let raw: number[];
+  const range = /^(-?[\d.]+)\s*\.\.\s*(-?[\d.]+)(?:\s*(?:step|by|:)\s*([\d.]+))?$/i.exec(trimmed);
+  if (range) {
+    const [start, end] = [Number(range[1]), Number(range[2])];
+    const step = range[3] !== undefined ? Number(range[3]) : defaultStep(kind);
+    if (![start, end, step].every(Number.isFinite) || step <= 0) return fail(`"${trimmed}": write a range as "0..2 step 0.5" with a step above 0.`);
+    const count = Math.floor(Math.abs(end - start) / step + 1e-9) + 1;
+    if (count > MAX_AXIS_VALUES) return fail(`"${trimmed}" gives ${count} values; at most ${MAX_AXIS_VALUES} fit an axis.`);
+    const sign = end >= start ? 1 : -1;
+    raw = Array.from({ length: count }, (_, i) => start + sign * i * step);
+  } else {
+    const parts = trimmed.split(/[,;\s]+/).filter(Boolean);
+    if (!parts.length) return fail('Type values as a list "0.5, 1, 1.5" or a range "0..2 step 0.5".');
+    const bad = parts.filter((p) => !/^[+-]?(?:\d+\.?\d*|\.\d+)$/.test(p));
+    if (bad.length) return fail(`Not a number: ${bad.slice(0, 3).join(', ')}. Type a list "0.5, 1, 1.5" or a range "0..2 step 0.5".`);
+    if (parts.length > MAX_AXIS_VALUES) return fail(`${parts.length} values; at most ${MAX_AXIS_VALUES} fit an axis.`);
+    raw = parts.map(Number);
+  }
+  const values = raw.map((v) => {
+    const clamped = clampAxisValue(kind, v);
+    if (clamped !== roundHundredths(v)) problems.push(`${formatNumber(v)} became ${clamped}`);
+    return clamped;
+  });
+  return { values, problems: problems.length ? [`Out of range or not whole: ${problems.join(', ')}.`] : [], ok: true };
+
+  function fail(message: string): ParsedValues {
+    return { values: [], problems: [message], ok: false };
+  }
+}
+
+function defaultStep(kind: AxisKind): number {
+  return kind === 'seed' || kind === 'steps' ? 1 : kind === 'cfg' ? 1 : 0.5;
+}
+
+function formatNumber(v: number): string {
+  return String(roundHundredths(v));
+}
+
+export function clampAxisValue(kind: AxisKind, value: number): number {
+  switch (kind) {
+    case 'seed':
+      return Math.min(LIMITS.seed.max, Math.max(LIMITS.seed.min, Math.round(value)));
+    case 'steps':
+      return Math.min(LIMITS.steps.max, Math.max(LIMITS.steps.min, Math.round(value)));
+    case 'cfg':
+      return roundHundredths(Math.min(LIMITS.cfg.max, Math.max(LIMITS.cfg.min, value)));
+    case 'none':
+      return value;
+    default:
+      return clampMultiplier(value);
+  }
+}
+
+/** The request of the cell where axis `x` has value `xValue` and `y` has `yValue`. */
+export function cellRequest(
+  settings: Readonly<Settings>,
+  sites: readonly AttentionSite[],
+  cell: readonly { axis: Pick<Axis, 'kind' | 'target'>; value: number }[],
+): GenerateRequest {
+  const changed: Settings = { ...settings };
+  const overrides: MultiplierOverride[] = [];
+  for (const { axis, value } of cell) {
+    if (axis.kind === 'none') continue;
+    if (axis.kind === 'seed' || axis.kind === 'cfg' || axis.kind === 'steps') changed[axis.kind] = value;
+    else {
+      const [which, part] = axis.kind.split('.') as ['self' | 'cross', MultiplierPart];
+      overrides.push({ which, part, target: axis.target, value });
+    }
+  }
+  return toGenerateRequest(changed, { rules: rulesWithOverrides(changed, overrides, sites) });
+}

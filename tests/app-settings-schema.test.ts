@@ -1,0 +1,148 @@
+import { describe, expect, it } from 'vitest';
+import type { AttentionSite } from '../src/engine/sampling/pipeline-types';
+import {
+  DEFAULT_SETTINGS,
+  parseSettings,
+  rulesWithOverrides,
+  serializeSettings,
+  settingsRules,
+  toGenerateRequest,
+  withModelDefaults,
+  type Settings,
+} from '../src/app/state/settings-schema';
+
+const changed: Settings = {
+  ...DEFAULT_SETTINGS,
+  prompt: 'a red heart, glossy & bright?',
+  negative: 'blurry',
+  seed: 123456789,
+  steps: 12,
+  sampler: 'dpmpp2m',
+  cfg: 6.5,
+  self: { q: 1.37, k: 1, v: 0.25, out: 10 },
+  cross: { q: 0, k: 1, v: 1, out: 2.5 },
+  target: 'output_blocks.4',
+  compare: true,
+};
+
+describe('settings in the URL', () => {
+  it('reads back exactly what it wrote', () => {
+    const query = serializeSettings(changed);
+    const parsed = parseSettings(query);
+    expect(parsed.settings).toEqual(changed);
+    expect(parsed.notices).toEqual([]);
+    expect(parsed.given.size).toBe(Object.keys(changed).length);
+  });
+
+  it('writes multipliers readably', () => {
+    expect(serializeSettings(changed)).toContain('self=1.37,1,0.25,10');
+  });
+
+  it('an empty query gives the defaults and no notices', () => {
+    const parsed = parseSettings('');
+    expect(parsed.settings).toEqual(DEFAULT_SETTINGS);
+    expect(parsed.notices).toEqual([]);
+    expect(parsed.given.size).toBe(0);
+  });
+
+  it('clamps out-of-range numbers and says so', () => {
+    const parsed = parseSettings('?steps=5000&cfg=-3&seed=99999999999&self=12,1,-1,1');
+    expect(parsed.settings.steps).toBe(100);
+    expect(parsed.settings.cfg).toBe(1);
+    expect(parsed.settings.seed).toBe(2 ** 32 - 1);
+    expect(parsed.settings.self).toEqual({ q: 10, k: 1, v: 0, out: 1 });
+    expect(parsed.notices).toHaveLength(5);
+    expect(parsed.notices.join(' ')).toMatch(/Steps 5000 is out of range 1–100; using 100/);
+  });
+
+  it('ignores malformed values, keeps the rest, and names each one', () => {
+    const parsed = parseSettings('?seed=abc&steps=0x10&sampler=plms&self=1,2&cross=1,x,1,1&target=../../etc&compare=yes&prompt=ok&bogus=1');
+    expect(parsed.settings.seed).toBe(DEFAULT_SETTINGS.seed);
+    expect(parsed.settings.steps).toBe(DEFAULT_SETTINGS.steps);
+    expect(parsed.settings.sampler).toBe(DEFAULT_SETTINGS.sampler);
+    expect(parsed.settings.self).toEqual(DEFAULT_SETTINGS.self);
+    expect(parsed.settings.cross).toEqual({ q: 1, k: 1, v: 1, out: 1 });
+    expect(parsed.settings.target).toBe('all');
+    expect(parsed.settings.compare).toBe(false);
+    expect(parsed.settings.prompt).toBe('ok');
+    expect(parsed.notices).toHaveLength(8);
+    expect(parsed.given.has('seed')).toBe(false);
+    expect(parsed.given.has('prompt')).toBe(true);
+  });
+
+  it('rounds seeds and steps to whole numbers and multipliers to hundredths', () => {
+    const parsed = parseSettings('?seed=7.6&steps=3.2&cross=1.2345,1,1,1');
+    expect(parsed.settings.seed).toBe(8);
+    expect(parsed.settings.steps).toBe(3);
+    expect(parsed.settings.cross.q).toBe(1.23);
+    expect(parsed.notices).toHaveLength(2);
+  });
+
+  it('cuts a huge prompt and drops control characters', () => {
+    const parsed = parseSettings(`?prompt=${'a'.repeat(2000)}&neg=x%00y`);
+    expect(parsed.settings.prompt).toHaveLength(500);
+    expect(parsed.settings.negative).toBe('x y');
+    expect(parsed.notices).toHaveLength(1);
+  });
+
+  it('accepts part targets, ComfyUI blocks and diffusers paths only', () => {
+    for (const ok of ['all', 'input', 'middle', 'output', 'input_blocks.1', 'middle_block', 'up_blocks.1.attentions.2.transformer_blocks.0.attn1']) {
+      expect(parseSettings(`?target=${ok}`).settings.target).toBe(ok);
+    }
+    for (const bad of ['everything', 'output_blocks', 'up_blocks.1', '<script>']) {
+      const parsed = parseSettings(`?target=${encodeURIComponent(bad)}`);
+      expect(parsed.settings.target).toBe('all');
+      expect(parsed.notices).toHaveLength(1);
+    }
+  });
+
+  it('never throws on junk', () => {
+    for (const junk of ['?%', '?self=,,,', '?cfg=&steps=', '?seed=1e400', '?=&=&&', '?prompt=%E0%A4%A', '?self=NaN,Infinity,-0,1']) {
+      expect(() => parseSettings(junk)).not.toThrow();
+    }
+    expect(parseSettings('?seed=1e400').settings.seed).toBe(2 ** 32 - 1);
+  });
+});
+
+describe('model defaults', () => {
+  it('fill only the settings the URL did not give', () => {
+    const parsed = parseSettings('?steps=8');
+    const settings = withModelDefaults(parsed.settings, { sampler: 'ddim', steps: 25, cfg: 7, prompt: 'a dog' }, parsed.given);
+    expect(settings.steps).toBe(8);
+    expect(settings.sampler).toBe('ddim');
+    expect(settings.cfg).toBe(7);
+    expect(settings.prompt).toBe('a dog');
+  });
+});
+
+const sites: AttentionSite[] = [
+  { index: 0, kind: 'attn1', path: 'down_blocks.0.attentions.0.transformer_blocks.0.attn1', comfyBlock: 'input_blocks.1', part: 'input', resolution: '32×32' },
+  { index: 1, kind: 'attn2', path: 'down_blocks.0.attentions.0.transformer_blocks.0.attn2', comfyBlock: 'input_blocks.1', part: 'input', resolution: '32×32' },
+  { index: 2, kind: 'attn1', path: 'mid_block.attentions.0.transformer_blocks.0.attn1', comfyBlock: 'middle_block', part: 'middle', resolution: '8×8' },
+  { index: 3, kind: 'attn2', path: 'mid_block.attentions.0.transformer_blocks.0.attn2', comfyBlock: 'middle_block', part: 'middle', resolution: '8×8' },
+  { index: 4, kind: 'attn1', path: 'up_blocks.1.attentions.0.transformer_blocks.0.attn1', comfyBlock: 'output_blocks.3', part: 'output', resolution: '32×32' },
+];
+
+describe('settings to a GenerateRequest', () => {
+  it('has no rules when every multiplier is 1', () => {
+    expect(toGenerateRequest(DEFAULT_SETTINGS).rules).toEqual([]);
+  });
+
+  it('makes one rule per attention type that is changed, on the target', () => {
+    const settings: Settings = { ...DEFAULT_SETTINGS, self: { q: 2, k: 1, v: 1, out: 1 }, target: 'output' };
+    expect(settingsRules(settings)).toEqual([{ kind: 'attn1', target: { part: 'output' }, multipliers: { q: 2, k: 1, v: 1, out: 1 } }]);
+    expect(toGenerateRequest({ ...settings, target: 'middle_block' }).rules[0].target).toEqual({ path: 'middle_block' });
+    expect(toGenerateRequest(settings, { neutral: true }).rules).toEqual([]);
+  });
+
+  it('an XY override changes one factor on its sites and keeps the others as the settings set them', () => {
+    const settings: Settings = { ...DEFAULT_SETTINGS, self: { q: 2, k: 1, v: 0.5, out: 1 }, target: 'input' };
+    const rules = rulesWithOverrides(settings, [{ which: 'self', part: 'k', target: 'all', value: 3 }], sites);
+    expect(rules).toEqual([
+      { kind: 'attn1', target: { part: 'input' }, multipliers: { q: 2, k: 1, v: 0.5, out: 1 } },
+      { kind: 'attn1', target: { path: sites[0].path }, multipliers: { q: 2, k: 3, v: 0.5, out: 1 } },
+      { kind: 'attn1', target: { path: sites[2].path }, multipliers: { q: 1, k: 3, v: 1, out: 1 } },
+      { kind: 'attn1', target: { path: sites[4].path }, multipliers: { q: 1, k: 3, v: 1, out: 1 } },
+    ]);
+  });
+});
