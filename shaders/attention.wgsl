@@ -1,0 +1,189 @@
+// Multi-head scaled dot-product attention, flash-attention style (Dao et al., "FlashAttention",
+// 2022; the loop order of FlashAttention-2): one workgroup owns BLOCK_Q queries of one (batch, head),
+// streams the keys and values through workgroup memory BLOCK_K at a time, and keeps a running
+// softmax (row max m, row sum l, unnormalised output o) so no Lq x Lk matrix ever reaches memory:
+//   s_j = (q · k_j) * mq * mk / sqrt(D)
+//   m' = max(m, max_j s_j);  o' = o * e^(m - m') + sum_j e^(s_j - m') v_j;  l' = l * e^(m - m') + sum_j e^(s_j - m')
+//   out = o / l * mv
+// Logits are kept in base 2 (q is pre-scaled by log2(e)), so every exponential is one exp2.
+//
+// q, k, v and out are [B, L, H*D] row-major; head h is columns h*D .. h*D+D-1. The multipliers are
+// read from a storage buffer at run time, so the attention sliders need no re-recording.
+//
+// The fallback variant: plain f32 and workgroup memory, no subgroups. Tile sizes come as override
+// constants chosen by attention.ts from the head dim and the device's workgroup memory.
+
+struct Params {
+  seq_q: u32,
+  seq_k: u32,
+  head_dim: u32,         // D
+  row_stride: u32,       // H*D: floats from one token to the next
+  causal: u32,           // 1: key j > query i is masked (CLIP's text encoder)
+  multiplier_index: u32, // 4 * site: mq, mk, mv, mout
+  softmax_scale: f32,    // log2(e) / sqrt(D)
+  _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> k: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+// Bound to a placeholder that is never read when HAS_MULTIPLIERS is false.
+@group(0) @binding(4) var<storage, read> multipliers: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+
+override HAS_MULTIPLIERS: bool = false;
+// D rounded up to a multiple of 8; the padding columns of the tiles hold zeros.
+override HEAD_DIM: u32 = 8u;
+override BLOCK_Q: u32 = 64u;
+override BLOCK_K: u32 = 32u;
+// Scores: each thread computes ROWS_PER_THREAD x KEYS_PER_THREAD entries of the BLOCK_Q x BLOCK_K tile.
+override ROWS_PER_THREAD: u32 = 4u;
+override KEYS_PER_THREAD: u32 = 4u;
+
+const THREADS: u32 = 128u;
+// Private arrays need sizes known before the overrides: these bound what attention.ts may choose.
+const MAX_SCORES_PER_THREAD: u32 = 16u;
+const MAX_KEYS_PER_THREAD: u32 = 4u;
+const MAX_OUT_PER_THREAD: u32 = 32u;
+// Masked logits. Finite, so that max() and exp2() never meet infinities; key 0 is never masked, so
+// every row's running max is a real logit after the first tile and exp2(NEG_BIG - m) is exactly 0.
+const NEG_BIG: f32 = -1.0e30;
+
+override KEY_GROUPS: u32 = BLOCK_K / KEYS_PER_THREAD;
+override ROW_GROUPS: u32 = THREADS / KEY_GROUPS;
+// Output: LANES_PER_ROW threads share a query row, each holding OUT_PER_THREAD of its D columns.
+override LANES_PER_ROW: u32 = THREADS / BLOCK_Q;
+override OUT_PER_THREAD: u32 = HEAD_DIM / LANES_PER_ROW;
+// Rows padded by one float so that threads reading the same column of different rows hit
+// different memory banks.
+override TILE_STRIDE: u32 = HEAD_DIM + 1u;
+override SCORE_STRIDE: u32 = BLOCK_K + 1u;
+override Q_TILE_SIZE: u32 = BLOCK_Q * TILE_STRIDE;
+override KV_TILE_SIZE: u32 = BLOCK_K * TILE_STRIDE;
+override SCORE_TILE_SIZE: u32 = BLOCK_Q * SCORE_STRIDE;
+
+var<workgroup> q_tile: array<f32, Q_TILE_SIZE>;
+// Keys, then values, of the current block of keys.
+var<workgroup> kv_tile: array<f32, KV_TILE_SIZE>;
+// Logits, then probabilities e^(s - m').
+var<workgroup> scores: array<f32, SCORE_TILE_SIZE>;
+var<workgroup> row_max: array<f32, BLOCK_Q>;
+var<workgroup> row_rescale: array<f32, BLOCK_Q>;
+
+// Copies keys (or values) first .. first+BLOCK_K-1 of this head into kv_tile; zero beyond the
+// sequence and beyond D, so padded keys and columns add nothing.
+fn stage_keys_or_values(values: bool, first: u32, base: u32, col0: u32, t: u32) {
+  for (var i = t; i < BLOCK_K * HEAD_DIM; i += THREADS) {
+    let j = i / HEAD_DIM;
+    let d = i % HEAD_DIM;
+    var value = 0.0;
+    if (first + j < p.seq_k && d < p.head_dim) {
+      let index = (base + first + j) * p.row_stride + col0 + d;
+      if (values) { value = v[index]; } else { value = k[index]; }
+    }
+    kv_tile[j * TILE_STRIDE + d] = value;
+  }
+}
+
+@compute @workgroup_size(THREADS)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let q0 = wg.x * BLOCK_Q;
+  let col0 = wg.y * p.head_dim;
+  let q_base = wg.z * p.seq_q;
+  let k_base = wg.z * p.seq_k;
+
+  var logit_scale = p.softmax_scale;
+  var value_scale = 1.0;
+  if (HAS_MULTIPLIERS) {
+    logit_scale *= multipliers[p.multiplier_index] * multipliers[p.multiplier_index + 1u];
+    value_scale = multipliers[p.multiplier_index + 2u];
+  }
+
+  // Queries, pre-scaled so that q · k is already the base-2 logit. A q·k multiplier of 0 makes every
+  // logit 0: uniform attention, the mean of v.
+  for (var i = t; i < BLOCK_Q * HEAD_DIM; i += THREADS) {
+    let r = i / HEAD_DIM;
+    let d = i % HEAD_DIM;
+    var value = 0.0;
+    if (q0 + r < p.seq_q && d < p.head_dim) { value = q[(q_base + q0 + r) * p.row_stride + col0 + d] * logit_scale; }
+    q_tile[r * TILE_STRIDE + d] = value;
+  }
+  if (t < BLOCK_Q) { row_max[t] = NEG_BIG; }
+
+  // Roles: for the scores, thread t owns rows row_group + ROW_GROUPS*i and keys key_group + KEY_GROUPS*c;
+  // for the output, it owns columns lane + LANES_PER_ROW*i of query row out_row.
+  let key_group = t % KEY_GROUPS;
+  let row_group = t / KEY_GROUPS;
+  let out_row = t / LANES_PER_ROW;
+  let lane = t % LANES_PER_ROW;
+  var o: array<f32, MAX_OUT_PER_THREAD>;
+  var row_sum = 0.0;
+
+  // With a causal mask, keys after this block's last query are masked for all of its rows.
+  var key_end = p.seq_k;
+  if (p.causal != 0u) { key_end = min(key_end, q0 + BLOCK_Q); }
+  for (var k0 = 0u; k0 < key_end; k0 += BLOCK_K) {
+    // The previous block's values have been read (and, the first time, the queries staged).
+    workgroupBarrier();
+    stage_keys_or_values(false, k0, k_base, col0, t);
+    workgroupBarrier();
+
+    // An explicit initializer: a bare `var acc: array<...>;` here kept the previous block's sums on
+    // SwiftShader (WGSL zeroes it on every iteration; dawn.node 0.6.2 did not).
+    var acc = array<f32, MAX_SCORES_PER_THREAD>();
+    var key_reg: array<f32, MAX_KEYS_PER_THREAD>;
+    for (var d = 0u; d < HEAD_DIM; d++) {
+      for (var c = 0u; c < KEYS_PER_THREAD; c++) { key_reg[c] = kv_tile[(key_group + KEY_GROUPS * c) * TILE_STRIDE + d]; }
+      for (var i = 0u; i < ROWS_PER_THREAD; i++) {
+        let qd = q_tile[(row_group + ROW_GROUPS * i) * TILE_STRIDE + d];
+        for (var c = 0u; c < KEYS_PER_THREAD; c++) { acc[i * KEYS_PER_THREAD + c] += qd * key_reg[c]; }
+      }
+    }
+    for (var i = 0u; i < ROWS_PER_THREAD; i++) {
+      let row = row_group + ROW_GROUPS * i;
+      for (var c = 0u; c < KEYS_PER_THREAD; c++) {
+        let key = key_group + KEY_GROUPS * c;
+        let masked = k0 + key >= p.seq_k || (p.causal != 0u && k0 + key > q0 + row);
+        scores[row * SCORE_STRIDE + key] = select(acc[i * KEYS_PER_THREAD + c], NEG_BIG, masked);
+      }
+    }
+    workgroupBarrier();
+
+    // The running max of each row, and how much the old sums shrink under it.
+    if (t < BLOCK_Q) {
+      let old_max = row_max[t];
+      var new_max = old_max;
+      for (var j = 0u; j < BLOCK_K; j++) { new_max = max(new_max, scores[t * SCORE_STRIDE + j]); }
+      row_max[t] = new_max;
+      row_rescale[t] = exp2(old_max - new_max);
+    }
+    workgroupBarrier();
+
+    for (var i = t; i < BLOCK_Q * BLOCK_K; i += THREADS) {
+      let slot = (i / BLOCK_K) * SCORE_STRIDE + i % BLOCK_K;
+      scores[slot] = exp2(scores[slot] - row_max[i / BLOCK_K]);
+    }
+    stage_keys_or_values(true, k0, k_base, col0, t);
+    workgroupBarrier();
+
+    let rescale = row_rescale[out_row];
+    row_sum *= rescale;
+    for (var i = 0u; i < OUT_PER_THREAD; i++) { o[i] *= rescale; }
+    for (var j = 0u; j < BLOCK_K; j++) {
+      let weight = scores[out_row * SCORE_STRIDE + j];
+      row_sum += weight;
+      for (var i = 0u; i < OUT_PER_THREAD; i++) { o[i] += weight * kv_tile[j * TILE_STRIDE + lane + LANES_PER_ROW * i]; }
+    }
+  }
+
+  // row_sum >= 1: the row's largest logit contributes e^0.
+  let row = q0 + out_row;
+  if (row < p.seq_q) {
+    let norm = value_scale / row_sum;
+    for (var i = 0u; i < OUT_PER_THREAD; i++) {
+      let d = lane + LANES_PER_ROW * i;
+      if (d < p.head_dim) { out[(q_base + row) * p.row_stride + col0 + d] = o[i] * norm; }
+    }
+  }
+}

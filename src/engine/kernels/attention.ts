@@ -1,0 +1,198 @@
+// Multi-head scaled dot-product attention with run-time multipliers on q·k and v: where the
+// Self-attention and Cross-attention sliders act. See shaders/attention.wgsl for the algorithm.
+import wgsl from '../../../shaders/attention.wgsl?raw';
+import type { GpuContext } from '../gpu/gpu-context';
+import type { Recorder } from '../gpu/recorder';
+import { params } from '../gpu/params';
+import { assertShape, shapeString, type Tensor } from '../gpu/tensor';
+
+/** Tile sizes of the workgroup-memory kernel (override constants of the shader). 128 threads: the
+ * BLOCK_Q x BLOCK_K scores are split into (BLOCK_Q / rowsPerThread) x (BLOCK_K / keysPerThread)
+ * thread blocks, and the BLOCK_Q x D output into BLOCK_Q rows of 128 / BLOCK_Q threads. */
+export interface AttentionTiles {
+  blockQ: number;
+  blockK: number;
+  rowsPerThread: number;
+  keysPerThread: number;
+}
+
+const THREADS = 128;
+/** MAX_OUT_PER_THREAD, MAX_SCORES_PER_THREAD and MAX_KEYS_PER_THREAD in the shader. */
+const SHADER_BOUNDS = { outPerThread: 32, scoresPerThread: 16, keysPerThread: 4 };
+/** Head dims are padded to a multiple of this: one pipeline per bucket (SD's 40, 64, 80, 160 are exact). */
+const HEAD_DIM_BUCKET = 8;
+
+/** Largest first: more queries per workgroup reuse each staged key and value more often. Every
+ * entry has 8 key groups x 16 row groups = 128 threads. */
+export const ATTENTION_TILES: readonly AttentionTiles[] = [
+  { blockQ: 64, blockK: 32, rowsPerThread: 4, keysPerThread: 4 },
+  { blockQ: 32, blockK: 32, rowsPerThread: 2, keysPerThread: 4 },
+  { blockQ: 16, blockK: 32, rowsPerThread: 1, keysPerThread: 4 },
+  { blockQ: 16, blockK: 16, rowsPerThread: 1, keysPerThread: 2 },
+  { blockQ: 16, blockK: 8, rowsPerThread: 1, keysPerThread: 1 },
+];
+
+export function paddedHeadDim(headDim: number): number {
+  return Math.ceil(headDim / HEAD_DIM_BUCKET) * HEAD_DIM_BUCKET;
+}
+
+/** Bytes of workgroup memory the shader declares for these tiles (its q_tile, kv_tile, scores,
+ * row_max and row_rescale, with rows padded by one float). */
+export function attentionWorkgroupBytes(tiles: AttentionTiles, headDim: number): number {
+  const stride = paddedHeadDim(headDim) + 1;
+  return 4 * (tiles.blockQ * stride + tiles.blockK * stride + tiles.blockQ * (tiles.blockK + 1) + 2 * tiles.blockQ);
+}
+
+/** Why these tiles cannot run this head dim within `workgroupBytes`, or undefined if they can. */
+function tilesProblem(tiles: AttentionTiles, headDim: number, workgroupBytes: number): string | undefined {
+  const padded = paddedHeadDim(headDim);
+  const { blockQ, blockK, rowsPerThread, keysPerThread } = tiles;
+  if ((blockQ / rowsPerThread) * (blockK / keysPerThread) !== THREADS || THREADS % blockQ !== 0) return 'tiles do not map onto 128 threads';
+  if (keysPerThread > SHADER_BOUNDS.keysPerThread || rowsPerThread * keysPerThread > SHADER_BOUNDS.scoresPerThread) return 'too many scores per thread';
+  const lanesPerRow = THREADS / blockQ;
+  if (padded % lanesPerRow !== 0 || padded / lanesPerRow > SHADER_BOUNDS.outPerThread) return `head dim ${headDim} needs more outputs per thread`;
+  const bytes = attentionWorkgroupBytes(tiles, headDim);
+  if (bytes > workgroupBytes) return `needs ${bytes} bytes of workgroup memory, the device has ${workgroupBytes}`;
+  return undefined;
+}
+
+/** The largest tiles that hold this head dim in the device's workgroup memory. */
+export function chooseAttentionTiles(headDim: number, workgroupBytes: number): AttentionTiles {
+  const tiles = ATTENTION_TILES.find((t) => !tilesProblem(t, headDim, workgroupBytes));
+  if (!tiles) {
+    throw new Error(`attention: head dim ${headDim} does not fit in ${workgroupBytes} bytes of workgroup memory (at most 256 is supported)`);
+  }
+  return tiles;
+}
+
+/** A compute path for attention on this device. Only the workgroup-memory fallback exists so far;
+ * subgroup and subgroup-matrix paths will be chosen here from `gpu.features`. */
+interface AttentionVariant {
+  entryPoint: string;
+  code: string;
+  constants: Record<string, number>;
+  queriesPerWorkgroup: number;
+}
+
+function chooseVariant(gpu: GpuContext, headDim: number, hasMultipliers: boolean, forced?: AttentionTiles): AttentionVariant {
+  const workgroupBytes = gpu.limits.maxComputeWorkgroupStorageSize;
+  const tiles = forced ?? chooseAttentionTiles(headDim, workgroupBytes);
+  const problem = tilesProblem(tiles, headDim, workgroupBytes);
+  if (problem) throw new Error(`attention: tiles ${JSON.stringify(tiles)}: ${problem}`);
+  return {
+    entryPoint: 'main',
+    code: wgsl,
+    constants: {
+      HAS_MULTIPLIERS: hasMultipliers ? 1 : 0,
+      HEAD_DIM: paddedHeadDim(headDim),
+      BLOCK_Q: tiles.blockQ,
+      BLOCK_K: tiles.blockK,
+      ROWS_PER_THREAD: tiles.rowsPerThread,
+      KEYS_PER_THREAD: tiles.keysPerThread,
+    },
+    queriesPerWorkgroup: tiles.blockQ,
+  };
+}
+
+export interface AttentionOptions {
+  heads: number;
+  /** Key j > query i is masked (CLIP's text encoder). */
+  causal?: boolean;
+  /** mq, mk, mv, mout at buffer[4*site .. 4*site+3], read at run time; mout is for the out projection. */
+  multipliers?: { buffer: GPUBuffer; site: number };
+  out?: Tensor;
+  label?: string;
+  /** Forces a tile configuration (tests and benchmarks); by default the largest that fits. */
+  tiles?: AttentionTiles;
+}
+
+/** Multi-head scaled dot-product attention.
+ * q [B, Lq, H*D], k [B, Lk, H*D], v [B, Lk, H*D] (head h = columns h*D..h*D+D-1) -> [B, Lq, H*D].
+ * out = softmax(q·kᵀ / sqrt(D) * mq * mk (+ causal mask)) · v * mv, where multipliers (mq, mk, mv, mout) are the 4 f32 at
+ * buffer[4*site .. 4*site+3], read at run time (default: no multipliers = 1). `causal`: key j > query i is masked (CLIP). */
+export function attention(rec: Recorder, q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): Tensor {
+  const label = opts.label ?? `attention(${q.label})`;
+  const { heads } = opts;
+  if (q.shape.length !== 3) throw new Error(`${label}: q must be [B, L, H*D], got ${shapeString(q.shape)}`);
+  const [batch, seqQ, width] = q.shape;
+  const seqK = k.shape[1];
+  assertShape(k, [batch, undefined, width], `${label}: k`);
+  assertShape(v, [batch, seqK, width], `${label}: v`);
+  if (!Number.isInteger(heads) || heads < 1 || width % heads !== 0) throw new Error(`${label}: ${width} channels do not split into ${heads} heads`);
+  if (seqK < 1) throw new Error(`${label}: no keys to attend to`);
+  for (const t of [q, k, v]) if (t.dtype !== 'f32') throw new Error(`${label}: ${t.label} must be f32`);
+  const headDim = width / heads;
+  const out = opts.out ?? rec.alloc(q.shape, label);
+  assertShape(out, q.shape, `${label}: out`);
+  for (const input of [q, k, v]) {
+    if (input.buffer === out.buffer) throw new Error(`${label}: out may not share a buffer with ${input.label}`);
+  }
+
+  const variant = chooseVariant(rec.gpu, headDim, !!opts.multipliers, opts.tiles);
+  const multiplierIndex = 4 * (opts.multipliers?.site ?? 0);
+  rec.dispatch({
+    label,
+    pipeline: rec.gpu.pipeline('attention', variant.code, variant.entryPoint, variant.constants),
+    params: params()
+      .u32(seqQ, seqK, headDim, width, opts.causal ? 1 : 0, multiplierIndex)
+      .f32(Math.LOG2E / Math.sqrt(headDim))
+      .u32(0),
+    // Without multipliers, q stands in for the multipliers buffer; the shader then never reads it.
+    bindings: [q, k, v, opts.multipliers?.buffer ?? q, out],
+    workgroups: [Math.ceil(seqQ / variant.queriesPerWorkgroup), heads, batch],
+  });
+  return out;
+}
+
+export interface AttentionShape {
+  batch: number;
+  seqQ: number;
+  seqK: number;
+  heads: number;
+  causal?: boolean;
+  /** [mq, mk, mv]; default 1. */
+  multipliers?: readonly number[];
+}
+
+// CPU reference, used by the tests: the full Lq x Lk matrix per head, f64, softmax with the max
+// subtracted (exact in f64, and it cannot overflow).
+export const reference = {
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, s: AttentionShape): Float32Array {
+    const width = q.length / (s.batch * s.seqQ);
+    const headDim = width / s.heads;
+    const [mq, mk, mv] = s.multipliers ?? [1, 1, 1];
+    const scale = (mq * mk) / Math.sqrt(headDim);
+    const out = new Float32Array(q.length);
+    const logits = new Float64Array(s.seqK);
+    for (let b = 0; b < s.batch; b++) {
+      for (let h = 0; h < s.heads; h++) {
+        for (let i = 0; i < s.seqQ; i++) {
+          const qRow = (b * s.seqQ + i) * width + h * headDim;
+          let max = -Infinity;
+          for (let j = 0; j < s.seqK; j++) {
+            if (s.causal && j > i) {
+              logits[j] = -Infinity;
+              continue;
+            }
+            const kRow = (b * s.seqK + j) * width + h * headDim;
+            let dot = 0;
+            for (let d = 0; d < headDim; d++) dot += q[qRow + d] * k[kRow + d];
+            logits[j] = dot * scale;
+            max = Math.max(max, logits[j]);
+          }
+          let sum = 0;
+          for (let j = 0; j < s.seqK; j++) {
+            logits[j] = Math.exp(logits[j] - max);
+            sum += logits[j];
+          }
+          for (let d = 0; d < headDim; d++) {
+            let acc = 0;
+            for (let j = 0; j < s.seqK; j++) acc += logits[j] * v[(b * s.seqK + j) * width + h * headDim + d];
+            out[qRow + d] = (acc / sum) * mv;
+          }
+        }
+      }
+    }
+    return out;
+  },
+};

@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { ATTENTION_TILES, attention, reference, type AttentionShape, type AttentionTiles } from '../src/engine/kernels/attention';
+import { Recorder } from '../src/engine/gpu/recorder';
+import { randInt, randn, relError, rng, runOnce, tensorFrom, testGpu } from './support/gpu';
+
+// Outputs are convex combinations of v (times mv) computed in f32 against an f64 reference: SwiftShader
+// stays under 7e-7 of max|out| on these cases.
+const TOLERANCE = 2e-6;
+// Logits in the hundreds carry f32 rounding of about 300 * 6e-8 = 2e-5 each, and softmax passes a
+// logit error on almost unchanged (d p_j / d s_j = p_j (1 - p_j)): the input, not the kernel, sets
+// this bound. SwiftShader gives 7e-6.
+const LARGE_LOGIT_TOLERANCE = 3e-5;
+
+interface Case extends AttentionShape {
+  headDim: number;
+  tiles?: AttentionTiles;
+}
+
+function describeCase(c: Case): string {
+  const m = c.multipliers ? ` ×[${c.multipliers}]` : '';
+  const tiles = c.tiles ? ` tiles ${c.tiles.blockQ}x${c.tiles.blockK}` : '';
+  return `B${c.batch} H${c.heads} D${c.headDim} Lq${c.seqQ} Lk${c.seqK}${c.causal ? ' causal' : ''}${m}${tiles}`;
+}
+
+async function check(c: Case, random: () => number, scale = 1, tolerance = TOLERANCE): Promise<void> {
+  const gpu = await testGpu();
+  const width = c.heads * c.headDim;
+  const q = randn(c.batch * c.seqQ * width, random, scale);
+  const k = randn(c.batch * c.seqK * width, random, scale);
+  const v = randn(c.batch * c.seqK * width, random);
+  const site = 3;
+  const multipliers = new Float32Array(4 * (site + 1)).fill(7); // other sites' values must not leak in
+  if (c.multipliers) multipliers.set([...c.multipliers, 1], 4 * site);
+  const buffer = gpu.upload('multipliers', multipliers);
+  const out = await runOnce(gpu, (rec) =>
+    attention(rec, tensorFrom(gpu, [c.batch, c.seqQ, width], q, 'q'), tensorFrom(gpu, [c.batch, c.seqK, width], k, 'k'), tensorFrom(gpu, [c.batch, c.seqK, width], v, 'v'), {
+      heads: c.heads,
+      causal: c.causal,
+      multipliers: c.multipliers ? { buffer, site } : undefined,
+      tiles: c.tiles,
+    }),
+  );
+  expect(relError(out, reference.attention(q, k, v, c))).toBeLessThan(tolerance);
+}
+
+describe('attention matches softmax(q·kᵀ/√D)·v on random shapes', () => {
+  const random = rng(5);
+  const multiplierChoices = [undefined, [1, 1, 1], [0, 1, 1], [10, 1, 1], [1, 10, 0.5], [2, 0.5, 3], [1, 0, 10]];
+  const cases: Case[] = [];
+  for (let trial = 0; trial < 10; trial++) {
+    cases.push({
+      batch: randInt(random, 1, 2),
+      heads: randInt(random, 1, 8),
+      headDim: randInt(random, 1, 40),
+      seqQ: randInt(random, 1, 70),
+      seqK: randInt(random, 1, 70),
+      causal: random() < 0.3,
+      multipliers: multiplierChoices[trial % multiplierChoices.length],
+    });
+  }
+  // SD 1.5's larger heads, cross-attention to 77 and 7 text tokens, one key, CLIP's causal self-attention.
+  cases.push({ batch: 1, heads: 2, headDim: 80, seqQ: 20, seqK: 77, multipliers: [1.5, 1, 1] });
+  cases.push({ batch: 2, heads: 1, headDim: 160, seqQ: 33, seqK: 7 });
+  cases.push({ batch: 1, heads: 3, headDim: 8, seqQ: 65, seqK: 1, multipliers: [1, 1, 2] });
+  cases.push({ batch: 2, heads: 2, headDim: 16, seqQ: 77, seqK: 77, causal: true });
+  // Every tile configuration, whichever the device would pick.
+  ATTENTION_TILES.forEach((tiles, i) => cases.push({ batch: 1, heads: 2, headDim: [24, 40, 64, 72, 8][i], seqQ: 50, seqK: 45, causal: i % 2 === 0, tiles }));
+
+  for (const c of cases) it(describeCase(c), () => check(c, random));
+
+  it('a q·k multiplier of 0 gives the mean of v, also for large logits', async () => {
+    await check({ batch: 1, heads: 2, headDim: 12, seqQ: 9, seqK: 30, multipliers: [0, 1, 1] }, random, 1e3);
+    await check({ batch: 1, heads: 2, headDim: 12, seqQ: 30, seqK: 30, causal: true, multipliers: [1, 0, 1] }, random, 1e3);
+  });
+
+  it('large logits (|q·k|/√D in the hundreds) stay finite through the running max', () =>
+    check({ batch: 1, heads: 1, headDim: 32, seqQ: 40, seqK: 70, multipliers: [10, 1, 1] }, random, 3, LARGE_LOGIT_TOLERANCE));
+});
+
+describe('the attention sliders act on a finished plan', () => {
+  it('writing new multipliers between two runs of the same plan gives the new reference', async () => {
+    const gpu = await testGpu();
+    const random = rng(9);
+    const shape: Case = { batch: 2, heads: 2, headDim: 8, seqQ: 24, seqK: 7 };
+    const width = shape.heads * shape.headDim;
+    const q = randn(shape.batch * shape.seqQ * width, random);
+    const k = randn(shape.batch * shape.seqK * width, random);
+    const v = randn(shape.batch * shape.seqK * width, random);
+    const buffer = gpu.upload('multipliers', new Float32Array([1, 1, 1, 1, 1, 1, 1, 1]));
+    const rec = new Recorder(gpu, 'slider');
+    const out = rec.keep(
+      attention(rec, tensorFrom(gpu, [2, 24, width], q), tensorFrom(gpu, [2, 7, width], k), tensorFrom(gpu, [2, 7, width], v), {
+        heads: 2,
+        multipliers: { buffer, site: 1 },
+      }),
+    );
+    const plan = rec.finish();
+    const results: Float32Array[] = [];
+    for (const multipliers of [[1, 1, 1], [3, 1, 1], [1, 0, 2]]) {
+      gpu.write(buffer, new Float32Array([...multipliers, 1]), 4 * 4);
+      plan.run();
+      results.push(await gpu.readF32(out.buffer, q.length));
+      expect(relError(results.at(-1)!, reference.attention(q, k, v, { ...shape, multipliers }))).toBeLessThan(TOLERANCE);
+    }
+    expect(relError(results[1], results[0])).toBeGreaterThan(0.05);
+    expect(relError(results[2], results[0])).toBeGreaterThan(0.05);
+    plan.destroy();
+  });
+});
