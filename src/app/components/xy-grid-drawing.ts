@@ -29,7 +29,18 @@ export function cellSize(width: number, height: number): { w: number; h: number 
   return { w: Math.round(width * scale), h: Math.round(height * scale) };
 }
 
-export function drawGrid(canvas: HTMLCanvasElement, picture: GridPicture): void {
+/** Where the cells are on the canvas: cell (row, col) starts at left + col·(w + gap), top + row·(h + gap). */
+export interface GridGeometry {
+  left: number;
+  top: number;
+  w: number;
+  h: number;
+  gap: number;
+  columns: number;
+  rows: number;
+}
+
+export function drawGrid(canvas: HTMLCanvasElement, picture: GridPicture): GridGeometry {
   const { x, y, cells, settings } = picture;
   const columns = Math.max(1, x.values.length);
   const hasY = y.kind !== 'none' && y.values.length > 0;
@@ -38,8 +49,9 @@ export function drawGrid(canvas: HTMLCanvasElement, picture: GridPicture): void 
   const left = hasY ? LEFT : PAD;
   canvas.width = left + columns * (cell.w + GAP) - GAP + PAD;
   canvas.height = TOP + rows * (cell.h + GAP) - GAP + BOTTOM;
+  const geometry: GridGeometry = { left, top: TOP, w: cell.w, h: cell.h, gap: GAP, columns, rows };
   const ctx = canvas.getContext('2d');
-  if (!ctx) return;
+  if (!ctx) return geometry;
 
   ctx.fillStyle = '#0f1115';
   ctx.fillRect(0, 0, canvas.width, canvas.height);
@@ -91,6 +103,7 @@ export function drawGrid(canvas: HTMLCanvasElement, picture: GridPicture): void 
   ctx.font = FONT;
   const shared = sharedLine(settings, x, y);
   ctx.fillText(shared, PAD, canvas.height - BOTTOM / 2, canvas.width - 2 * PAD);
+  return geometry;
 }
 
 /** "seed 42 · Euler · 20 steps · CFG 5 · “a cat”" without what an axis varies. */

@@ -88,8 +88,13 @@ function onReady(info: ModelInfo, loadMs: number): void {
     settings = { ...settings, target: 'all' };
   }
   useApp.setState({ settings, engine: { ...state.engine, phase: 'ready', info, loadMs, loadFraction: 1, loadWhat: 'Ready' } });
-  // After a device loss the notice said "recreating"; say that it worked.
-  if (!first) useApp.getState().notify('The GPU device is back; the image was rendered again.', 'info');
+  if (!first) {
+    // After a device loss: the client sent unfinished renders again; a finished image is
+    // rendered again too, on the new device, so what is shown comes from a working GPU.
+    if (!useApp.getState().render.busy) liveSentKey = undefined;
+    baselineSentKey = undefined;
+    useApp.getState().notify('The GPU device is back; rendering again.', 'info');
+  }
 }
 
 let syncQueued = false;
@@ -222,7 +227,10 @@ const TITLES: Record<EngineErrorKind, string> = {
 function helpFor(kind: EngineErrorKind): Pick<AppError, 'help' | 'action'> {
   switch (kind) {
     case 'no-webgpu':
-      return { help: 'Open this page in Chrome or Edge 113+ on desktop (Android Chrome 121+ also works). In Firefox Nightly set dom.webgpu.enabled; in Safari 26 WebGPU is on by default.' };
+      return {
+        help: 'WebGPU may also be switched off: check chrome://gpu (WebGPU: "Hardware accelerated") and that "Use graphics acceleration" is on in chrome://settings/system, then reload.',
+        action: 'reload',
+      };
     case 'no-adapter':
       return { help: 'Turn on "Use graphics acceleration when available" in chrome://settings/system, check chrome://gpu, then reload.', action: 'reload' };
     case 'limits':
