@@ -2,7 +2,7 @@ import { useState } from 'react';
 import type { AttentionSite } from '../../engine/sampling/pipeline-types';
 import { MULTIPLIER_PARTS, isNeutral, siteInTarget, type Target } from '../state/settings-schema';
 import { useApp } from '../state/store';
-import { MultiplierSlider, MultiplierTicks } from './multiplier-slider';
+import { MultiplierSlider } from './multiplier-slider';
 
 const KINDS = [
   {
@@ -29,7 +29,6 @@ export function AttentionPanel() {
   return (
     <section className="panel attention-panel" aria-labelledby="attention-heading">
       <h2 id="attention-heading">Attention</h2>
-      <MultiplierTicks />
       <TargetSelector />
       {KINDS.map((kind) => (
         <fieldset key={kind.which} className="attention-kind">
