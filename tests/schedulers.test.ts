@@ -246,7 +246,10 @@ describe('samplers behave as samplers', () => {
         const scheduler = createScheduler(kind, parseSchedulerConfig(config), 10);
         const x0 = randomNormals(7, 128);
         const sigmaSpace = kind === 'euler' || kind === 'euler_a';
-        let sample: Float32Array = randomNormals(8, 128, scheduler.initNoiseSigma).map((n, j) => (sigmaSpace ? x0[j] + n : Math.sqrt(alphaBarAt(scheduler, config, 0)) * x0[j] + Math.sqrt(1 - alphaBarAt(scheduler, config, 0)) * (n / scheduler.initNoiseSigma)));
+        // x_T: x0 + σ·ε in Euler's sigma space, √ᾱ·x0 + √(1 − ᾱ)·ε for DDIM and DPM++.
+        const alphaBarT = alphaBarAt(scheduler, config, 0);
+        const eps = randomNormals(8, 128);
+        let sample: Float32Array = x0.map((x, j) => (sigmaSpace ? x + scheduler.sigmas![0] * eps[j] : Math.sqrt(alphaBarT) * x + Math.sqrt(1 - alphaBarT) * eps[j]));
         for (let i = 0; i < scheduler.timesteps.length; i++) {
           const alphaBar = alphaBarAt(scheduler, config, i);
           const alpha = Math.sqrt(alphaBar);

@@ -23,6 +23,7 @@ export function createDdimScheduler(config: SchedulerConfig, steps: number): Sch
     if (alpha === undefined) throw new Error(`ddim: timestep ${t} is outside the ${n} training timesteps (steps_offset too large?)`);
     return alpha;
   };
+  timesteps.forEach(alphaAt); // fail here, not at the last step
 
   return {
     kind: 'ddim',
