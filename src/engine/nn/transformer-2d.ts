@@ -1,0 +1,132 @@
+// diffusers Transformer2DModel (continuous input) with BasicTransformerBlocks — where the UNet's
+// attention happens, and where the live multipliers act.
+//
+//   h = GroupNorm(x, eps 1e-6); h = proj_in(h)          (1x1 conv, or Linear after flattening)
+//   per block:  h = attn1(LN1(h)) + h                   self-attention
+//               h = attn2(LN2(h), context) + h          cross-attention to the text
+//               h = ff.net.2(GEGLU(ff.net.0.proj(LN3(h)))) + h
+//   out = proj_out(h) + x
+//
+// ComfyUI's attention multipliers scale the weights and biases of to_q, to_k, to_v, to_out.0. We
+// get the same numbers without touching a weight: logits × (q·k), attention result × v, and the
+// whole to_out.0 output × out — read from a small GPU buffer at run time, so a slider costs one
+// buffer write.
+import type { Recorder } from '../gpu/recorder';
+import type { Tensor } from '../gpu/tensor';
+import type { WeightStore } from '../weights/weight-store';
+import { attention } from '../kernels/attention';
+import { conv2d } from '../kernels/conv2d';
+import { add } from '../kernels/elementwise';
+import { geglu } from '../kernels/activation';
+import { nchwToTokens, tokensToNchw } from '../kernels/layout';
+import { layerNorm, groupNorm } from '../kernels/norm';
+import { linear } from '../kernels/linear';
+import { optional } from './resnet-block';
+
+/** diffusers hard-codes these: Transformer2DModel's GroupNorm eps, BasicTransformerBlock's LayerNorm eps. */
+const TRANSFORMER_GROUP_NORM_EPS = 1e-6;
+const TRANSFORMER_LAYER_NORM_EPS = 1e-5;
+
+export interface AttentionSiteRef {
+  /** Index of the site's 4 multipliers (q, k, v, out) in the multipliers buffer. */
+  site: number;
+  buffer: GPUBuffer;
+}
+
+export interface Transformer2DOptions {
+  heads: number;
+  groups: number;
+  useLinearProjection: boolean;
+  layers: number;
+  /** Text embeddings [N, L, cross_attention_dim]. */
+  context: Tensor;
+  /** Called once per attention module in order (attn1, attn2 of each block) to get its site. */
+  site: (path: string) => AttentionSiteRef;
+}
+
+export function transformer2d(rec: Recorder, x: Tensor, weights: WeightStore, prefix: string, opts: Transformer2DOptions): Tensor {
+  const [, , height, width] = x.shape;
+  const w = (name: string) => weights.get(`${prefix}.${name}`);
+  const normed = groupNorm(rec, x, w('norm.weight'), w('norm.bias'), { groups: opts.groups, eps: TRANSFORMER_GROUP_NORM_EPS, label: `${prefix}.norm` });
+
+  let h: Tensor;
+  if (opts.useLinearProjection) {
+    const tokens = nchwToTokens(rec, normed);
+    h = linear(rec, tokens, w('proj_in.weight'), optional(weights, `${prefix}.proj_in.bias`), { label: `${prefix}.proj_in` });
+    rec.release(tokens);
+  } else {
+    const projected = conv2d(rec, normed, { weight: w('proj_in.weight'), bias: optional(weights, `${prefix}.proj_in.bias`) }, { label: `${prefix}.proj_in` });
+    h = nchwToTokens(rec, projected);
+    rec.release(projected);
+  }
+  rec.release(normed);
+
+  for (let i = 0; i < opts.layers; i++) {
+    const next = basicTransformerBlock(rec, h, weights, `${prefix}.transformer_blocks.${i}`, opts);
+    rec.release(h);
+    h = next;
+  }
+
+  let out: Tensor;
+  if (opts.useLinearProjection) {
+    const projected = linear(rec, h, w('proj_out.weight'), optional(weights, `${prefix}.proj_out.bias`), { label: `${prefix}.proj_out` });
+    const image = tokensToNchw(rec, projected, height, width);
+    out = add(rec, image, x);
+    rec.release(projected, image);
+  } else {
+    const image = tokensToNchw(rec, h, height, width);
+    out = conv2d(rec, image, { weight: w('proj_out.weight'), bias: optional(weights, `${prefix}.proj_out.bias`) }, { residual: x, label: `${prefix}.proj_out` });
+    rec.release(image);
+  }
+  rec.release(h);
+  return out;
+}
+
+function basicTransformerBlock(rec: Recorder, h: Tensor, weights: WeightStore, prefix: string, opts: Transformer2DOptions): Tensor {
+  const w = (name: string) => weights.get(`${prefix}.${name}`);
+  const ln = (input: Tensor, name: string) => layerNorm(rec, input, w(`${name}.weight`), w(`${name}.bias`), { eps: TRANSFORMER_LAYER_NORM_EPS, label: `${prefix}.${name}` });
+
+  const n1 = ln(h, 'norm1');
+  const afterSelf = attentionModule(rec, n1, n1, h, weights, `${prefix}.attn1`, opts.heads, opts.site(`${prefix}.attn1`));
+  rec.release(n1);
+
+  const n2 = ln(afterSelf, 'norm2');
+  const afterCross = attentionModule(rec, n2, opts.context, afterSelf, weights, `${prefix}.attn2`, opts.heads, opts.site(`${prefix}.attn2`));
+  rec.release(n2, afterSelf);
+
+  const n3 = ln(afterCross, 'norm3');
+  const projected = linear(rec, n3, w('ff.net.0.proj.weight'), w('ff.net.0.proj.bias'), { label: `${prefix}.ff.net.0.proj` });
+  rec.release(n3);
+  const gated = geglu(rec, projected);
+  rec.release(projected);
+  const out = linear(rec, gated, w('ff.net.2.weight'), w('ff.net.2.bias'), { residual: afterCross, label: `${prefix}.ff.net.2` });
+  rec.release(gated, afterCross);
+  return out;
+}
+
+/** diffusers Attention with the multipliers of `site`; returns to_out.0(attn) * out + residual. */
+function attentionModule(
+  rec: Recorder,
+  queryInput: Tensor,
+  keyValueInput: Tensor,
+  residual: Tensor,
+  weights: WeightStore,
+  prefix: string,
+  heads: number,
+  site: AttentionSiteRef,
+): Tensor {
+  const proj = (name: string, input: Tensor) =>
+    linear(rec, input, weights.get(`${prefix}.${name}.weight`), optional(weights, `${prefix}.${name}.bias`), { label: `${prefix}.${name}` });
+  const q = proj('to_q', queryInput);
+  const k = proj('to_k', keyValueInput);
+  const v = proj('to_v', keyValueInput);
+  const attended = attention(rec, q, k, v, { heads, multipliers: { buffer: site.buffer, site: site.site }, label: prefix });
+  rec.release(q, k, v);
+  const out = linear(rec, attended, weights.get(`${prefix}.to_out.0.weight`), optional(weights, `${prefix}.to_out.0.bias`), {
+    residual,
+    outputScale: { buffer: site.buffer, index: site.site * 4 + 3 },
+    label: `${prefix}.to_out.0`,
+  });
+  rec.release(attended);
+  return out;
+}

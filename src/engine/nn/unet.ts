@@ -1,0 +1,199 @@
+// diffusers UNet2DConditionModel (unets/unet_2d_condition.py) on the engine's kernels.
+//
+// A call for one (batch, height, width, text length) is recorded once into a Plan and replayed:
+// the caller writes the sample, timesteps and text embeddings into the call's input tensors, runs
+// the plan and reads the output. Attention multipliers live in one small GPU buffer (4 floats per
+// site) that `setMultipliers` rewrites; nothing is re-recorded when a slider moves.
+import type { GpuContext } from '../gpu/gpu-context';
+import { Plan, Recorder } from '../gpu/recorder';
+import { numel, type Tensor } from '../gpu/tensor';
+import type { WeightStore } from '../weights/weight-store';
+import type { ModelFolder } from '../weights/model-folder';
+import type { ProgressCallback } from '../weights/byte-source';
+import { loadWeights } from '../weights/gpu-weights';
+import type { AttentionSite, MultiplierRule } from '../sampling/pipeline-types';
+import { conv2d } from '../kernels/conv2d';
+import { silu } from '../kernels/elementwise';
+import { concatChannels, upsampleNearest2x } from '../kernels/layout';
+import { linear } from '../kernels/linear';
+import { groupNorm } from '../kernels/norm';
+import { timestepEmbedding } from '../kernels/timestep-embedding';
+import { resnetBlock } from './resnet-block';
+import { transformer2d, type AttentionSiteRef } from './transformer-2d';
+import { parseUNetConfig, type UNetConfig } from './unet-config';
+import { enumerateSites, multiplierTable } from './unet-sites';
+
+/** One recorded UNet call and its input/output tensors. */
+export interface UNetCall {
+  readonly batch: number;
+  readonly height: number;
+  readonly width: number;
+  readonly contextLength: number;
+  /** [B, in_channels, H, W] */
+  readonly sample: Tensor;
+  /** [B] */
+  readonly timesteps: Tensor;
+  /** [B, L, cross_attention_dim] */
+  readonly context: Tensor;
+  /** [B, out_channels, H, W] */
+  readonly output: Tensor;
+  readonly plan: Plan;
+}
+
+export class UNet {
+  readonly sites: AttentionSite[];
+  private readonly siteIndex: Map<string, number>;
+  private readonly multipliers: GPUBuffer;
+  private readonly calls = new Map<string, UNetCall>();
+
+  constructor(
+    readonly gpu: GpuContext,
+    readonly config: UNetConfig,
+    readonly weights: WeightStore,
+  ) {
+    this.sites = enumerateSites(config);
+    this.siteIndex = new Map(this.sites.map((s) => [s.path, s.index]));
+    const table = multiplierTable(this.sites, []);
+    this.multipliers = gpu.upload('unet:attention-multipliers', table);
+  }
+
+  /** Loads `config.json` and `diffusion_pytorch_model.safetensors` from a diffusers UNet folder.
+   * The config is checked before any weight is read. */
+  static async load(gpu: GpuContext, folder: ModelFolder, onProgress?: ProgressCallback): Promise<UNet> {
+    const config = parseUNetConfig(await folder.readJson('config.json'));
+    const source = await folder.open('diffusion_pytorch_model.safetensors');
+    const weights = await loadWeights(gpu, source, { onProgress });
+    return new UNet(gpu, config, weights);
+  }
+
+  /** Sets every site's q, k, v, out multipliers from `rules`; takes effect on the next call. */
+  setMultipliers(rules: readonly MultiplierRule[]): Float32Array {
+    const table = multiplierTable(this.sites, rules);
+    this.gpu.write(this.multipliers, table);
+    return table;
+  }
+
+  /** The recorded call for these sizes, made on first use. */
+  prepare(batch: number, height: number, width: number, contextLength: number): UNetCall {
+    const levels = this.config.down.filter((b) => b.resample).length;
+    const multiple = 2 ** levels;
+    if (height % multiple || width % multiple) throw new Error(`UNet: height and width must be multiples of ${multiple}, got ${height}×${width}`);
+    const key = `${batch}x${height}x${width}x${contextLength}`;
+    let call = this.calls.get(key);
+    if (!call) {
+      call = this.record(batch, height, width, contextLength);
+      this.calls.set(key, call);
+    }
+    return call;
+  }
+
+  private input(shape: number[], label: string): Tensor {
+    const buffer = this.gpu.createBuffer(`unet:${label}`, numel(shape) * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC);
+    return { buffer, shape, dtype: 'f32', byteOffset: 0, label };
+  }
+
+  private record(batch: number, height: number, width: number, contextLength: number): UNetCall {
+    const c = this.config;
+    const sample = this.input([batch, c.inChannels, height, width], 'sample');
+    const timesteps = this.input([batch], 'timesteps');
+    const context = this.input([batch, contextLength, c.crossAttentionDim], 'context');
+    const rec = new Recorder(this.gpu, `unet ${batch}x${height}x${width}`);
+    const output = rec.keep(this.forward(rec, sample, timesteps, context));
+    return { batch, height, width, contextLength, sample, timesteps, context, output, plan: rec.finish() };
+  }
+
+  private forward(rec: Recorder, sample: Tensor, timesteps: Tensor, context: Tensor): Tensor {
+    const c = this.config;
+    const W = (name: string) => this.weights.get(name);
+    const norm = { groups: c.normGroups, eps: c.normEps };
+    const site = (path: string): AttentionSiteRef => {
+      const index = this.siteIndex.get(path);
+      if (index === undefined) throw new Error(`UNet: no attention site ${path}`);
+      return { site: index, buffer: this.multipliers };
+    };
+    const transformer = (x: Tensor, prefix: string, heads: number, layers: number) =>
+      transformer2d(rec, x, this.weights, prefix, { heads, groups: c.normGroups, useLinearProjection: c.useLinearProjection, layers, context, site });
+
+    // Time embedding: sinusoidal projection, linear_1, SiLU, linear_2. Every resnet applies SiLU to
+    // the embedding before its own projection, so that SiLU is computed once here.
+    const projected = timestepEmbedding(rec, timesteps, { dim: c.blockOutChannels[0], flipSinToCos: c.flipSinToCos, freqShift: c.freqShift });
+    const hidden = linear(rec, projected, W('time_embedding.linear_1.weight'), W('time_embedding.linear_1.bias'), { label: 'time_embedding.linear_1' });
+    const hiddenAct = silu(rec, hidden);
+    const emb = linear(rec, hiddenAct, W('time_embedding.linear_2.weight'), W('time_embedding.linear_2.bias'), { label: 'time_embedding.linear_2' });
+    const temb = silu(rec, emb);
+    rec.release(projected, hidden, hiddenAct, emb);
+
+    let h = conv2d(rec, sample, { weight: W('conv_in.weight'), bias: W('conv_in.bias') }, { label: 'conv_in' });
+    const skips: Tensor[] = [h];
+
+    c.down.forEach((block, i) => {
+      for (let j = 0; j < block.layers; j++) {
+        const r = resnetBlock(rec, h, this.weights, `down_blocks.${i}.resnets.${j}`, { ...norm, temb });
+        if (block.hasCrossAttention) {
+          h = transformer(r, `down_blocks.${i}.attentions.${j}`, block.heads, block.transformerLayers);
+          rec.release(r);
+        } else {
+          h = r;
+        }
+        skips.push(h);
+      }
+      if (block.resample) {
+        const p = `down_blocks.${i}.downsamplers.0.conv`;
+        h = conv2d(rec, h, { weight: W(`${p}.weight`), bias: W(`${p}.bias`) }, { stride: 2, padding: 1, label: p });
+        skips.push(h);
+      }
+    });
+
+    if (c.mid) {
+      const mid = c.mid;
+      const resnet = (x: Tensor, j: number) => resnetBlock(rec, x, this.weights, `mid_block.resnets.${j}`, { ...norm, temb, outputScaleFactor: mid.outputScaleFactor });
+      let m = resnet(h, 0); // h is the last skip: the up blocks still need it
+      const a = transformer(m, 'mid_block.attentions.0', mid.heads, mid.transformerLayers);
+      rec.release(m);
+      m = resnet(a, 1);
+      rec.release(a);
+      h = m;
+    }
+
+    c.up.forEach((block, i) => {
+      for (let j = 0; j < block.layers; j++) {
+        const skip = skips.pop();
+        if (!skip) throw new Error('UNet: the up blocks need more skip connections than the down blocks made (check layers_per_block)');
+        const joined = concatChannels(rec, h, skip);
+        rec.release(h, skip);
+        const r = resnetBlock(rec, joined, this.weights, `up_blocks.${i}.resnets.${j}`, { ...norm, temb });
+        rec.release(joined);
+        if (block.hasCrossAttention) {
+          h = transformer(r, `up_blocks.${i}.attentions.${j}`, block.heads, block.transformerLayers);
+          rec.release(r);
+        } else {
+          h = r;
+        }
+      }
+      if (block.resample) {
+        const p = `up_blocks.${i}.upsamplers.0.conv`;
+        const up = upsampleNearest2x(rec, h);
+        rec.release(h);
+        h = conv2d(rec, up, { weight: W(`${p}.weight`), bias: W(`${p}.bias`) }, { label: p });
+        rec.release(up);
+      }
+    });
+    rec.release(temb);
+
+    const normed = groupNorm(rec, h, W('conv_norm_out.weight'), W('conv_norm_out.bias'), { ...norm, silu: true, label: 'conv_norm_out' });
+    rec.release(h);
+    const out = conv2d(rec, normed, { weight: W('conv_out.weight'), bias: W('conv_out.bias') }, { label: 'conv_out' });
+    rec.release(normed);
+    return out;
+  }
+
+  destroy(): void {
+    for (const call of this.calls.values()) {
+      call.plan.destroy();
+      for (const t of [call.sample, call.timesteps, call.context]) t.buffer.destroy();
+    }
+    this.calls.clear();
+    this.multipliers.destroy();
+    this.weights.destroy();
+  }
+}

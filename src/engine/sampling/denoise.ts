@@ -1,0 +1,108 @@
+// The denoising loop of diffusers' StableDiffusionPipeline, on our UNet:
+//
+//   latents = noise · init_noise_sigma
+//   for each timestep t:
+//     x = scale_model_input(latents, t)
+//     eps = unet([x, x], t, [uncond, cond])            one batch-2 call, batch order [uncond, cond]
+//     eps = eps_uncond + g · (eps_cond − eps_uncond)    classifier-free guidance; g = 1 runs cond alone
+//     latents = scheduler.step(eps, t, latents)
+//
+// The scheduler math runs on the CPU in float32 (latents are small); the UNet runs on the GPU.
+import type { Tensor } from '../gpu/tensor';
+import { numel } from '../gpu/tensor';
+import type { UNet, UNetCall } from '../nn/unet';
+import type { Scheduler } from './schedulers';
+
+/** Text embeddings [1, L, D] for one prompt, on the CPU or already on the GPU (the text encoder's output). */
+export type Embeddings = Float32Array | Tensor;
+
+export interface DenoiseOptions {
+  unet: UNet;
+  scheduler: Scheduler;
+  /** Standard normal noise [1, C, H, W]; multiplied by init_noise_sigma here. */
+  noise: Float32Array;
+  height: number;
+  width: number;
+  cond: Embeddings;
+  /** Needed when guidance ≠ 1. */
+  uncond?: Embeddings;
+  contextLength: number;
+  guidance: number;
+  /** Noise for step i of ancestral samplers (standard normal, the latents' size). */
+  stepNoise?: (step: number) => Float32Array;
+  /** After each step: the new latents and the scheduler's prediction of the clean sample. */
+  onStep?: (step: number, latents: Float32Array, predOriginal: Float32Array) => void | Promise<void>;
+  /** Checked between steps; an aborted signal rejects with an AbortError. */
+  signal?: AbortSignal;
+}
+
+export interface DenoiseResult {
+  latents: Float32Array;
+  /** Milliseconds spent per UNet call (write, run, read back), averaged. */
+  msPerStep: number;
+}
+
+export async function denoise(opts: DenoiseOptions): Promise<DenoiseResult> {
+  const { unet, scheduler, guidance } = opts;
+  const guided = guidance !== 1;
+  if (guided && !opts.uncond) throw new Error('denoise: guidance ≠ 1 needs unconditional embeddings');
+  const batch = guided ? 2 : 1;
+  const call = unet.prepare(batch, opts.height, opts.width, opts.contextLength);
+  writeContext(unet, call, guided ? [opts.uncond!, opts.cond] : [opts.cond]);
+
+  const gpu = unet.gpu;
+  const size = numel(call.sample.shape.slice(1));
+  if (opts.noise.length !== size) throw new Error(`denoise: noise has ${opts.noise.length} values, the UNet's sample needs ${size} (${call.sample.shape.slice(1).join('×')})`);
+  let latents: Float32Array = opts.noise.map((v) => v * scheduler.initNoiseSigma);
+  const timesteps = scheduler.timesteps;
+  const modelInput = new Float32Array(size * batch);
+  let unetMs = 0;
+
+  for (let i = 0; i < timesteps.length; i++) {
+    throwIfAborted(opts.signal);
+    const scaled = scheduler.scaleModelInput(latents, i);
+    for (let b = 0; b < batch; b++) modelInput.set(scaled, b * size);
+    const started = performance.now();
+    gpu.write(call.sample.buffer, modelInput);
+    gpu.write(call.timesteps.buffer, new Float32Array(batch).fill(timesteps[i]));
+    call.plan.run();
+    const out = await gpu.readF32(call.output.buffer, size * batch);
+    unetMs += performance.now() - started;
+
+    let eps: Float32Array;
+    if (guided) {
+      eps = new Float32Array(size);
+      for (let j = 0; j < size; j++) {
+        const u = out[j];
+        eps[j] = u + guidance * (out[size + j] - u);
+      }
+    } else {
+      eps = out;
+    }
+    const noise = opts.stepNoise ? () => opts.stepNoise!(i) : undefined;
+    const { prevSample, predOriginal } = scheduler.step(eps, i, latents, noise);
+    latents = prevSample;
+    await opts.onStep?.(i, latents, predOriginal);
+  }
+  return { latents, msPerStep: timesteps.length ? unetMs / timesteps.length : 0 };
+}
+
+/** Puts each prompt's embeddings at its batch position of the call's context input. */
+function writeContext(unet: UNet, call: UNetCall, prompts: Embeddings[]): void {
+  const perItem = numel(call.context.shape.slice(1));
+  const encoder = unet.gpu.device.createCommandEncoder({ label: 'unet context' });
+  prompts.forEach((e, b) => {
+    if (e instanceof Float32Array) {
+      if (e.length !== perItem) throw new Error(`denoise: embeddings have ${e.length} values, the UNet expects ${perItem} (${call.context.shape.slice(1).join('×')})`);
+      unet.gpu.write(call.context.buffer, e, b * perItem * 4);
+    } else {
+      if (numel(e.shape) !== perItem) throw new Error(`denoise: embeddings [${e.shape}] do not match the UNet's context [${call.context.shape.slice(1)}]`);
+      encoder.copyBufferToBuffer(e.buffer, e.byteOffset, call.context.buffer, b * perItem * 4, perItem * 4);
+    }
+  });
+  unet.gpu.device.queue.submit([encoder.finish()]);
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new DOMException('The generation was cancelled', 'AbortError');
+}

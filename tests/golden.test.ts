@@ -1,0 +1,30 @@
+// The golden checks of `npm run golden`, as tests: every fixture folder under shared/fixtures,
+// each check at rel = max|a−b| / max|b| ≤ 1e-3 against diffusers / transformers.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { nodeModelFolder } from '../src/engine/weights/node-byte-source';
+import { GOLDEN_TOLERANCE } from '../scripts/golden/compare';
+import { fixturesDir } from '../scripts/golden/fixtures-dir';
+import { runGoldenFolder } from '../scripts/golden/run-golden';
+import { testGpu } from './support/gpu';
+
+const root = fixturesDir();
+const folders = existsSync(root) ? readdirSync(root).filter((d) => statSync(join(root, d)).isDirectory()) : [];
+
+describe('golden fixtures match diffusers and transformers', () => {
+  it('the shared fixtures are present', () => {
+    expect(folders.length, `no fixture folders under ${root} (set FIXTURES_DIR)`).toBeGreaterThan(0);
+  });
+
+  for (const folder of folders) {
+    it(`${folder}: every check at rel ≤ ${GOLDEN_TOLERANCE}`, async () => {
+      const gpu = await testGpu();
+      const checks = [];
+      for await (const check of runGoldenFolder(gpu, nodeModelFolder(join(root, folder)))) checks.push(check);
+      expect(checks.length).toBeGreaterThan(0);
+      const failed = checks.filter((c) => !c.pass);
+      expect(failed, JSON.stringify(failed, null, 1)).toEqual([]);
+    });
+  }
+});
