@@ -2,6 +2,7 @@
 import type { GpuContext } from '../../src/engine/gpu/gpu-context';
 import type { ModelFolder } from '../../src/engine/weights/model-folder';
 import { failure, type GoldenCheck } from './compare';
+import { clipGolden, taesdGolden, vaeGolden } from './decoder-golden';
 import { unetGolden } from './unet-golden';
 
 type Runner = (gpu: GpuContext, folder: ModelFolder) => AsyncGenerator<GoldenCheck>;
@@ -9,6 +10,9 @@ type Runner = (gpu: GpuContext, folder: ModelFolder) => AsyncGenerator<GoldenChe
 /** config.json's `_class_name` (diffusers) or `architectures[0]` (transformers) → its checks. */
 const RUNNERS: Record<string, Runner> = {
   UNet2DConditionModel: unetGolden,
+  CLIPTextModel: clipGolden,
+  AutoencoderKL: vaeGolden,
+  AutoencoderTiny: taesdGolden,
 };
 
 export async function* runGoldenFolder(gpu: GpuContext, folder: ModelFolder): AsyncGenerator<GoldenCheck> {
