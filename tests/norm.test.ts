@@ -89,6 +89,20 @@ describe('groupNorm matches torch.nn.GroupNorm (float64 reference)', () => {
     expect(relError(out, expected)).toBeLessThan(2.5e-6);
   });
 
+  it('groups cut unevenly into chunks (4107 values: 4096 + 11)', async () => {
+    const gpu = await testGpu();
+    const random = rng(13);
+    const shape = [2, 3, 37, 37];
+    const x = shifted(2 * 3 * 37 * 37, random, -2, 1.5);
+    const weight = randn(3, random);
+    const bias = randn(3, random);
+    const out = await runOnce(gpu, (rec) =>
+      groupNorm(rec, tensorFrom(gpu, shape, x), tensorFrom(gpu, [3], weight), tensorFrom(gpu, [3], bias), { groups: 1, eps: 1e-5 }),
+    );
+    const expected = reference.groupNorm(x, 3, 37 * 37, weight, bias, { groups: 1, eps: 1e-5 });
+    expect(relError(out, expected)).toBeLessThan(4e-7);
+  });
+
   it('f16 weight and bias give the same result as f32', async () => {
     const gpu = await testGpu();
     const random = rng(8);

@@ -4,14 +4,19 @@ import { grid1d, type Recorder } from '../gpu/recorder';
 import { params } from '../gpu/params';
 import { numel, sameShape, shapeString, type Tensor } from '../gpu/tensor';
 
-/** Invocations per workgroup (the shader's WG override): GroupNorm rows hold up to 163840 values
- * (SD 1.5 at 512x512), LayerNorm rows 320 to 1280, where 64 invocations keep 5 to 20 each busy. */
+/** Invocations per workgroup (the shader's WG override): GroupNorm works on long rows and chunks,
+ * LayerNorm on rows of 320 to 1280 values, where 64 invocations keep 5 to 20 each busy. */
 const GROUP_NORM_WORKGROUP = 256;
 const LAYER_NORM_WORKGROUP = 64;
+/** Values one GroupNorm workgroup reduces (16 per invocation): a 64x64 SD 1.5 UNet group of 40960
+ * values becomes 10 chunks, so that batch 2's 64 groups keep 640 workgroups busy, not 64. */
+const GROUP_NORM_CHUNK = 4096;
 
-interface NormRows {
+interface NormShape {
   rows: number;
   rowLen: number;
+  chunkLen?: number;
+  chunks?: number;
   count?: number;
   spatial?: number;
   channels?: number;
@@ -19,11 +24,11 @@ interface NormRows {
   eps: number;
 }
 
-function normParams(s: NormRows) {
+function normParams(s: NormShape) {
   return params()
-    .u32(s.rows, s.rowLen, s.count ?? 0, s.spatial ?? 0, s.channels ?? 0, s.channelsPerGroup ?? 0)
+    .u32(s.rows, s.rowLen, s.chunkLen ?? 0, s.chunks ?? 1, s.count ?? 0, s.spatial ?? 0, s.channels ?? 0, s.channelsPerGroup ?? 0)
     .f32(s.eps)
-    .u32(0);
+    .u32(0, 0, 0);
 }
 
 function affineConstants(weight: Tensor, bias: Tensor): Record<string, number> {
@@ -64,28 +69,37 @@ export function groupNorm(
   const spatial = numel(x.shape.slice(2));
   const channelsPerGroup = channels / groups;
   const rows = n * groups;
+  const rowLen = channelsPerGroup * spatial;
+  const chunks = Math.max(1, Math.ceil(rowLen / GROUP_NORM_CHUNK));
   const count = numel(x.shape);
-  const shape: NormRows = { rows, rowLen: channelsPerGroup * spatial, count, spatial, channels, channelsPerGroup, eps };
+  const shape: NormShape = { rows, rowLen, chunkLen: GROUP_NORM_CHUNK, chunks, count, spatial, channels, channelsPerGroup, eps };
+  const moments = rec.alloc([rows * chunks, 4], `${label}:moments`);
+  const constants = { WG: GROUP_NORM_WORKGROUP };
 
-  // Two dispatches: one workgroup per group reduces it to (mean, rstd); then every value is
-  // normalized in parallel, so a big group (SD 1.5: 1280/32 channels x 64x64) is read by one
-  // workgroup once, not written by it.
-  const stats = rec.alloc([rows, 2], `${label}:stats`);
   rec.dispatch({
-    label: `group_norm_stats:${label}`,
-    pipeline: rec.gpu.pipeline('norm', wgsl, 'group_norm_stats', { WG: GROUP_NORM_WORKGROUP }),
+    label: `group_norm_partials:${label}`,
+    pipeline: rec.gpu.pipeline('norm', wgsl, 'group_norm_partials', constants),
     params: normParams(shape),
-    bindings: [x, null, null, stats, null],
-    workgroups: grid1d(rows),
+    bindings: [x, null, null, moments, null],
+    workgroups: grid1d(rows * chunks),
   });
+  if (chunks > 1) {
+    rec.dispatch({
+      label: `group_norm_merge:${label}`,
+      pipeline: rec.gpu.pipeline('norm', wgsl, 'group_norm_merge', constants),
+      params: normParams(shape),
+      bindings: [null, null, null, moments, null],
+      workgroups: grid1d(rows),
+    });
+  }
   rec.dispatch({
     label: `group_norm_apply:${label}`,
-    pipeline: rec.gpu.pipeline('norm', wgsl, 'group_norm_apply', { ...affineConstants(weight, bias), SILU: opts.silu ? 1 : 0, WG: GROUP_NORM_WORKGROUP }),
+    pipeline: rec.gpu.pipeline('norm', wgsl, 'group_norm_apply', { ...constants, ...affineConstants(weight, bias), SILU: opts.silu ? 1 : 0 }),
     params: normParams(shape),
-    bindings: [x, weight, bias, stats, out],
+    bindings: [x, weight, bias, moments, out],
     workgroups: grid1d(Math.ceil(count / GROUP_NORM_WORKGROUP)),
   });
-  rec.release(stats);
+  rec.release(moments);
   return out;
 }
 
