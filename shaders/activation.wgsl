@@ -30,7 +30,8 @@ fn flat_index(wg: vec3u, nwg: vec3u, li: u32) -> u32 {
 //   |z| < 0.875:       erf(z) = z + z * A(z^2)
 //   0.875 <= |z| < 4:  erf(|z|) = 1 - exp(-(|z| + |z| * B(|z|)))
 //   |z| >= 4:          erf(|z|) = 1 (1 - erf(4) = 1.5e-8)
-// Evaluated in f32 with this GPU's exp, the error measured against a float64 erf stays under 1e-7.
+// Measured on SwiftShader (its builtin exp included) against a float64 erf over [-6, 6]: at most
+// 1.14e-7 from 1 + erf(z), about one ulp of a value in [1, 2).
 fn one_plus_erf(z: f32) -> f32 {
   let a = abs(z);
   if (a < 0.875) {
