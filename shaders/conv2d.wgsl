@@ -1,14 +1,21 @@
-// 2D convolution as an implicit GEMM (as in cuDNN's "implicit GEMM" algorithm and
-// tfjs-backend-webgpu's conv2d_mm): no im2col buffer is ever written.
+// 2D convolution as an implicit GEMM (cuDNN's "implicit GEMM" algorithm; tfjs-backend-webgpu's
+// conv2d_mm): no im2col buffer is ever written.
 //
 //   out[m, n] = sum_k patch[m, k] * weight[n, k]  (+ bias[n]) (+ residual[m, n])
 //   m = (b, oy, ox) output pixel,  n = output channel,  k = (ci, ky, kx) in PyTorch's weight order,
 //   patch[m, k] = x[b, ci, oy*stride - padding + ky, ox*stride - padding + kx]  (0 outside: zero padding)
 //
-// Each workgroup computes a TILE_M x TILE_N block of out; each invocation a 4 x 4 sub-block, strided by
-// the workgroup size so that neighbouring invocations read neighbouring workgroup memory and write
-// neighbouring output pixels. K is walked in TILE_K steps: the patch and weight tiles for a step are
-// staged in workgroup memory, then every invocation accumulates its 16 outputs in f32.
+// A workgroup computes a TILE_M x TILE_N block of out, walking K in TILE_K steps: each step's patch and
+// weight tiles are staged in workgroup memory, and the next step's are loaded into registers while this
+// one is multiplied (one barrier-separated buffer, prefetched through registers). An invocation owns
+// THREAD_M x THREAD_N outputs, in runs of 4 along m and along n so that it reads workgroup memory as
+// vec4s; its runs are strided by the workgroup size, so neighbouring invocations read neighbouring
+// vec4s and write neighbouring pixels.
+//
+// Split K: with workgroups in z, workgroup z sums only K range [z*k_per_split, (z+1)*k_per_split) and
+// writes its partial block to partial[z] (SPLIT_K on); `conv2d_split_sum` adds the partials, the bias
+// and the residual. Small images with many channels (SD's 8x8 and 16x16 levels) have too few output
+// tiles to fill a GPU otherwise.
 
 struct Params {
   in_channels: u32,
@@ -22,27 +29,42 @@ struct Params {
   // GEMM sizes: M = batch * out_height * out_width, K = in_channels * KERNEL_H * KERNEL_W.
   m: u32,
   k: u32,
+  // Split K: the K range of one z workgroup (a multiple of TILE_K), and the number of ranges.
+  k_per_split: u32,
+  splits: u32,
 }
 
-// Kernel size and tile shape change the code, so they are pipeline constants; image sizes are uniforms.
+// Kernel size, tile shape and the optional parts change the code, so they are pipeline constants;
+// image sizes are uniforms.
 override KERNEL_H: u32 = 3u;
 override KERNEL_W: u32 = 3u;
 override TILE_M: u32 = 64u;
 override TILE_N: u32 = 64u;
 override TILE_K: u32 = 16u;
+override THREAD_M: u32 = 4u; // multiple of 4, at most MAX_THREAD
+override THREAD_N: u32 = 4u; // multiple of 4, at most MAX_THREAD
 // Weights (and bias) stored as f16 pairs packed in u32 words (see tensor.ts), or as f32 bits.
 override WEIGHT_F16: bool = false;
 override BIAS_F16: bool = false;
 override HAS_BIAS: bool = false;
 override HAS_RESIDUAL: bool = false;
+override SPLIT_K: bool = false;
 
-// Outputs per invocation along M and N. The launcher only knows TILE_M and TILE_N; it makes them
-// multiples of 4*(a power of two) so that every loop below divides evenly.
-const THREAD_M: u32 = 4u;
-const THREAD_N: u32 = 4u;
+// Sizes of private arrays must be constants: these bound THREAD_M, THREAD_N and the loads per
+// invocation. The launcher checks its tiles against the same numbers (conv2d.ts).
+const MAX_THREAD: u32 = 8u;
+const MAX_LOADS: u32 = 16u;
+
 override GROUP_M: u32 = TILE_M / THREAD_M;
 override GROUP_N: u32 = TILE_N / THREAD_N;
 override THREADS: u32 = GROUP_M * GROUP_N;
+// Each invocation loads the same patch column (THREADS is a multiple of TILE_M) in PATCH_LOADS rows,
+// and the same weight row k (THREADS is a multiple of TILE_K) in WEIGHT_LOADS columns.
+override PATCH_LOADS: u32 = TILE_K * TILE_M / THREADS;
+override WEIGHT_LOADS: u32 = TILE_K * TILE_N / THREADS;
+// Weight tile rows get one vec4 of padding: its loads walk down k, and unpadded rows of TILE_N floats
+// would all start in the same memory bank.
+override WEIGHT_PITCH: u32 = TILE_N / 4u + 1u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -51,11 +73,13 @@ override THREADS: u32 = GROUP_M * GROUP_N;
 // the code names, and read-only bindings may alias.
 @group(0) @binding(3) var<storage, read> bias: array<u32>;
 @group(0) @binding(4) var<storage, read> residual: array<f32>;
+// The output, or with SPLIT_K the partial sums [splits, N, Cout, Hout, Wout].
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(6) var<storage, read> partial: array<f32>;
 
-// patch_tile[k][m] and weight_tile[k][n]: one TILE_K step of both GEMM operands.
-var<workgroup> patch_tile: array<f32, TILE_K * TILE_M>;
-var<workgroup> weight_tile: array<f32, TILE_K * TILE_N>;
+// patch_tile[k][m / 4] and weight_tile[k][n / 4]: one TILE_K step of both GEMM operands.
+var<workgroup> patch_tile: array<vec4f, TILE_K * TILE_M / 4u>;
+var<workgroup> weight_tile: array<vec4f, TILE_K * WEIGHT_PITCH>;
 
 fn unpack_at(words_f16: bool, word: u32, index: u32) -> f32 {
   if (words_f16) {
@@ -73,86 +97,148 @@ fn bias_at(index: u32) -> f32 {
   return unpack_at(BIAS_F16, bias[select(index, index >> 1u, BIAS_F16)], index);
 }
 
+/** Where an output element lives in NCHW. */
+fn out_index(m: u32, n: u32) -> u32 {
+  let plane = p.out_height * p.out_width;
+  return ((m / plane) * p.out_channels + n) * plane + m % plane;
+}
+
+/** The output pixel whose patch column an invocation loads, decoded once. */
+struct PatchColumn {
+  valid: bool,
+  iy0: i32,
+  ix0: i32,
+  x_base: u32,
+}
+
+fn patch_column(m: u32) -> PatchColumn {
+  let out_plane = p.out_height * p.out_width;
+  let pixel = m % out_plane;
+  return PatchColumn(
+    m < p.m,
+    i32((pixel / p.out_width) * p.stride) - i32(p.padding),
+    i32((pixel % p.out_width) * p.stride) - i32(p.padding),
+    (m / out_plane) * p.in_channels * p.in_height * p.in_width,
+  );
+}
+
+fn patch_at(column: PatchColumn, k: u32, k_end: u32) -> f32 {
+  if (!column.valid || k >= k_end) { return 0.0; }
+  let ci = k / (KERNEL_H * KERNEL_W);
+  let tap = k % (KERNEL_H * KERNEL_W);
+  let iy = column.iy0 + i32(tap / KERNEL_W);
+  let ix = column.ix0 + i32(tap % KERNEL_W);
+  if (iy < 0 || iy >= i32(p.in_height) || ix < 0 || ix >= i32(p.in_width)) { return 0.0; } // zero padding
+  return x[column.x_base + (ci * p.in_height + u32(iy)) * p.in_width + u32(ix)];
+}
+
+/** One TILE_K step's global loads for this invocation, into registers. */
+fn load_step(
+  k0: u32,
+  k_end: u32,
+  column: PatchColumn,
+  load_k: u32,
+  n_first: u32,
+  wk: u32,
+  patch_next: ptr<function, array<f32, MAX_LOADS>>,
+  weight_next: ptr<function, array<f32, MAX_LOADS>>,
+) {
+  for (var s = 0u; s < PATCH_LOADS; s++) {
+    (*patch_next)[s] = patch_at(column, k0 + load_k + s * (THREADS / TILE_M), k_end);
+  }
+  let k = k0 + wk;
+  for (var s = 0u; s < WEIGHT_LOADS; s++) {
+    let n = n_first + s * (THREADS / TILE_K);
+    (*weight_next)[s] = select(0.0, weight_at(n * p.k + k), n < p.out_channels && k < k_end);
+  }
+}
+
 @compute @workgroup_size(GROUP_M, GROUP_N)
 fn conv2d(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
   let m0 = wg.x * TILE_M;
   let n0 = wg.y * TILE_N;
-  let in_plane = p.in_height * p.in_width;
-  let out_plane = p.out_height * p.out_width;
+  let k_begin = wg.z * p.k_per_split;
+  let k_end = min(k_begin + p.k_per_split, p.k);
 
-  // The patch tile is loaded row by row of k, with `li % TILE_M` as its column: THREADS is a multiple
-  // of TILE_M, so each invocation always loads the same output pixel. Decode that pixel once.
+  // What this invocation loads: one patch column (one output pixel) in PATCH_LOADS rows of k, and one
+  // weight row k in WEIGHT_LOADS columns (consecutive invocations read consecutive k, contiguous in
+  // PyTorch's layout).
   let load_m = li % TILE_M;
   let load_k = li / TILE_M;
-  let patch_m = m0 + load_m;
-  let patch_valid = patch_m < p.m;
-  let patch_b = patch_m / out_plane;
-  let patch_pixel = patch_m % out_plane;
-  let iy0 = i32((patch_pixel / p.out_width) * p.stride) - i32(p.padding);
-  let ix0 = i32((patch_pixel % p.out_width) * p.stride) - i32(p.padding);
-  let x_base = patch_b * p.in_channels * in_plane;
-
-  // The weight tile is loaded along k (contiguous in PyTorch's layout) so that reads coalesce.
+  let column = patch_column(m0 + load_m);
   let load_wk = li % TILE_K;
   let load_wn = li / TILE_K;
 
-  var acc: array<array<f32, THREAD_N>, THREAD_M>;
-  for (var k0 = 0u; k0 < p.k; k0 += TILE_K) {
-    for (var row = load_k; row < TILE_K; row += THREADS / TILE_M) {
-      let k = k0 + row;
-      var value = 0.0;
-      if (patch_valid && k < p.k) {
-        let ci = k / (KERNEL_H * KERNEL_W);
-        let tap = k % (KERNEL_H * KERNEL_W);
-        let iy = iy0 + i32(tap / KERNEL_W);
-        let ix = ix0 + i32(tap % KERNEL_W);
-        if (iy >= 0 && iy < i32(p.in_height) && ix >= 0 && ix < i32(p.in_width)) {
-          value = x[x_base + ci * in_plane + u32(iy) * p.in_width + u32(ix)];
-        }
-      }
-      patch_tile[row * TILE_M + load_m] = value;
+  var patch_next: array<f32, MAX_LOADS>;
+  var weight_next: array<f32, MAX_LOADS>;
+  var acc: array<array<vec4f, MAX_THREAD / 4u>, MAX_THREAD>;
+
+  load_step(k_begin, k_end, column, load_k, n0 + load_wn, load_wk, &patch_next, &weight_next);
+  for (var k0 = k_begin; k0 < k_end; k0 += TILE_K) {
+    workgroupBarrier(); // everyone is done reading the previous step's tiles
+    for (var s = 0u; s < PATCH_LOADS; s++) {
+      patch_tile[(load_k + s * (THREADS / TILE_M)) * (TILE_M / 4u) + load_m / 4u][load_m % 4u] = patch_next[s];
     }
-    for (var col = load_wn; col < TILE_N; col += THREADS / TILE_K) {
-      let n = n0 + col;
-      let k = k0 + load_wk;
-      var value = 0.0;
-      if (n < p.out_channels && k < p.k) {
-        value = weight_at(n * p.k + k);
-      }
-      weight_tile[load_wk * TILE_N + col] = value;
+    for (var s = 0u; s < WEIGHT_LOADS; s++) {
+      let col = load_wn + s * (THREADS / TILE_K);
+      weight_tile[load_wk * WEIGHT_PITCH + col / 4u][col % 4u] = weight_next[s];
     }
     workgroupBarrier();
+    // The next step's loads are in flight while this step multiplies.
+    if (k0 + TILE_K < k_end) {
+      load_step(k0 + TILE_K, k_end, column, load_k, n0 + load_wn, load_wk, &patch_next, &weight_next);
+    }
 
     for (var kk = 0u; kk < TILE_K; kk++) {
-      var a: array<f32, THREAD_M>;
-      var b: array<f32, THREAD_N>;
-      for (var i = 0u; i < THREAD_M; i++) {
-        a[i] = patch_tile[kk * TILE_M + lid.x + i * GROUP_M];
+      var b: array<vec4f, MAX_THREAD / 4u>;
+      for (var j = 0u; j < THREAD_N / 4u; j++) {
+        b[j] = weight_tile[kk * WEIGHT_PITCH + lid.y + j * GROUP_N];
       }
-      for (var j = 0u; j < THREAD_N; j++) {
-        b[j] = weight_tile[kk * TILE_N + lid.y + j * GROUP_N];
-      }
-      for (var i = 0u; i < THREAD_M; i++) {
-        for (var j = 0u; j < THREAD_N; j++) {
-          acc[i][j] = fma(a[i], b[j], acc[i][j]);
+      for (var i = 0u; i < THREAD_M / 4u; i++) {
+        let a = patch_tile[kk * (TILE_M / 4u) + lid.x + i * GROUP_M];
+        for (var j = 0u; j < THREAD_N / 4u; j++) {
+          acc[4u * i][j] = fma(vec4f(a.x), b[j], acc[4u * i][j]);
+          acc[4u * i + 1u][j] = fma(vec4f(a.y), b[j], acc[4u * i + 1u][j]);
+          acc[4u * i + 2u][j] = fma(vec4f(a.z), b[j], acc[4u * i + 2u][j]);
+          acc[4u * i + 3u][j] = fma(vec4f(a.w), b[j], acc[4u * i + 3u][j]);
         }
       }
     }
-    workgroupBarrier();
   }
 
+  let split_offset = wg.z * p.m * p.out_channels;
   for (var i = 0u; i < THREAD_M; i++) {
-    let m = m0 + lid.x + i * GROUP_M;
+    let m = m0 + (lid.x + (i / 4u) * GROUP_M) * 4u + i % 4u;
     if (m >= p.m) { continue; }
-    let base = (m / out_plane) * p.out_channels * out_plane + m % out_plane;
     for (var j = 0u; j < THREAD_N; j++) {
-      let n = n0 + lid.y + j * GROUP_N;
+      let n = n0 + (lid.y + (j / 4u) * GROUP_N) * 4u + j % 4u;
       if (n >= p.out_channels) { continue; }
-      let index = base + n * out_plane;
-      var value = acc[i][j];
-      if (HAS_BIAS) { value += bias_at(n); }
-      if (HAS_RESIDUAL) { value += residual[index]; }
-      out[index] = value;
+      let index = out_index(m, n);
+      var value = acc[i][j / 4u][j % 4u];
+      if (SPLIT_K) {
+        out[split_offset + index] = value;
+      } else {
+        if (HAS_BIAS) { value += bias_at(n); }
+        if (HAS_RESIDUAL) { value += residual[index]; }
+        out[index] = value;
+      }
     }
   }
+}
+
+// out = sum over splits of partial (+ bias) (+ residual), one invocation per output element.
+override SUM_GROUP: u32 = 256u;
+
+@compute @workgroup_size(SUM_GROUP)
+fn conv2d_split_sum(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let index = (wg.x + wg.y * nwg.x) * SUM_GROUP + li;
+  let count = p.m * p.out_channels;
+  if (index >= count) { return; }
+  var value = 0.0;
+  for (var z = 0u; z < p.splits; z++) {
+    value += partial[z * count + index];
+  }
+  if (HAS_BIAS) { value += bias_at((index / (p.out_height * p.out_width)) % p.out_channels); }
+  if (HAS_RESIDUAL) { value += residual[index]; }
+  out[index] = value;
 }

@@ -17,10 +17,11 @@ interface Case {
   bias: boolean;
   residual: boolean;
   tile?: Conv2dTileName;
+  splits?: number;
 }
 
 function describeCase(c: Case): string {
-  const extras = [c.bias && 'bias', c.residual && 'residual', c.padding !== undefined && `pad ${c.padding}`, c.tile].filter(Boolean);
+  const extras = [c.bias && 'bias', c.residual && 'residual', c.padding !== undefined && `pad ${c.padding}`, c.tile && `tile ${c.tile}`, c.splits && `${c.splits} K splits`].filter(Boolean);
   return `x [${c.batch}, ${c.cin}, ${c.height}, ${c.width}] * ${c.kernel}x${c.kernel} -> ${c.cout}, stride ${c.stride}${extras.length ? `, ${extras.join(', ')}` : ''}`;
 }
 
@@ -54,7 +55,7 @@ async function check(c: Case, seed: number, f16 = false): Promise<number> {
       rec,
       tensorFrom(gpu, xShape, x, 'x'),
       { weight: weightTensor, bias: biasTensor },
-      { stride: c.stride, padding: c.padding, residual: residual && tensorFrom(gpu, expected.shape, residual, 'residual'), tile: c.tile },
+      { stride: c.stride, padding: c.padding, residual: residual && tensorFrom(gpu, expected.shape, residual, 'residual'), tuning: { tile: c.tile, splits: c.splits } },
     ),
   );
   return relError(out, expected.data);
@@ -127,6 +128,15 @@ describe('conv2d matches the direct convolution', () => {
     const c: Case = { batch: 2, cin: 7, cout: 37, height: 11, width: 9, kernel: 3, stride: 1, bias: true, residual: true, tile };
     it(describeCase(c), async () => {
       expect(await check(c, 7)).toBeLessThan(TOLERANCE);
+    });
+  }
+
+  // K split into ranges whose partial sums a second pass adds: K = 37*9 = 333 in 4 ranges of 96, 96,
+  // 96 and 45 (not a multiple of TILE_K), with and without bias and residual.
+  for (const [bias, residual] of [[true, true], [false, false]]) {
+    const c: Case = { batch: 2, cin: 37, cout: 21, height: 5, width: 7, kernel: 3, stride: 1, bias, residual, tile: 'medium', splits: 4 };
+    it(describeCase(c), async () => {
+      expect(await check(c, 13)).toBeLessThan(TOLERANCE);
     });
   }
 

@@ -1,9 +1,12 @@
 // 2D convolution (PyTorch's nn.Conv2d semantics, zero padding) as one implicit-GEMM kernel, with the
 // bias and an optional residual (ResNet shortcut, proj_out + skip) fused into its epilogue.
 import wgsl from '../../../shaders/conv2d.wgsl?raw';
-import type { Recorder } from '../gpu/recorder';
+import { grid1d, type Recorder } from '../gpu/recorder';
 import { params } from '../gpu/params';
 import { assertShape, shapeString, type Tensor } from '../gpu/tensor';
+
+/** Output elements per workgroup of the split-K sum (SUM_GROUP in conv2d.wgsl). */
+const SUM_GROUP = 256;
 
 export interface Conv2dWeights {
   /** [Cout, Cin, kh, kw], PyTorch layout; f32, or f16 pairs packed in u32 words. */
@@ -20,35 +23,75 @@ export interface Conv2dOptions {
   residual?: Tensor;
   out?: Tensor;
   label?: string;
-  /** Forces a tile shape (tests, benchmarks); by default it is chosen from the GEMM size. */
-  tile?: Conv2dTileName;
+  /** Forces a tile shape or a K split (tests, benchmarks); by default both follow the GEMM's size. */
+  tuning?: { tile?: Conv2dTileName; splits?: number };
 }
 
 /** One workgroup's block of the output: TILE_M pixels x TILE_N channels, stepping TILE_K through
- * Cin*kh*kw. Each invocation computes 4x4 outputs (conv2d.wgsl), so a tile has TILE_M*TILE_N/16
- * invocations; TILE_N >= 16 and powers of two make every load loop in the shader divide evenly. */
+ * Cin*kh*kw; each invocation computes THREAD_M x THREAD_N of it (conv2d.wgsl). */
 interface Tile {
   TILE_M: number;
   TILE_N: number;
   TILE_K: number;
+  THREAD_M: number;
+  THREAD_N: number;
 }
 
 const TILES = {
-  wide: { TILE_M: 64, TILE_N: 64, TILE_K: 16 }, // 256 invocations
-  small: { TILE_M: 32, TILE_N: 32, TILE_K: 16 }, // 64 invocations, 4x the workgroups of wide
-  narrow: { TILE_M: 64, TILE_N: 16, TILE_K: 16 }, // Cout <= 16 (tiny decoders, conv_out)
+  large: { TILE_M: 128, TILE_N: 128, TILE_K: 8, THREAD_M: 8, THREAD_N: 8 },
+  wide: { TILE_M: 128, TILE_N: 64, TILE_K: 16, THREAD_M: 8, THREAD_N: 4 },
+  medium: { TILE_M: 64, TILE_N: 64, TILE_K: 16, THREAD_M: 4, THREAD_N: 4 },
+  small: { TILE_M: 32, TILE_N: 32, TILE_K: 16, THREAD_M: 4, THREAD_N: 4 },
+  narrow: { TILE_M: 64, TILE_N: 16, TILE_K: 16, THREAD_M: 4, THREAD_N: 4 }, // Cout <= 16: tiny decoders, conv_out
 } satisfies Record<string, Tile>;
 
 export type Conv2dTileName = keyof typeof TILES;
 export const conv2dTileNames = Object.keys(TILES) as Conv2dTileName[];
 
-/** Below this many 64x64 tiles the GPU would sit mostly idle (SD at 8x8 latents): use smaller tiles. */
-const MIN_WIDE_WORKGROUPS = 256;
+// Bounds of the shader's private arrays (MAX_THREAD, MAX_LOADS in conv2d.wgsl).
+const MAX_THREAD = 8;
+const MAX_LOADS = 16;
 
-function chooseTile(m: number, cout: number): Conv2dTileName {
+function threads(t: Tile): number {
+  return (t.TILE_M / t.THREAD_M) * (t.TILE_N / t.THREAD_N);
+}
+
+function workgroupBytes(t: Tile): number {
+  return 4 * t.TILE_K * (t.TILE_M + t.TILE_N + 4); // patch tile + weight tile with its padding vec4
+}
+
+/** What the shader's index arithmetic assumes of a tile. */
+function checkTile(name: string, t: Tile): void {
+  const n = threads(t);
+  const ok =
+    [t.THREAD_M, t.THREAD_N].every((v) => v % 4 === 0 && v <= MAX_THREAD) &&
+    n % t.TILE_M === 0 &&
+    n % t.TILE_K === 0 &&
+    (t.TILE_K * t.TILE_M) / n <= MAX_LOADS &&
+    (t.TILE_K * t.TILE_N) / n <= MAX_LOADS &&
+    n <= 256;
+  if (!ok) throw new Error(`conv2d: tile ${name} ${JSON.stringify(t)} does not fit the shader`);
+}
+for (const [name, tile] of Object.entries(TILES)) checkTile(name, tile);
+
+/** Workgroups that keep a large GPU busy; fewer output tiles than this get their K range split. */
+const TARGET_WORKGROUPS = 256;
+/** The least K one split sums: below this the extra pass over partial sums costs more than it gains. */
+const MIN_K_PER_SPLIT = 256;
+
+function chooseTile(rec: Recorder, m: number, cout: number): Conv2dTileName {
   if (cout <= TILES.narrow.TILE_N) return 'narrow';
-  const wideGroups = Math.ceil(m / TILES.wide.TILE_M) * Math.ceil(cout / TILES.wide.TILE_N);
-  return wideGroups < MIN_WIDE_WORKGROUPS ? 'small' : 'wide';
+  const fits = (t: Tile) => workgroupBytes(t) <= rec.gpu.limits.maxComputeWorkgroupStorageSize;
+  const groups = (t: Tile) => Math.ceil(m / t.TILE_M) * Math.ceil(cout / t.TILE_N);
+  for (const name of ['large', 'wide', 'medium'] as const) {
+    if (fits(TILES[name]) && groups(TILES[name]) >= TARGET_WORKGROUPS) return name;
+  }
+  return 'medium';
+}
+
+function chooseSplits(outputTiles: number, k: number): number {
+  if (outputTiles >= TARGET_WORKGROUPS) return 1;
+  return Math.max(1, Math.min(Math.ceil(TARGET_WORKGROUPS / outputTiles), Math.floor(k / MIN_K_PER_SPLIT)));
 }
 
 export function conv2dOutputSize(size: number, kernel: number, stride: number, padding: number): number {
@@ -82,7 +125,11 @@ export function conv2d(rec: Recorder, x: Tensor, w: Conv2dWeights, opts: Conv2dO
 
   const m = batch * outHeight * outWidth;
   const k = cin * kh * kw;
-  const tile: Tile = TILES[opts.tile ?? chooseTile(m, cout)];
+  const tile: Tile = TILES[opts.tuning?.tile ?? chooseTile(rec, m, cout)];
+  const outputTiles = Math.ceil(m / tile.TILE_M) * Math.ceil(cout / tile.TILE_N);
+  const wantedSplits = opts.tuning?.splits ?? chooseSplits(outputTiles, k);
+  const kPerSplit = Math.ceil(k / wantedSplits / tile.TILE_K) * tile.TILE_K;
+  const splits = Math.ceil(k / kPerSplit);
   const constants = {
     KERNEL_H: kh,
     KERNEL_W: kw,
@@ -91,15 +138,27 @@ export function conv2d(rec: Recorder, x: Tensor, w: Conv2dWeights, opts: Conv2dO
     BIAS_F16: w.bias?.dtype === 'f16' ? 1 : 0,
     HAS_BIAS: w.bias ? 1 : 0,
     HAS_RESIDUAL: opts.residual ? 1 : 0,
+    SPLIT_K: splits > 1 ? 1 : 0,
   };
+  const uniforms = params().u32(cin, height, width, cout, outHeight, outWidth, stride, padding, m, k, kPerSplit, splits);
+  const workgroups = [Math.ceil(m / tile.TILE_M), Math.ceil(cout / tile.TILE_N), splits] as const;
+  // Absent bias and residual bind x in their place (read-only bindings may alias); the shader skips them.
+  const bias = w.bias ?? x;
+  const residual = opts.residual ?? x;
+  if (splits === 1) {
+    rec.dispatch({ label, pipeline: rec.gpu.pipeline('conv2d', wgsl, 'conv2d', constants), params: uniforms, bindings: [x, w.weight, bias, residual, out], workgroups });
+    return out;
+  }
+  const partial = rec.alloc([splits, ...outShape], `${label}:partial`);
+  rec.dispatch({ label: `${label}:split`, pipeline: rec.gpu.pipeline('conv2d', wgsl, 'conv2d', constants), params: uniforms, bindings: [x, w.weight, bias, residual, partial], workgroups });
   rec.dispatch({
-    label,
-    pipeline: rec.gpu.pipeline('conv2d', wgsl, 'conv2d', constants),
-    params: params().u32(cin, height, width, cout, outHeight, outWidth, stride, padding, m, k),
-    // Absent bias and residual bind x in their place (read-only bindings may alias); the shader skips them.
-    bindings: [x, w.weight, w.bias ?? x, opts.residual ?? x, out],
-    workgroups: [Math.ceil(m / tile.TILE_M), Math.ceil(cout / tile.TILE_N)],
+    label: `${label}:sum`,
+    pipeline: rec.gpu.pipeline('conv2d', wgsl, 'conv2d_split_sum', { SUM_GROUP, HAS_BIAS: constants.HAS_BIAS, BIAS_F16: constants.BIAS_F16, HAS_RESIDUAL: constants.HAS_RESIDUAL }),
+    params: uniforms,
+    bindings: [null, null, bias, residual, out, partial],
+    workgroups: grid1d(Math.ceil((m * cout) / SUM_GROUP)),
   });
+  rec.release(partial);
   return out;
 }
 
