@@ -1,0 +1,181 @@
+// Text to image, as diffusers' StableDiffusionPipeline does it, on our WGSL engine:
+// tokenizer → CLIP text encoder → denoising loop (UNet + scheduler + CFG) → decoder → RGBA8.
+//
+// A model folder is a diffusers pipeline folder: model_index.json, unet/, text_encoder/,
+// tokenizer/, scheduler/, and vae/ (AutoencoderKL or AutoencoderTiny) unless the model works in
+// pixel space. model_index.json may carry an "attention_lab" section with the app's defaults.
+import type { GpuContext } from '../gpu/gpu-context';
+import type { Tensor } from '../gpu/tensor';
+import { ClipTextEncoder } from '../nn/clip-text';
+import { DecodeRunner, IdentityDecoder, type ImageDecoder } from '../nn/image-output';
+import { TaesdDecoder } from '../nn/taesd-decoder';
+import { PromptTokenizer } from '../nn/tokenizer';
+import { UNet } from '../nn/unet';
+import { VaeDecoder } from '../nn/vae-decoder';
+import { subFolder, type ModelFolder } from '../weights/model-folder';
+import { denoise, throwIfAborted } from './denoise';
+import { gaussianNoise } from './noise';
+import type { GenerateProgress, GenerateRequest, GenerateResult, ModelDefaults, ModelInfo, RgbaImage, SamplerName } from './pipeline-types';
+import { SAMPLER_NAMES } from './pipeline-types';
+import { createScheduler, parseSchedulerConfig, type SchedulerConfig } from './schedulers';
+
+/** What model_index.json may say beyond diffusers' fields. */
+interface AttentionLabSection {
+  name?: string;
+  sampler?: SamplerName;
+  steps?: number;
+  cfg?: number;
+  prompt?: string;
+  negative_prompt?: string;
+  /** Image size in pixels; defaults to unet sample_size × the decoder's upscale. */
+  sample_size?: number;
+  clip_skip?: boolean;
+  credits?: string[];
+}
+
+interface ModelIndex {
+  _class_name?: string;
+  vae?: [string, string] | null;
+  attention_lab?: AttentionLabSection;
+}
+
+export type LoadProgress = (fraction: number, what: string) => void;
+
+/** Steps and CFG outside these are refused: they only make a page hang or produce noise. */
+export const STEP_RANGE = { min: 1, max: 150 } as const;
+export const CFG_RANGE = { min: 1, max: 30 } as const;
+
+export class DiffusionPipeline {
+  private readonly decodeRunner: DecodeRunner;
+  private embeddingsKey = '';
+  private embeddings?: { uncond?: Tensor; cond: Tensor };
+  private latentBuffer?: GPUBuffer;
+  /** Counts for tests and the UI: how often the text encoder and the UNet ran. */
+  readonly stats = { textEncodings: 0, unetCalls: 0 };
+
+  private constructor(
+    readonly gpu: GpuContext,
+    readonly info: ModelInfo,
+    private readonly tokenizer: PromptTokenizer,
+    private readonly textEncoder: ClipTextEncoder,
+    private readonly unet: UNet,
+    private readonly schedulerConfig: SchedulerConfig,
+    private readonly decoder: ImageDecoder,
+    private readonly clipSkip: boolean,
+  ) {
+    this.decodeRunner = new DecodeRunner(gpu, decoder, 'decode');
+  }
+
+  static async load(gpu: GpuContext, folder: ModelFolder, onProgress?: LoadProgress): Promise<DiffusionPipeline> {
+    const index = await folder.readJson<ModelIndex>('model_index.json');
+    const lab = index.attention_lab ?? {};
+    const report = (from: number, to: number, what: string) => (loaded: number, total: number) => onProgress?.(from + (to - from) * (total ? loaded / total : 1), what);
+
+    const schedulerConfig = parseSchedulerConfig(await folder.readJson('scheduler/scheduler_config.json'));
+    const textEncoder = await ClipTextEncoder.load(gpu, folder, 'text_encoder', { onProgress: report(0, 0.2, 'text encoder') });
+    const tokenizer = await PromptTokenizer.load(folder, 'tokenizer', textEncoder.maxLength);
+    const unet = await UNet.load(gpu, subFolder(folder, 'unet'), report(0.2, 0.9, 'UNet'));
+    const vaeClass = index.vae?.[1];
+    let decoder: ImageDecoder;
+    if (!vaeClass) decoder = new IdentityDecoder(unet.config.outChannels);
+    else if (vaeClass === 'AutoencoderTiny') decoder = await TaesdDecoder.load(gpu, folder, 'vae', { onProgress: report(0.9, 1, 'decoder') });
+    else if (vaeClass === 'AutoencoderKL') decoder = await VaeDecoder.load(gpu, folder, 'vae', { onProgress: report(0.9, 1, 'decoder') });
+    else throw new Error(`${folder.name}/model_index.json: vae class "${vaeClass}" is not supported (AutoencoderKL, AutoencoderTiny, or none for pixel space)`);
+    onProgress?.(1, 'ready');
+
+    const latentSize = unet.config.sampleSize ?? 64;
+    const size = lab.sample_size ?? latentSize * decoder.upscale;
+    const defaults: ModelDefaults = {
+      sampler: lab.sampler && SAMPLER_NAMES.includes(lab.sampler) ? lab.sampler : 'euler',
+      steps: lab.steps ?? 20,
+      cfg: lab.cfg ?? 7.5,
+      prompt: lab.prompt,
+      negativePrompt: lab.negative_prompt,
+    };
+    const info: ModelInfo = { name: lab.name ?? folder.name, width: size, height: size, defaults, sites: unet.sites, credits: lab.credits };
+    return new DiffusionPipeline(gpu, info, tokenizer, textEncoder, unet, schedulerConfig, decoder, lab.clip_skip ?? false);
+  }
+
+  /** Runs one text-to-image generation. Progress after every step; cancellable between steps. */
+  async generate(request: GenerateRequest, opts: { onProgress?: (p: GenerateProgress) => void; signal?: AbortSignal } = {}): Promise<GenerateResult> {
+    const started = performance.now();
+    const steps = request.steps;
+    if (!Number.isInteger(steps) || steps < STEP_RANGE.min || steps > STEP_RANGE.max) throw new RangeError(`steps must be an integer in ${STEP_RANGE.min}–${STEP_RANGE.max}, got ${steps}`);
+    if (!Number.isFinite(request.cfg) || request.cfg < CFG_RANGE.min || request.cfg > CFG_RANGE.max) throw new RangeError(`CFG must be in ${CFG_RANGE.min}–${CFG_RANGE.max}, got ${request.cfg}`);
+    if (!SAMPLER_NAMES.includes(request.sampler)) throw new RangeError(`unknown sampler "${request.sampler}"`);
+    if (!Number.isInteger(request.seed) || request.seed < 0 || request.seed > 0xffffffff) throw new RangeError(`seed must be an integer in 0–4294967295, got ${request.seed}`);
+
+    const guided = request.cfg !== 1;
+    const { uncond, cond } = await this.encodePrompts(request.prompt, request.negativePrompt, guided);
+    throwIfAborted(opts.signal);
+
+    const scheduler = createScheduler(request.sampler, this.schedulerConfig, steps);
+    const unetConfig = this.unet.config;
+    const height = this.info.height / this.decoder.upscale;
+    const width = this.info.width / this.decoder.upscale;
+    const latentCount = unetConfig.inChannels * height * width;
+    const noise = gaussianNoise(request.seed, latentCount);
+    this.unet.setMultipliers(request.rules);
+
+    const { latents, msPerStep } = await denoise({
+      unet: this.unet,
+      scheduler,
+      noise,
+      height,
+      width,
+      cond,
+      uncond,
+      contextLength: cond.shape[1],
+      guidance: request.cfg,
+      // Ancestral samplers draw fresh noise each step: stream i+1 of the same seed.
+      stepNoise: (i) => gaussianNoise(request.seed, latentCount, i + 1),
+      signal: opts.signal,
+      onStep: async (step, _latents, predOriginal) => {
+        const progress: GenerateProgress = { step: step + 1, steps };
+        if (request.preview && step + 1 < steps) progress.preview = await this.decodeImage(predOriginal, height, width);
+        opts.onProgress?.(progress);
+      },
+    });
+    this.stats.unetCalls += scheduler.timesteps.length;
+    throwIfAborted(opts.signal);
+    const image = await this.decodeImage(latents, height, width);
+    return { image, ms: performance.now() - started, msPerStep };
+  }
+
+  /** [uncond, cond] embeddings on the GPU, reused while the prompts stay the same. */
+  private async encodePrompts(prompt: string, negative: string, guided: boolean): Promise<{ uncond?: Tensor; cond: Tensor }> {
+    const key = JSON.stringify([prompt, guided ? negative : null]);
+    if (this.embeddings && key === this.embeddingsKey) return this.embeddings;
+    const texts = guided ? [negative, prompt] : [prompt];
+    const length = this.tokenizer.maxLength;
+    const ids = new Int32Array(texts.length * length);
+    texts.forEach((t, i) => ids.set(this.tokenizer.encode(t), i * length));
+    const out = await this.textEncoder.encode(ids, texts.length, { clipSkip: this.clipSkip });
+    this.stats.textEncodings++;
+    const perPrompt = length * this.textEncoder.hiddenSize * 4;
+    const view = (i: number): Tensor => ({ ...out, shape: [1, length, this.textEncoder.hiddenSize], byteOffset: out.byteOffset + i * perPrompt, label: `${out.label}[${i}]` });
+    this.embeddings = guided ? { uncond: view(0), cond: view(1) } : { cond: view(0) };
+    this.embeddingsKey = key;
+    return this.embeddings;
+  }
+
+  private async decodeImage(latents: Float32Array, height: number, width: number): Promise<RgbaImage> {
+    const channels = this.unet.config.outChannels;
+    const bytes = latents.byteLength;
+    if (!this.latentBuffer || this.latentBuffer.size < bytes) {
+      this.latentBuffer?.destroy();
+      this.latentBuffer = this.gpu.createBuffer('pipeline:latents', bytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC);
+    }
+    this.gpu.write(this.latentBuffer, latents);
+    const latent: Tensor = { buffer: this.latentBuffer, shape: [1, channels, height, width], dtype: 'f32', byteOffset: 0, label: 'latents' };
+    return this.decodeRunner.decodeToImage(latent);
+  }
+
+  destroy(): void {
+    this.decodeRunner.destroy();
+    this.latentBuffer?.destroy();
+    this.textEncoder.destroy();
+    this.unet.destroy();
+    if ('destroy' in this.decoder && typeof this.decoder.destroy === 'function') (this.decoder as { destroy(): void }).destroy();
+  }
+}
