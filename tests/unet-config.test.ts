@@ -85,3 +85,44 @@ describe('attention sites', () => {
     expect(at('up_blocks.1.attentions.1.transformer_blocks.0.attn2')).toEqual([1, 1, 1, 1]);
   });
 });
+
+describe('expected UNet weights', () => {
+  it('lists every tensor of the fixture checkpoint with its shape, and nothing else', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { expectedUNetWeights, checkUNetWeights } = await import('../src/engine/nn/unet-weights');
+    const { fixturesDir } = await import('../scripts/golden/fixtures-dir');
+    const dir = join(fixturesDir(), 'unet-sd15-tiny');
+    const bytes = readFileSync(join(dir, 'diffusion_pytorch_model.safetensors'));
+    const headerLength = Number(bytes.readBigUInt64LE(0));
+    const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, { shape: number[] }>;
+    const actual = new Map(Object.entries(header).filter(([k]) => k !== '__metadata__').map(([k, v]) => [k, v.shape]));
+    const expected = expectedUNetWeights(parseUNetConfig(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'))));
+    expect(checkUNetWeights(expected, actual)).toEqual([]);
+    expect([...actual.keys()].filter((k) => !expected.has(k))).toEqual([]);
+  });
+
+  it('counts SD 1.5 at 859.5M parameters, as published', async () => {
+    const { expectedUNetWeights } = await import('../src/engine/nn/unet-weights');
+    const params = [...expectedUNetWeights(parseUNetConfig(SD15)).values()].reduce((sum, s) => sum + s.reduce((a, b) => a * b, 1), 0);
+    expect(params).toBe(859520964);
+  });
+});
+
+describe('loading a UNet checkpoint', () => {
+  it('refuses a checkpoint that does not match its config, naming the tensors, before uploading anything', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { fixturesDir } = await import('../scripts/golden/fixtures-dir');
+    const { memoryModelFolder } = await import('../src/engine/weights/model-folder');
+    const { UNet } = await import('../src/engine/nn/unet');
+    const { testGpu } = await import('./support/gpu');
+    const dir = join(fixturesDir(), 'unet-sd15-tiny');
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    const folder = memoryModelFolder('mismatched', {
+      'config.json': JSON.stringify({ ...config, cross_attention_dim: 48 }),
+      'diffusion_pytorch_model.safetensors': new Uint8Array(readFileSync(join(dir, 'diffusion_pytorch_model.safetensors'))),
+    });
+    await expect(UNet.load(await testGpu(), folder)).rejects.toThrow(/attn2\.to_k\.weight is \[32, 32\], the config needs \[32, 48\]/);
+  });
+});

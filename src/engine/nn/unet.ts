@@ -11,6 +11,8 @@ import type { WeightStore } from '../weights/weight-store';
 import type { ModelFolder } from '../weights/model-folder';
 import type { ProgressCallback } from '../weights/byte-source';
 import { loadWeights } from '../weights/gpu-weights';
+import { parseSafetensorsHeader } from '../weights/safetensors';
+import { checkUNetWeights, expectedUNetWeights } from './unet-weights';
 import type { AttentionSite, MultiplierRule } from '../sampling/pipeline-types';
 import { conv2d } from '../kernels/conv2d';
 import { silu } from '../kernels/elementwise';
@@ -58,11 +60,19 @@ export class UNet {
   }
 
   /** Loads `config.json` and `diffusion_pytorch_model.safetensors` from a diffusers UNet folder.
-   * The config is checked before any weight is read. */
+   * The config, and the checkpoint's tensor names and shapes against it, are checked before any
+   * weight is read. */
   static async load(gpu: GpuContext, folder: ModelFolder, onProgress?: ProgressCallback): Promise<UNet> {
     const config = parseUNetConfig(await folder.readJson('config.json'));
     const source = await folder.open('diffusion_pytorch_model.safetensors');
-    const weights = await loadWeights(gpu, source, { onProgress });
+    const header = await parseSafetensorsHeader(source);
+    const expected = expectedUNetWeights(config);
+    const problems = checkUNetWeights(expected, new Map(header.tensors.map((t) => [t.name, t.shape])));
+    if (problems.length) {
+      const more = problems.length > 5 ? ` (and ${problems.length - 5} more)` : '';
+      throw new Error(`${source.name} does not match its config.json: ${problems.slice(0, 5).join('; ')}${more}`);
+    }
+    const weights = await loadWeights(gpu, source, { onProgress, filter: (name) => expected.has(name) });
     return new UNet(gpu, config, weights);
   }
 
