@@ -58,7 +58,8 @@ export class DiffusionPipeline {
     readonly info: ModelInfo,
     private readonly tokenizer: PromptTokenizer,
     private readonly textEncoder: ClipTextEncoder,
-    private readonly unet: UNet,
+    /** Public for benchmarks and diagnostics: the UNet and its recorded calls. */
+    readonly unet: UNet,
     private readonly schedulerConfig: SchedulerConfig,
     private readonly decoder: ImageDecoder,
     private readonly clipSkip: boolean,
@@ -94,6 +95,11 @@ export class DiffusionPipeline {
     };
     const info: ModelInfo = { name: lab.name ?? folder.name, width: size, height: size, defaults, sites: unet.sites, credits: lab.credits };
     return new DiffusionPipeline(gpu, info, tokenizer, textEncoder, unet, schedulerConfig, decoder, lab.clip_skip ?? false);
+  }
+
+  /** Tokens per prompt: the text encoder's context length. */
+  get contextLength(): number {
+    return this.tokenizer.maxLength;
   }
 
   /** Runs one text-to-image generation. Progress after every step; cancellable between steps. */

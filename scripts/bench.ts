@@ -1,0 +1,188 @@
+// npm run bench -- [--only default,sd15,turbo] [--iterations N] [--profile] [--json FILE] [--latent N]
+//
+// ms per UNet call (median after warm-up) for (a) the default model at its default settings, with
+// images per second of the whole pipeline, (b) an SD 1.5-layout UNet with random f16 weights made
+// in place, 64×64 latent, batch 2, (c) the SD-Turbo layout, batch 1; a per-kernel breakdown from
+// timestamp queries; GPU memory for the weights and the activations. Runs wherever WebGPU does:
+// here on SwiftShader (where SD-size models are skipped unless named with --only), and on a real
+// GPU through dawn.node (shared/device/README.md).
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { GpuContext } from '../src/engine/gpu/gpu-context';
+import { createNodeGpuContext } from '../src/engine/gpu/node-gpu';
+import { canProfile, profilePlan, type KernelTime } from '../src/engine/gpu/profile';
+import { UNet, type UNetCall } from '../src/engine/nn/unet';
+import { parseUNetConfig } from '../src/engine/nn/unet-config';
+import { expectedUNetWeights } from '../src/engine/nn/unet-weights';
+import { DiffusionPipeline } from '../src/engine/sampling/pipeline';
+import { gaussianNoise } from '../src/engine/sampling/noise';
+import { nodeModelFolder } from '../src/engine/weights/node-byte-source';
+import { randomWeights } from './bench/random-weights';
+import { SD15_UNET, SD_TURBO_UNET } from './bench/unet-configs';
+
+interface Options {
+  only: Set<string> | null;
+  iterations: number;
+  profile: boolean;
+  json?: string;
+  model: string;
+  /** Latent size of the SD-layout UNets (64 = 512 px); smaller only for quick checks. */
+  latent: number;
+}
+
+interface UNetResult {
+  name: string;
+  batch: number;
+  latent: string;
+  msMedian: number;
+  msMin: number;
+  iterations: number;
+  weightBytes: number;
+  activationBytes: number;
+  peakActivationBytes: number;
+  dispatches: number;
+  kernels?: KernelTime[];
+  imagesPerSecond?: number;
+  msPerImage?: number;
+  settings?: string;
+}
+
+function parseArgs(argv: string[]): Options {
+  const args = argv.filter((a) => a !== '--');
+  const value = (flag: string) => {
+    const i = args.indexOf(flag);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const only = value('--only');
+  return {
+    only: only ? new Set(only.split(',')) : null,
+    iterations: Number(value('--iterations') ?? 0),
+    profile: args.includes('--profile'),
+    json: value('--json'),
+    model: value('--model') ?? 'public/models/emoji-64',
+    latent: Number(value('--latent') ?? 64),
+  };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+async function timeCall(gpu: GpuContext, call: UNetCall, iterations: number): Promise<number[]> {
+  const warmup = Math.min(3, iterations);
+  for (let i = 0; i < warmup; i++) {
+    call.plan.run();
+    await gpu.idle();
+  }
+  const times: number[] = [];
+  for (let i = 0; i < iterations; i++) {
+    const t0 = performance.now();
+    call.plan.run();
+    await gpu.idle();
+    times.push(performance.now() - t0);
+  }
+  return times;
+}
+
+function fillInputs(gpu: GpuContext, call: UNetCall): void {
+  gpu.write(call.sample.buffer, gaussianNoise(1, call.sample.shape.reduce((a, b) => a * b, 1)));
+  gpu.write(call.timesteps.buffer, new Float32Array(call.batch).fill(500));
+  gpu.write(call.context.buffer, gaussianNoise(2, call.context.shape.reduce((a, b) => a * b, 1)));
+}
+
+async function benchUNet(gpu: GpuContext, name: string, unet: UNet, batch: number, size: number, contextLength: number, opts: Options): Promise<UNetResult> {
+  const call = unet.prepare(batch, size, size, contextLength);
+  fillInputs(gpu, call);
+  const times = await timeCall(gpu, call, opts.iterations);
+  const result: UNetResult = {
+    name,
+    batch,
+    latent: `${unet.config.inChannels}×${size}×${size}`,
+    msMedian: median(times),
+    msMin: Math.min(...times),
+    iterations: times.length,
+    weightBytes: unet.weights.byteSize,
+    activationBytes: call.plan.activationBytes,
+    peakActivationBytes: call.plan.peakActivationBytes,
+    dispatches: call.plan.steps.length,
+  };
+  if (opts.profile && canProfile(gpu.device)) result.kernels = await profilePlan(gpu.device, call.plan);
+  return result;
+}
+
+async function benchDefaultModel(gpu: GpuContext, opts: Options): Promise<UNetResult> {
+  const pipeline = await DiffusionPipeline.load(gpu, nodeModelFolder(resolve(opts.model)));
+  const d = pipeline.info.defaults;
+  const request = { prompt: d.prompt ?? 'a smiling cat face', negativePrompt: d.negativePrompt ?? '', seed: 1, steps: d.steps, sampler: d.sampler, cfg: d.cfg, rules: [] };
+  await pipeline.generate(request); // warm-up: records every plan
+  const latent = pipeline.unet.config.sampleSize ?? 64;
+  const result = await benchUNet(gpu, 'default model', pipeline.unet, d.cfg !== 1 ? 2 : 1, latent, pipeline.contextLength, opts);
+  const imageTimes: number[] = [];
+  for (let i = 0; i < Math.max(3, Math.min(opts.iterations, 20)); i++) imageTimes.push((await pipeline.generate({ ...request, seed: i })).ms);
+  result.msPerImage = median(imageTimes);
+  result.imagesPerSecond = 1000 / result.msPerImage;
+  result.settings = `${d.sampler}, ${d.steps} steps, CFG ${d.cfg}`;
+  pipeline.destroy();
+  return result;
+}
+
+async function benchRandomUNet(gpu: GpuContext, name: string, configJson: object, batch: number, opts: Options): Promise<UNetResult> {
+  const config = parseUNetConfig(configJson);
+  const weights = randomWeights(gpu, expectedUNetWeights(config), 'f16');
+  const unet = new UNet(gpu, config, weights);
+  try {
+    return await benchUNet(gpu, name, unet, batch, opts.latent, 77, opts);
+  } finally {
+    unet.destroy();
+  }
+}
+
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+
+function report(gpu: GpuContext, results: UNetResult[]): string {
+  const lines = [`device: ${gpu.adapterName}; features: ${[...gpu.features].sort().join(', ')}`, ''];
+  lines.push('| model | batch | latent | ms / UNet call (median) | min | n | images/s | weights | activations (peak live) | dispatches |');
+  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of results) {
+    const ips = r.imagesPerSecond ? `${r.imagesPerSecond.toFixed(2)} (${r.settings})` : '';
+    lines.push(`| ${r.name} | ${r.batch} | ${r.latent} | ${r.msMedian.toFixed(2)} | ${r.msMin.toFixed(2)} | ${r.iterations} | ${ips} | ${mib(r.weightBytes)} | ${mib(r.activationBytes)} (${mib(r.peakActivationBytes)}) | ${r.dispatches} |`);
+  }
+  for (const r of results) {
+    if (!r.kernels) continue;
+    const total = r.kernels.reduce((s, k) => s + k.ms, 0);
+    lines.push('', `${r.name}: GPU time by kernel (timestamp queries, one pass per dispatch; total ${total.toFixed(2)} ms)`);
+    for (const k of r.kernels.slice(0, 15)) lines.push(`  ${k.ms.toFixed(3).padStart(9)} ms ${((100 * k.ms) / total).toFixed(1).padStart(5)}%  ×${String(k.calls).padEnd(4)} ${k.kernel}`);
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  const gpu = await createNodeGpuContext({ onError: (e) => console.error(`GPU error: ${e.message}`) });
+  const software = /swiftshader/i.test(`${gpu.adapter.architecture} ${gpu.adapter.description} ${gpu.adapter.vendor}`);
+  if (!opts.iterations) opts.iterations = software ? 3 : 20;
+  const want = (name: string, byDefault: boolean) => (opts.only ? opts.only.has(name) : byDefault);
+  const results: UNetResult[] = [];
+  try {
+    if (want('default', true)) {
+      try {
+        results.push(await benchDefaultModel(gpu, opts));
+      } catch (e) {
+        console.error(`default model: skipped (${(e as Error).message})`);
+      }
+    }
+    if (want('sd15', !software)) results.push(await benchRandomUNet(gpu, 'SD 1.5 layout, random f16 weights', SD15_UNET, 2, opts));
+    if (want('turbo', !software)) results.push(await benchRandomUNet(gpu, 'SD-Turbo layout, random f16 weights', SD_TURBO_UNET, 1, opts));
+    if (software && !opts.only) console.error('SwiftShader: SD-size UNets skipped (name them with --only sd15,turbo to run them anyway).');
+    console.log(report(gpu, results));
+    if (opts.json) writeFileSync(opts.json, JSON.stringify({ device: gpu.adapter, results }, null, 1));
+  } finally {
+    gpu.destroy();
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(`bench: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  process.exit(1);
+});

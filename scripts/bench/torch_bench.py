@@ -1,0 +1,79 @@
+"""PyTorch eager on the same UNet configs as `npm run bench`, on the same GPU, for the side-by-side
+numbers in BENCHMARKS.md. Uses the training code's UNet (training/unet.py, diffusers layout).
+
+python3 scripts/bench/torch_bench.py [--iterations 20] [--json out.json]
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "training"))
+from unet import UNet2DConditionModel  # noqa: E402
+
+SD15 = {
+    "_class_name": "UNet2DConditionModel", "act_fn": "silu", "attention_head_dim": 8,
+    "block_out_channels": [320, 640, 1280, 1280], "center_input_sample": False, "cross_attention_dim": 768,
+    "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+    "downsample_padding": 1, "flip_sin_to_cos": True, "freq_shift": 0, "in_channels": 4, "layers_per_block": 2,
+    "mid_block_scale_factor": 1, "norm_eps": 1e-5, "norm_num_groups": 32, "out_channels": 4, "sample_size": 64,
+    "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
+}
+SD_TURBO = {**SD15, "attention_head_dim": [5, 10, 20, 20], "cross_attention_dim": 1024, "use_linear_projection": True}
+
+
+def time_unet(config, batch, size, context_len, dtype, iterations):
+    model = UNet2DConditionModel(config).to("cuda", dtype).eval()
+    x = torch.randn(batch, config.get("in_channels", 4), size, size, device="cuda", dtype=dtype)
+    t = torch.full((batch,), 500.0, device="cuda")
+    ctx_dim = config["cross_attention_dim"]
+    ctx = torch.randn(batch, context_len, ctx_dim, device="cuda", dtype=dtype)
+    times = []
+    with torch.inference_mode():
+        for _ in range(3):
+            model(x, t, ctx)
+        torch.cuda.synchronize()
+        for _ in range(iterations):
+            t0 = time.perf_counter()
+            model(x, t, ctx)
+            torch.cuda.synchronize()
+            times.append((time.perf_counter() - t0) * 1000)
+    del model
+    torch.cuda.empty_cache()
+    return {"ms_median": statistics.median(times), "ms_min": min(times), "n": len(times)}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--json")
+    parser.add_argument("--model", default=os.path.join(ROOT, "public/models/emoji-64"))
+    args = parser.parse_args()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    runs = [("SD 1.5 layout", SD15, 2, 64, 77), ("SD-Turbo layout", SD_TURBO, 1, 64, 77)]
+    unet_config = os.path.join(args.model, "unet", "config.json")
+    if os.path.exists(unet_config):
+        cfg = json.load(open(unet_config))
+        te = json.load(open(os.path.join(args.model, "text_encoder", "config.json")))
+        lab = json.load(open(os.path.join(args.model, "model_index.json"))).get("attention_lab", {})
+        batch = 2 if lab.get("cfg", 1) != 1 else 1
+        runs.insert(0, ("default model", cfg, batch, cfg.get("sample_size", 64), te["max_position_embeddings"]))
+    results = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "results": []}
+    for name, cfg, batch, size, ctx in runs:
+        for label, dtype in (("fp32 (TF32 off)", torch.float32), ("fp16", torch.float16)):
+            r = time_unet(cfg, batch, size, ctx, dtype, args.iterations)
+            r.update(name=name, precision=label, batch=batch, latent=size)
+            results["results"].append(r)
+            print(f"{name:18s} batch {batch} {size}x{size} {label:16s} {r['ms_median']:8.2f} ms (min {r['ms_min']:.2f}, n {r['n']})", flush=True)
+    if args.json:
+        json.dump(results, open(args.json, "w"), indent=1)
+
+
+if __name__ == "__main__":
+    main()
