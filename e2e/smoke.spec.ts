@@ -1,11 +1,16 @@
 import { expect, test } from '@playwright/test';
+import { FAST, SLOW_TEST_MS, waitForImage } from './helpers';
+
+test.describe.configure({ timeout: SLOW_TEST_MS });
 
 test('the page loads, shows its WebGPU adapter and logs no errors', async ({ page }) => {
   const errors: string[] = [];
   page.on('console', (msg) => msg.type() === 'error' && errors.push(msg.text()));
   page.on('pageerror', (err) => errors.push(err.message));
-  await page.goto('/');
+  await page.goto(`/?${FAST}`);
   await expect(page.getByRole('heading', { name: 'Attention Lab' })).toBeVisible();
   await expect(page.getByTestId('adapter')).toContainText(/WebGPU adapter: (?!Looking)/);
+  // Errors could also come while the model loads and renders: wait for the first image.
+  await waitForImage(page);
   expect(errors).toEqual([]);
 });

@@ -26,10 +26,12 @@ const KINDS = [
 export function AttentionPanel() {
   const settings = useApp((s) => s.settings);
   const setMultipliers = useApp((s) => s.setMultipliers);
+  const [expert, setExpert] = useState(!isPartTarget(settings.target));
+  const showExpert = expert || !isPartTarget(settings.target);
   return (
     <section className="panel attention-panel" aria-labelledby="attention-heading">
       <h2 id="attention-heading">Attention</h2>
-      <TargetSelector />
+      <TargetSelector expert={showExpert} onExpert={setExpert} />
       {KINDS.map((kind) => (
         <fieldset key={kind.which} className="attention-kind">
           <legend>
@@ -58,6 +60,7 @@ export function AttentionPanel() {
         <dd>How strongly the whole attention branch acts on the picture; 0 switches it off.</dd>
       </dl>
       <p className="hint">Drag, type a number, or use the arrow keys (±0.01; Page Up/Down ±0.1). Double-click a slider to reset it to 1.</p>
+      {showExpert && <BlockList />}
     </section>
   );
 }
@@ -89,16 +92,18 @@ export function blocksOf(sites: readonly AttentionSite[]): Block[] {
   return [...blocks.values()];
 }
 
+function isPartTarget(target: Target): boolean {
+  return PART_OPTIONS.some((o) => o.value === target);
+}
+
 /** All blocks, one UNet part, or (expert view) one block by its ComfyUI name. */
-function TargetSelector() {
+function TargetSelector({ expert: showExpert, onExpert }: { expert: boolean; onExpert(on: boolean): void }) {
   const target = useApp((s) => s.settings.target);
   const sites = useApp((s) => s.engine.info?.sites);
   const update = useApp((s) => s.update);
-  const isPart = PART_OPTIONS.some((o) => o.value === target);
-  const [expert, setExpert] = useState(!isPart);
+  const isPart = isPartTarget(target);
   const blocks = sites ? blocksOf(sites) : [];
   const affected = sites ? sites.filter((s) => siteInTarget(s, target)) : [];
-  const showExpert = expert || !isPart;
 
   return (
     <div className="target">
@@ -124,7 +129,7 @@ function TargetSelector() {
           )}
         </select>
         <label className="toggle">
-          <input type="checkbox" checked={showExpert} onChange={(e) => setExpert(e.target.checked)} disabled={!isPart} /> Per block
+          <input type="checkbox" checked={showExpert} onChange={(e) => onExpert(e.target.checked)} disabled={!isPart} /> Per block
         </label>
       </div>
       {sites && (
@@ -133,37 +138,46 @@ function TargetSelector() {
           cross).
         </p>
       )}
-      {showExpert && blocks.length > 0 && (
-        <table className="block-list">
-          <caption>Attention blocks: ComfyUI name, diffusers modules, resolution. Pick one to act on it alone.</caption>
-          <thead>
-            <tr>
-              <th scope="col">Block</th>
-              <th scope="col">diffusers modules</th>
-              <th scope="col">Size</th>
-            </tr>
-          </thead>
-          <tbody>
-            {blocks.map((b) => (
-              <tr key={b.comfyBlock} className={b.sites.some((s) => siteInTarget(s, target)) ? 'in-target' : ''}>
-                <td>
-                  <button type="button" className="link-button" aria-pressed={target === b.comfyBlock} onClick={() => update({ target: target === b.comfyBlock ? 'all' : b.comfyBlock })}>
-                    {b.comfyBlock}
-                  </button>
-                </td>
-                <td>
-                  {b.sites.map((s) => (
-                    <code key={s.index} className="site-path">
-                      {s.path}
-                    </code>
-                  ))}
-                </td>
-                <td>{b.resolution}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
     </div>
+  );
+}
+
+/** Expert view: every block with its diffusers modules; pick one to act on it alone. */
+function BlockList() {
+  const target = useApp((s) => s.settings.target);
+  const sites = useApp((s) => s.engine.info?.sites);
+  const update = useApp((s) => s.update);
+  const blocks = sites ? blocksOf(sites) : [];
+  if (!blocks.length) return null;
+  return (
+    <table className="block-list">
+      <caption>Attention blocks: ComfyUI name, diffusers modules, resolution. Pick one to act on it alone.</caption>
+      <thead>
+        <tr>
+          <th scope="col">Block</th>
+          <th scope="col">diffusers modules</th>
+          <th scope="col">Size</th>
+        </tr>
+      </thead>
+      <tbody>
+        {blocks.map((b) => (
+          <tr key={b.comfyBlock} className={b.sites.some((s) => siteInTarget(s, target)) ? 'in-target' : ''}>
+            <td>
+              <button type="button" className="link-button" aria-pressed={target === b.comfyBlock} onClick={() => update({ target: target === b.comfyBlock ? 'all' : b.comfyBlock })}>
+                {b.comfyBlock}
+              </button>
+            </td>
+            <td>
+              {b.sites.map((s) => (
+                <code key={s.index} className="site-path">
+                  {s.path}
+                </code>
+              ))}
+            </td>
+            <td>{b.resolution}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }

@@ -4,25 +4,16 @@
 // worker-protocol.ts), so a drag never leaves a queue of stale renders behind it.
 
 import { GpuContext, GpuError } from '../../engine/gpu/gpu-context';
-import type { GenerateProgress, GenerateRequest, GenerateResult, ModelInfo } from '../../engine/sampling/pipeline-types';
+import { DiffusionPipeline } from '../../engine/sampling/pipeline';
+import type { GenerateRequest } from '../../engine/sampling/pipeline-types';
 import { urlModelFolder } from '../../engine/weights/model-folder';
 import { LANES_BY_PRIORITY, type FromWorker, type Lane, type ToWorker } from './worker-protocol';
 
 // ---- The one place where the app meets the engine's pipeline. -------------------------------
-/** What the worker needs of src/engine/sampling/pipeline.ts's DiffusionPipeline. */
-interface Pipeline {
-  readonly info: ModelInfo;
-  generate(request: GenerateRequest, opts?: { onProgress?: (p: GenerateProgress) => void; signal?: AbortSignal }): Promise<GenerateResult>;
-  destroy(): void;
+async function loadPipeline(gpu: GpuContext, modelUrl: string, onProgress: (fraction: number, what: string) => void): Promise<DiffusionPipeline> {
+  return DiffusionPipeline.load(gpu, urlModelFolder(modelUrl), onProgress);
 }
-
-async function loadPipeline(gpu: GpuContext, modelUrl: string, onProgress: (fraction: number, what: string) => void): Promise<Pipeline> {
-  const folder = urlModelFolder(modelUrl);
-  void gpu;
-  void onProgress;
-  // INTEGRATION: DiffusionPipeline.load(gpu, folder, onProgress) once src/engine/sampling/pipeline.ts is committed.
-  throw new Error(`the engine's pipeline is not part of this build yet, so ${folder.name} cannot be loaded`);
-}
+type Pipeline = DiffusionPipeline;
 // ----------------------------------------------------------------------------------------------
 
 interface Job {
