@@ -142,11 +142,11 @@ function sync(): void {
 }
 
 function showLive(key: string, outcome: RenderOutcome): void {
-  if (outcome.status !== 'done') return;
-  const shown: ShownImage = { ...outcome.result, key };
-  const current = liveSentKey === key;
-  useApp.setState({ shown, render: current ? { wantedKey: key, busy: false, step: 0, steps: 0 } : useApp.getState().render });
-  if (current && useApp.getState().settings.compare) scheduleSync();
+  // A render that finished just before a newer request reached the worker is stale: drop it, so
+  // the image only ever shows the settings of the moment (and of the address bar).
+  if (outcome.status !== 'done' || key !== liveSentKey) return;
+  useApp.setState({ shown: { ...outcome.result, key }, render: { wantedKey: key, busy: false, step: 0, steps: 0 } });
+  if (useApp.getState().settings.compare) scheduleSync();
 }
 
 function rememberBaseline(shown: ShownImage): void {

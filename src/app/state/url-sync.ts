@@ -26,10 +26,20 @@ export function startUrlSync(): () => void {
     push = false;
   };
 
+  const flush = () => {
+    if (timer !== undefined) clearTimeout(timer);
+    write();
+  };
+
   const unsubscribe = useApp.subscribe((state, previous) => {
     if (applyingHistory) return;
-    // endDrag(): the pointer or key was released; the next drag starts a new history entry.
-    if (state.lastChange === 'discrete' && state.settings === previous.settings) dragging = false;
+    // endDrag(): the pointer or key was released. Write the final value now, and let the next
+    // drag start a new history entry.
+    if (state.lastChange === 'discrete' && state.settings === previous.settings) {
+      dragging = false;
+      if (timer !== undefined) flush();
+      return;
+    }
     if (state.settings === previous.settings && state.engine.phase === previous.engine.phase) return;
     if (state.settings !== previous.settings && state.given !== previous.given) {
       userChanged = true;
@@ -39,6 +49,11 @@ export function startUrlSync(): () => void {
     }
     // Until the model's defaults are known, only a person's own change is written.
     if (state.engine.phase !== 'ready' && !userChanged) return;
+    // Clicks and picks are written at once; drags and typing at most every WRITE_INTERVAL_MS.
+    if (!dragging) {
+      flush();
+      return;
+    }
     if (timer !== undefined) return;
     const wait = Math.max(0, lastWrite + WRITE_INTERVAL_MS - performance.now());
     timer = setTimeout(write, wait);
