@@ -187,3 +187,118 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Row-per-thread variant, for head dims up to 80: each thread owns one query row and keeps q and
+// its output in registers; keys and values pass through workgroup memory BLOCK_K_ROWS at a time and
+// every thread reads the same key at once (a broadcast), so no scores are exchanged between threads
+// and a block of keys costs two barriers. Same algorithm and bindings as `main`.
+
+override ROW_THREADS: u32 = 64u;
+// Keys whose logits a thread holds at once: one rescale of the output per chunk, not per key.
+override KEY_CHUNK: u32 = 32u;
+const MAX_KEY_CHUNK: u32 = 32u;
+const BLOCK_K_ROWS: u32 = 32u; // a multiple of KEY_CHUNK
+const MAX_HEAD_VEC4: u32 = 20u; // head dims up to 80
+override HEAD_VEC4: u32 = HEAD_DIM / 4u;
+override ROW_TILE_SIZE: u32 = BLOCK_K_ROWS * HEAD_VEC4;
+
+var<workgroup> k_rows: array<vec4<f32>, ROW_TILE_SIZE>;
+var<workgroup> v_rows: array<vec4<f32>, ROW_TILE_SIZE>;
+
+// Four columns d4*4 .. d4*4+3 of token `token` of a [B*L, H*D] tensor (zero beyond D).
+fn load4_q(token: u32, col0: u32, d4: u32) -> vec4<f32> {
+  var r = vec4(0.0);
+  for (var c = 0u; c < 4u; c++) {
+    if (d4 * 4u + c < p.head_dim) { r[c] = q[token * p.row_stride + col0 + d4 * 4u + c]; }
+  }
+  return r;
+}
+
+fn load4_kv(values: bool, token: u32, col0: u32, d4: u32) -> vec4<f32> {
+  var r = vec4(0.0);
+  for (var c = 0u; c < 4u; c++) {
+    let d = d4 * 4u + c;
+    if (d < p.head_dim) {
+      let index = token * p.row_stride + col0 + d;
+      if (values) { r[c] = v[index]; } else { r[c] = k[index]; }
+    }
+  }
+  return r;
+}
+
+@compute @workgroup_size(ROW_THREADS)
+fn main_row_per_thread(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let q0 = wg.x * ROW_THREADS;
+  let row = q0 + t;
+  let col0 = wg.y * p.head_dim;
+  let q_base = wg.z * p.seq_q;
+  let k_base = wg.z * p.seq_k;
+
+  var logit_scale = p.softmax_scale;
+  var value_scale = 1.0;
+  if (HAS_MULTIPLIERS) {
+    logit_scale *= multipliers[p.multiplier_index] * multipliers[p.multiplier_index + 1u];
+    value_scale = multipliers[p.multiplier_index + 2u];
+  }
+
+  var q_row = array<vec4<f32>, MAX_HEAD_VEC4>();
+  var o = array<vec4<f32>, MAX_HEAD_VEC4>();
+  if (row < p.seq_q) {
+    for (var d4 = 0u; d4 < HEAD_VEC4; d4++) { q_row[d4] = load4_q(q_base + row, col0, d4) * logit_scale; }
+  }
+  var row_max = NEG_BIG;
+  var row_sum = 0.0;
+
+  var key_end = p.seq_k;
+  if (p.causal != 0u) { key_end = min(key_end, q0 + ROW_THREADS); }
+  for (var k0 = 0u; k0 < key_end; k0 += BLOCK_K_ROWS) {
+    workgroupBarrier();
+    for (var i = t; i < BLOCK_K_ROWS * HEAD_VEC4; i += ROW_THREADS) {
+      let j = i / HEAD_VEC4;
+      var key = vec4(0.0);
+      var value = vec4(0.0);
+      if (k0 + j < p.seq_k) {
+        key = load4_kv(false, k_base + k0 + j, col0, i % HEAD_VEC4);
+        value = load4_kv(true, k_base + k0 + j, col0, i % HEAD_VEC4);
+      }
+      k_rows[i] = key;
+      v_rows[i] = value;
+    }
+    workgroupBarrier();
+
+    for (var c0 = 0u; c0 < BLOCK_K_ROWS; c0 += KEY_CHUNK) {
+      var logits = array<f32, MAX_KEY_CHUNK>();
+      var chunk_max = NEG_BIG;
+      for (var c = 0u; c < KEY_CHUNK; c++) {
+        let j = c0 + c;
+        var dot_qk = 0.0;
+        for (var d4 = 0u; d4 < HEAD_VEC4; d4++) { dot_qk += dot(q_row[d4], k_rows[j * HEAD_VEC4 + d4]); }
+        let masked = k0 + j >= p.seq_k || (p.causal != 0u && k0 + j > row);
+        logits[c] = select(dot_qk, NEG_BIG, masked);
+        chunk_max = max(chunk_max, logits[c]);
+      }
+      // A chunk of only masked keys leaves the running max, and so the sums, as they were.
+      let new_max = max(row_max, chunk_max);
+      let rescale = exp2(row_max - new_max);
+      row_max = new_max;
+      row_sum *= rescale;
+      for (var d4 = 0u; d4 < HEAD_VEC4; d4++) { o[d4] *= rescale; }
+      for (var c = 0u; c < KEY_CHUNK; c++) {
+        let weight = exp2(logits[c] - row_max);
+        row_sum += weight;
+        for (var d4 = 0u; d4 < HEAD_VEC4; d4++) { o[d4] += weight * v_rows[(c0 + c) * HEAD_VEC4 + d4]; }
+      }
+    }
+  }
+
+  if (row < p.seq_q) {
+    let norm = value_scale / row_sum;
+    let base = (q_base + row) * p.row_stride + col0;
+    for (var d4 = 0u; d4 < HEAD_VEC4; d4++) {
+      for (var c = 0u; c < 4u; c++) {
+        if (d4 * 4u + c < p.head_dim) { out[base + d4 * 4u + c] = o[d4][c] * norm; }
+      }
+    }
+  }
+}

@@ -48,33 +48,43 @@ fn weight_at(index: u32) -> f32 {
   return bitcast<f32>(weight[index]);
 }
 
+// One thread's share of a 64x16 slice of x and of weight, starting at k0: 4 rows of each, at column
+// k0 + li % 16. Sixteen neighbouring threads read 16 consecutive k of a row, so global reads coalesce.
+struct Staged {
+  x: vec4<f32>,
+  w: vec4<f32>,
+}
+
+fn fetch(k0: u32, m0: u32, n0: u32, li: u32) -> Staged {
+  var staged = Staged(vec4(0.0), vec4(0.0));
+  let k = k0 + li % TILE_K;
+  if (k >= p.inner) { return staged; }
+  for (var j = 0u; j < 4u; j++) {
+    let row = li / TILE_K + j * (TILE / 4u);
+    if (m0 + row < p.rows) { staged.x[j] = x[(m0 + row) * p.inner + k]; }
+    if (n0 + row < p.cols) { staged.w[j] = weight_at((n0 + row) * p.inner + k); }
+  }
+  return staged;
+}
+
 @compute @workgroup_size(THREADS, THREADS)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
   let m0 = wg.y * TILE;
   let n0 = wg.x * TILE;
-  // Staging: 256 threads copy a 64x16 slice of x and of weight, 4 rows each; 16 neighbouring threads
-  // read 16 consecutive k of one row, so global reads coalesce.
-  let load_k = li % TILE_K;
-  let load_row = li / TILE_K;
   var acc: array<vec4<f32>, 4>;
 
+  // Software pipelining: the next slice's global loads are issued before this slice's arithmetic,
+  // so their latency hides behind it.
+  var staged = fetch(0u, m0, n0, li);
   for (var k0 = 0u; k0 < p.inner; k0 += TILE_K) {
-    let k = k0 + load_k;
     for (var j = 0u; j < 4u; j++) {
-      let row = load_row + j * (TILE / 4u);
-      let xm = m0 + row;
-      let wn = n0 + row;
-      var xv = 0.0;
-      var wv = 0.0;
-      if (k < p.inner) {
-        if (xm < p.rows) { xv = x[xm * p.inner + k]; }
-        if (wn < p.cols) { wv = weight_at(wn * p.inner + k); }
-      }
-      let slot = load_k * VEC_PER_K + row / 4u;
-      x_tile[slot][row % 4u] = xv;
-      w_tile[slot][row % 4u] = wv;
+      let row = li / TILE_K + j * (TILE / 4u);
+      let slot = (li % TILE_K) * VEC_PER_K + row / 4u;
+      x_tile[slot][row % 4u] = staged.x[j];
+      w_tile[slot][row % 4u] = staged.w[j];
     }
     workgroupBarrier();
+    if (k0 + TILE_K < p.inner) { staged = fetch(k0 + TILE_K, m0, n0, li); }
     for (var kk = 0u; kk < TILE_K; kk++) {
       let a = x_tile[kk * VEC_PER_K + lid.y];
       let b = w_tile[kk * VEC_PER_K + lid.x];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ATTENTION_TILES, attention, reference, type AttentionShape, type AttentionTiles } from '../src/engine/kernels/attention';
+import { ATTENTION_TILES, attention, reference, type AttentionKernel, type AttentionShape } from '../src/engine/kernels/attention';
 import { Recorder } from '../src/engine/gpu/recorder';
 import { randInt, randn, relError, rng, runOnce, tensorFrom, testGpu } from './support/gpu';
 
@@ -13,13 +13,13 @@ const LARGE_LOGIT_TOLERANCE = 3e-5;
 
 interface Case extends AttentionShape {
   headDim: number;
-  tiles?: AttentionTiles;
+  kernel?: AttentionKernel;
 }
 
 function describeCase(c: Case): string {
   const m = c.multipliers ? ` ×[${c.multipliers}]` : '';
-  const tiles = c.tiles ? ` tiles ${c.tiles.blockQ}x${c.tiles.blockK}` : '';
-  return `B${c.batch} H${c.heads} D${c.headDim} Lq${c.seqQ} Lk${c.seqK}${c.causal ? ' causal' : ''}${m}${tiles}`;
+  const kernel = c.kernel ? ` ${c.kernel.kind === 'tiled' ? `tiles ${c.kernel.tiles.blockQ}x${c.kernel.tiles.blockK}` : `${c.kernel.kind} ${c.kernel.threads}x${c.kernel.keyChunk}`}` : '';
+  return `B${c.batch} H${c.heads} D${c.headDim} Lq${c.seqQ} Lk${c.seqK}${c.causal ? ' causal' : ''}${m}${kernel}`;
 }
 
 async function check(c: Case, random: () => number, scale = 1, tolerance = TOLERANCE): Promise<void> {
@@ -37,7 +37,7 @@ async function check(c: Case, random: () => number, scale = 1, tolerance = TOLER
       heads: c.heads,
       causal: c.causal,
       multipliers: c.multipliers ? { buffer, site } : undefined,
-      tiles: c.tiles,
+      kernel: c.kernel,
     }),
   );
   expect(relError(out, reference.attention(q, k, v, c))).toBeLessThan(tolerance);
@@ -63,8 +63,12 @@ describe('attention matches softmax(q·kᵀ/√D)·v on random shapes', () => {
   cases.push({ batch: 2, heads: 1, headDim: 160, seqQ: 33, seqK: 7 });
   cases.push({ batch: 1, heads: 3, headDim: 8, seqQ: 65, seqK: 1, multipliers: [1, 1, 2] });
   cases.push({ batch: 2, heads: 2, headDim: 16, seqQ: 77, seqK: 77, causal: true });
-  // Every tile configuration, whichever the device would pick.
-  ATTENTION_TILES.forEach((tiles, i) => cases.push({ batch: 1, heads: 2, headDim: [24, 40, 64, 72, 8][i], seqQ: 50, seqK: 45, causal: i % 2 === 0, tiles }));
+  // Every kernel and tile configuration, whichever the device would pick.
+  ATTENTION_TILES.forEach((tiles, i) =>
+    cases.push({ batch: 1, heads: 2, headDim: [24, 40, 64, 72, 8][i], seqQ: 50, seqK: 45, causal: i % 2 === 0, kernel: { kind: 'tiled', tiles } }),
+  );
+  cases.push({ batch: 2, heads: 3, headDim: 61, seqQ: 70, seqK: 69, causal: true, multipliers: [2, 1, 1], kernel: { kind: 'row-per-thread', threads: 128, keyChunk: 8 } });
+  cases.push({ batch: 1, heads: 2, headDim: 5, seqQ: 3, seqK: 40, kernel: { kind: 'row-per-thread', threads: 64, keyChunk: 16 } });
 
   for (const c of cases) it(describeCase(c), () => check(c, random));
 

@@ -65,8 +65,44 @@ export function chooseAttentionTiles(headDim: number, workgroupBytes: number): A
   return tiles;
 }
 
-/** A compute path for attention on this device. Only the workgroup-memory fallback exists so far;
- * subgroup and subgroup-matrix paths will be chosen here from `gpu.features`. */
+/** Keys per staged block of the row-per-thread kernel (BLOCK_K_ROWS in the shader), the largest key
+ * chunk and head dim it holds in registers (MAX_KEY_CHUNK, MAX_HEAD_VEC4 * 4). */
+const ROW_BLOCK_K = 32;
+const ROW_MAX_KEY_CHUNK = 32;
+const ROW_MAX_HEAD_DIM = 80;
+
+/** The row-per-thread kernel: `threads` query rows per workgroup, `keyChunk` logits per thread at once. */
+export interface RowKernelShape {
+  threads: number;
+  keyChunk: number;
+}
+
+/** Which kernel computes attention: one query row per thread (head dims up to 80), or tiles of
+ * queries x keys shared by 128 threads (any head dim up to 256). */
+export type AttentionKernel = ({ kind: 'row-per-thread' } & RowKernelShape) | { kind: 'tiled'; tiles: AttentionTiles };
+
+/** Why this kernel cannot run this head dim on a device with `workgroupBytes`, or undefined. */
+function kernelProblem(kernel: AttentionKernel, headDim: number, workgroupBytes: number): string | undefined {
+  if (kernel.kind === 'tiled') return tilesProblem(kernel.tiles, headDim, workgroupBytes);
+  if (paddedHeadDim(headDim) > ROW_MAX_HEAD_DIM) return `head dim ${headDim} is over ${ROW_MAX_HEAD_DIM}`;
+  if (kernel.keyChunk > ROW_MAX_KEY_CHUNK || ROW_BLOCK_K % kernel.keyChunk !== 0) return `key chunk ${kernel.keyChunk} does not divide ${ROW_BLOCK_K}`;
+  const bytes = 2 * ROW_BLOCK_K * paddedHeadDim(headDim) * 4; // k_rows and v_rows
+  if (bytes > workgroupBytes) return `needs ${bytes} bytes of workgroup memory, the device has ${workgroupBytes}`;
+  return undefined;
+}
+
+/** The kernel for this head dim on a device with `workgroupBytes` of workgroup memory. Measured on an
+ * H200 (Vulkan, dawn.node), SD 1.5 shapes: one row per thread beat every tiling 2-3x at D 40 and 64
+ * (L 4096), and 1.6x at D 80; 32 logits per chunk suit D <= 64, while D 80 needs fewer registers. */
+export function chooseAttentionKernel(headDim: number, workgroupBytes: number): AttentionKernel {
+  const rows: AttentionKernel =
+    paddedHeadDim(headDim) <= 64 ? { kind: 'row-per-thread', threads: 64, keyChunk: 32 } : { kind: 'row-per-thread', threads: 128, keyChunk: 16 };
+  if (!kernelProblem(rows, headDim, workgroupBytes)) return rows;
+  return { kind: 'tiled', tiles: chooseAttentionTiles(headDim, workgroupBytes) };
+}
+
+/** A compute path for attention on this device: pipeline inputs and the queries one workgroup
+ * covers. Subgroup and subgroup-matrix paths will be chosen here too, from `gpu.features`. */
 interface AttentionVariant {
   entryPoint: string;
   code: string;
@@ -74,17 +110,22 @@ interface AttentionVariant {
   queriesPerWorkgroup: number;
 }
 
-function chooseVariant(gpu: GpuContext, headDim: number, hasMultipliers: boolean, forced?: AttentionTiles): AttentionVariant {
+function chooseVariant(gpu: GpuContext, headDim: number, hasMultipliers: boolean, forced?: AttentionKernel): AttentionVariant {
   const workgroupBytes = gpu.limits.maxComputeWorkgroupStorageSize;
-  const tiles = forced ?? chooseAttentionTiles(headDim, workgroupBytes);
-  const problem = tilesProblem(tiles, headDim, workgroupBytes);
-  if (problem) throw new Error(`attention: tiles ${JSON.stringify(tiles)}: ${problem}`);
+  const kernel = forced ?? chooseAttentionKernel(headDim, workgroupBytes);
+  const problem = kernelProblem(kernel, headDim, workgroupBytes);
+  if (problem) throw new Error(`attention: ${JSON.stringify(kernel)}: ${problem}`);
+  const shared = { HAS_MULTIPLIERS: hasMultipliers ? 1 : 0, HEAD_DIM: paddedHeadDim(headDim) };
+  if (kernel.kind === 'row-per-thread') {
+    const constants = { ...shared, ROW_THREADS: kernel.threads, KEY_CHUNK: kernel.keyChunk };
+    return { entryPoint: 'main_row_per_thread', code: wgsl, constants, queriesPerWorkgroup: kernel.threads };
+  }
+  const { tiles } = kernel;
   return {
     entryPoint: 'main',
     code: wgsl,
     constants: {
-      HAS_MULTIPLIERS: hasMultipliers ? 1 : 0,
-      HEAD_DIM: paddedHeadDim(headDim),
+      ...shared,
       BLOCK_Q: tiles.blockQ,
       BLOCK_K: tiles.blockK,
       ROWS_PER_THREAD: tiles.rowsPerThread,
@@ -102,8 +143,8 @@ export interface AttentionOptions {
   multipliers?: { buffer: GPUBuffer; site: number };
   out?: Tensor;
   label?: string;
-  /** Forces a tile configuration (tests and benchmarks); by default the largest that fits. */
-  tiles?: AttentionTiles;
+  /** Forces a kernel (tests and benchmarks); by default chooseAttentionKernel's. */
+  kernel?: AttentionKernel;
 }
 
 /** Multi-head scaled dot-product attention.
@@ -128,7 +169,7 @@ export function attention(rec: Recorder, q: Tensor, k: Tensor, v: Tensor, opts: 
     if (input.buffer === out.buffer) throw new Error(`${label}: out may not share a buffer with ${input.label}`);
   }
 
-  const variant = chooseVariant(rec.gpu, headDim, !!opts.multipliers, opts.tiles);
+  const variant = chooseVariant(rec.gpu, headDim, !!opts.multipliers, opts.kernel);
   const multiplierIndex = 4 * (opts.multipliers?.site ?? 0);
   rec.dispatch({
     label,

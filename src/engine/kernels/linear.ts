@@ -1,13 +1,25 @@
 // Linear layers (torch.nn.Linear): a register-tiled matrix product with a fused epilogue for the
 // bias, the attention "out" multiplier and a residual add. See shaders/linear.wgsl.
 import wgsl from '../../../shaders/linear.wgsl?raw';
+import type { GpuContext } from '../gpu/gpu-context';
 import type { Recorder } from '../gpu/recorder';
 import { params } from '../gpu/params';
 import { numel, sameShape, shapeString, type Tensor } from '../gpu/tensor';
 
-/** Rows and columns of the output that one workgroup computes (TILE in the shader). */
-const TILE = 64;
 const MAX_WORKGROUPS_PER_DIM = 65535;
+
+/** A compute path for the matrix product. Only the workgroup-memory kernel exists so far; subgroup and
+ * subgroup-matrix paths will be chosen here from `gpu.features`, with the same bindings and params. */
+interface LinearVariant {
+  code: string;
+  entryPoint: string;
+  /** Rows and columns of the output that one workgroup computes (TILE in the shader). */
+  tile: number;
+}
+
+function chooseVariant(_gpu: GpuContext): LinearVariant {
+  return { code: wgsl, entryPoint: 'main', tile: 64 };
+}
 
 export interface LinearOptions {
   /** Added after the scale: y = (x·Wᵀ + b) * scale + residual. Same shape as the output. */
@@ -45,7 +57,8 @@ export function linear(rec: Recorder, x: Tensor, weight: Tensor, bias?: Tensor, 
       throw new Error(`${label}: out may not alias an input (${input.label}): one dispatch cannot read and write a binding`);
     }
   }
-  const workgroups = [Math.ceil(cols / TILE), Math.ceil(rows / TILE)] as const;
+  const variant = chooseVariant(rec.gpu);
+  const workgroups = [Math.ceil(cols / variant.tile), Math.ceil(rows / variant.tile)] as const;
   if (workgroups[0] > MAX_WORKGROUPS_PER_DIM || workgroups[1] > MAX_WORKGROUPS_PER_DIM) {
     throw new Error(`${label}: ${rows}x${cols} output needs more than ${MAX_WORKGROUPS_PER_DIM} workgroups per dimension`);
   }
@@ -60,7 +73,7 @@ export function linear(rec: Recorder, x: Tensor, weight: Tensor, bias?: Tensor, 
   };
   rec.dispatch({
     label,
-    pipeline: rec.gpu.pipeline('linear', wgsl, 'main', constants),
+    pipeline: rec.gpu.pipeline('linear', variant.code, variant.entryPoint, constants),
     params: params().u32(rows, inner, cols, opts.outputScale?.index ?? 0),
     bindings: [x, weight, bias ?? x, opts.residual ?? x, opts.outputScale?.buffer ?? x, out],
     workgroups,
