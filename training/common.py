@@ -119,6 +119,8 @@ def load_shipped(model_dir: Path = MODEL_DIR, device="cuda"):
     tcfg = {k: v for k, v in tcfg.items() if k not in ("architectures", "model_type", "torch_dtype", "dtype", "transformers_version")}
     text = CLIPTextModel(CLIPTextConfig(**tcfg))
     tsd = {k: v.float() for k, v in load_file(str(model_dir / "text_encoder" / "model.safetensors")).items()}
+    if not any(k.startswith("text_model.") for k in text.state_dict()):  # transformers 5 drops the prefix
+        tsd = {k[len("text_model."):]: v for k, v in tsd.items()}
     missing, unexpected = text.load_state_dict(tsd, strict=False)
     missing = [k for k in missing if not k.endswith("position_ids")]
     assert not missing and not unexpected, (missing, unexpected)

@@ -16,11 +16,15 @@ mkdir -p "$OUT"
 cmd=${1:-}
 shift || true
 
+# Outputs go under the run folder (git-ignored): each call re-syncs the working tree on the
+# machine and would delete new untracked files there while a background job still writes them.
+X=$RUN/export
+EVAL_ARGS="--run $RUN --results $RUN/results.json --model-dir $X/emoji-64 --samples $X/samples.png --fixture-dir $X/default-model"
+
 collect() {
   echo "--- job.log (tail)"; tail -n 25 $RUN/job.log 2>/dev/null
   if [ -e $RUN/ALL_DONE ]; then
-    tar -cf /tmp/results.tar public/models/emoji-64 docs/samples.png tests/fixtures/default-model \
-      $RUN/results.json $RUN/train.log $RUN/job.log $RUN/backup/progress.json
+    tar -cf /tmp/results.tar $X $RUN/results.json $RUN/train.log $RUN/job.log $RUN/backup/progress.json
     split -b 15M -d /tmp/results.tar "$OUT/results.tar.part"
     cp $RUN/results.json $RUN/job.log "$OUT/"
     echo "RESULTS READY"; ls -la "$OUT"
@@ -35,18 +39,20 @@ background() {  # $@: extra train.py args
   local compile=$(cat /tmp/compile_choice 2>/dev/null || echo 0)
   mkdir -p $RUN
   setsid nohup bash -c "python3 training/train.py --run $RUN --compile $compile $* \
-    && python3 training/evaluate.py --run $RUN --results $RUN/results.json && touch $RUN/ALL_DONE \
+    && python3 training/evaluate.py $EVAL_ARGS && touch $RUN/ALL_DONE \
     || touch $RUN/FAILED" > $RUN/job.log 2>&1 < /dev/null &
   echo "launched: train.py --compile $compile $*"
 }
 
 case $cmd in
 smoke)
-  S=/tmp/smoke; rm -rf $S; mkdir -p $S
+  S=/tmp/smoke
+  if [ ! -e $S/run/DONE ] || [ ! -e /tmp/compile_choice ]; then
+  rm -rf $S; mkdir -p $S
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
   python3 -c "import torch, transformers, tokenizers, safetensors, scipy, PIL; print(torch.__version__, transformers.__version__, tokenizers.__version__, PIL.__version__)"
   python3 training/train.py --run $S/run --max-steps 60 --log-every 20 --minutes 5 --compile 0 2>&1 | tee $S/eager.log || exit 1
-  timeout 200 python3 training/train.py --run $S/runc --max-steps 60 --log-every 20 --minutes 5 --compile 1 > $S/compiled.log 2>&1
+  timeout 150 python3 training/train.py --run $S/runc --max-steps 60 --log-every 20 --minutes 5 --compile 1 > $S/compiled.log 2>&1
   tail -n 4 $S/compiled.log
   python3 - <<'EOF' > /tmp/compile_choice
 import json
@@ -60,6 +66,7 @@ e, c = last("/tmp/smoke/eager.log"), last("/tmp/smoke/compiled.log")
 print(1 if c > 1.1 * e else 0)
 import sys; print(f"eager {e} it/s, compiled {c} it/s", file=sys.stderr)
 EOF
+  fi
   echo "compile choice: $(cat /tmp/compile_choice)"
   python3 training/evaluate.py --run $S/run --quick --model-dir $S/model --samples $S/samples.png \
     --fixture-dir $S/fixture --results $S/results.json || exit 1
@@ -86,7 +93,7 @@ poll)
   collect
   ;;
 eval)
-  python3 training/evaluate.py --run $RUN --results $RUN/results.json && touch $RUN/ALL_DONE
+  python3 training/evaluate.py $EVAL_ARGS 2>&1 | tee $RUN/eval.log && touch $RUN/ALL_DONE
   collect
   ;;
 *)

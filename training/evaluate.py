@@ -161,8 +161,8 @@ def frechet(f1: torch.Tensor, f2: torch.Tensor) -> float:
     a, b = f1.double().cpu().numpy(), f2.double().cpu().numpy()
     mu1, mu2 = a.mean(0), b.mean(0)
     s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
-    covmean = covmean.real
+    covmean = linalg.sqrtm(s1 @ s2)
+    covmean = (covmean[0] if isinstance(covmean, tuple) else covmean).real
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
 
 
@@ -295,7 +295,8 @@ def parity_fixture(model_dir: Path, defaults: dict, out_dir: Path, dev) -> dict:
         if "first_uncond" in trace:
             tensors["unet_out_step0_uncond"] = trace["first_uncond"].cpu()
         tensors["timesteps"] = trace["timesteps"].cpu()
-        tensors["sigmas"] = trace["sigmas"].cpu()
+        if trace["sigmas"].numel():
+            tensors["sigmas"] = trace["sigmas"].cpu()
         # The same first prompt and noise with attention multipliers on every self-attention site.
         mult = {"attn1": [1.5, 1.0, 1.25, 0.8], "attn2": [1.0, 1.0, 1.0, 1.0]}
         unet.set_multipliers(lambda path, m: tuple(mult["attn1"]) if path.endswith("attn1") else None)
@@ -348,6 +349,7 @@ def main():
     ap.add_argument("--fixture-dir", default=str(ROOT / "tests" / "fixtures" / "default-model"))
     ap.add_argument("--results", required=True)
     ap.add_argument("--quick", action="store_true", help="smoke test: tiny classifier, two sweep points")
+    ap.add_argument("--sweep-seconds", type=float, default=200.0)
     args = ap.parse_args()
     dev = "cuda"
     torch.backends.cuda.matmul.allow_tf32 = True
@@ -356,7 +358,7 @@ def main():
     results: dict = {}
 
     def save():
-        write_json(results_path, results)
+        write_json(results_path, results, allow_nan=True)
 
     t_all = time.time()
     data = EmojiData(DATA)
@@ -386,11 +388,14 @@ def main():
     sweep = []
     t0 = time.time()
     for s, n, g in grid:
+        if time.time() - t0 > args.sweep_seconds:
+            print(f"sweep: time budget reached after {len(sweep)} of {len(grid)} points", flush=True)
+            break
         imgs = generate(unet, text, sweep_ids, data.uncond_ids, s, n, g, seed=1234, dev=dev)
         acc, per, feats = alignment(net, imgs, sweep_groups, cls_of)
         sweep.append({"sampler": s, "steps": n, "cfg": g, "align": round(acc, 4), "fd": round(frechet(feats, real_feats), 3),
                       "unet_evals": n * (2 if g > 1 else 1)})
-    results["sweep"] = {"captions": int(len(sweep_idx)), "real_images_accuracy": real_pred_acc,
+    results["sweep"] = {"captions": int(len(sweep_idx)), "real_images_accuracy": real_pred_acc, "grid_points": len(grid),
                         "seconds": round(time.time() - t0, 1), "precision": "bf16 autocast", "points": sweep}
     choice = choose_defaults(sweep)
     pick = choice["pick"]

@@ -31,9 +31,9 @@ CREDITS = [
 ]
 
 
-def write_json(path: Path, obj) -> None:
+def write_json(path: Path, obj, allow_nan: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, allow_nan=False) + "\n")
+    path.write_text(json.dumps(obj, indent=2, allow_nan=allow_nan) + "\n")
 
 
 def scheduler_config(sampler: str) -> dict:
@@ -69,8 +69,12 @@ def export(ema_files, out_dir: Path = MODEL_DIR, defaults: dict | None = None, v
 
     state = load_shards(ema_files)
     unet_sd = {k: v.to(torch.float16).contiguous() for k, v in state.items() if not k.startswith("text_encoder.")}
-    text_sd = {k[len("text_encoder."):]: v.to(torch.float16).contiguous() for k, v in state.items() if k.startswith("text_encoder.")}
-    assert all(k.startswith("text_model.") for k in text_sd), list(text_sd)[:3]
+    # Hub layout: text_model.* (transformers 5 names its parameters without the prefix).
+    text_sd = {}
+    for k, v in state.items():
+        if k.startswith("text_encoder."):
+            k = k[len("text_encoder."):]
+            text_sd[k if k.startswith("text_model.") else "text_model." + k] = v.to(torch.float16).contiguous()
     (out_dir / "unet").mkdir(parents=True, exist_ok=True)
     (out_dir / "text_encoder").mkdir(parents=True, exist_ok=True)
     save_file(unet_sd, str(out_dir / "unet" / "diffusion_pytorch_model.safetensors"), metadata={"format": "pt"})
