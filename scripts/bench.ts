@@ -1,4 +1,5 @@
 // npm run bench -- [--only default,sd15,turbo] [--iterations N] [--profile] [--json FILE] [--latent N]
+//                  [--unet-config FILE [--batch N]]   (any UNet config.json, random f16 weights)
 //
 // ms per UNet call (median after warm-up) for (a) the default model at its default settings, with
 // images per second of the whole pipeline, (b) an SD 1.5-layout UNet with random f16 weights made
@@ -6,7 +7,7 @@
 // timestamp queries; GPU memory for the weights and the activations. Runs wherever WebGPU does:
 // here on SwiftShader (where SD-size models are skipped unless named with --only), and on a real
 // GPU through dawn.node (shared/device/README.md).
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { GpuContext } from '../src/engine/gpu/gpu-context';
 import { createNodeGpuContext } from '../src/engine/gpu/node-gpu';
@@ -28,6 +29,8 @@ interface Options {
   model: string;
   /** Latent size of the SD-layout UNets (64 = 512 px); smaller only for quick checks. */
   latent: number;
+  unetConfig?: string;
+  batch: number;
 }
 
 interface UNetResult {
@@ -61,6 +64,8 @@ function parseArgs(argv: string[]): Options {
     json: value('--json'),
     model: value('--model') ?? 'public/models/emoji-64',
     latent: Number(value('--latent') ?? 64),
+    unetConfig: value('--unet-config'),
+    batch: Number(value('--batch') ?? 2),
   };
 }
 
@@ -162,7 +167,7 @@ async function main(): Promise<void> {
   const gpu = await createNodeGpuContext({ onError: (e) => console.error(`GPU error: ${e.message}`) });
   const software = /swiftshader/i.test(`${gpu.adapter.architecture} ${gpu.adapter.description} ${gpu.adapter.vendor}`);
   if (!opts.iterations) opts.iterations = software ? 3 : 20;
-  const want = (name: string, byDefault: boolean) => (opts.only ? opts.only.has(name) : byDefault);
+  const want = (name: string, byDefault: boolean) => (opts.only ? opts.only.has(name) : byDefault && !opts.unetConfig);
   const results: UNetResult[] = [];
   try {
     if (want('default', true)) {
@@ -174,6 +179,7 @@ async function main(): Promise<void> {
     }
     if (want('sd15', !software)) results.push(await benchRandomUNet(gpu, 'SD 1.5 layout, random f16 weights', SD15_UNET, 2, opts));
     if (want('turbo', !software)) results.push(await benchRandomUNet(gpu, 'SD-Turbo layout, random f16 weights', SD_TURBO_UNET, 1, opts));
+    if (opts.unetConfig) results.push(await benchRandomUNet(gpu, `${opts.unetConfig}, random f16 weights`, JSON.parse(readFileSync(opts.unetConfig, 'utf8')), opts.batch, opts));
     if (software && !opts.only) console.error('SwiftShader: SD-size UNets skipped (name them with --only sd15,turbo to run them anyway).');
     console.log(report(gpu, results));
     if (opts.json) writeFileSync(opts.json, JSON.stringify({ device: gpu.adapter, results }, null, 1));
