@@ -22,12 +22,10 @@ const SHADER_BOUNDS = { outPerThread: 32, scoresPerThread: 16, keysPerThread: 4 
 /** Head dims are padded to a multiple of this: one pipeline per bucket (SD's 40, 64, 80, 160 are exact). */
 const HEAD_DIM_BUCKET = 8;
 
-/** Largest first: more queries per workgroup reuse each staged key and value more often. Every
- * entry has 8 key groups x 16 row groups = 128 threads. */
+/** In order of preference; each maps onto 128 threads (8 key groups x 16 row groups). The shader
+ * also takes larger tiles (up to 64 x 32, 4 x 4 scores per thread), but on an H200 every larger
+ * one ran slower at D 40 to 160: 16 x 16 was fastest, 16 x 8 next and needs the least memory. */
 export const ATTENTION_TILES: readonly AttentionTiles[] = [
-  { blockQ: 64, blockK: 32, rowsPerThread: 4, keysPerThread: 4 },
-  { blockQ: 32, blockK: 32, rowsPerThread: 2, keysPerThread: 4 },
-  { blockQ: 16, blockK: 32, rowsPerThread: 1, keysPerThread: 4 },
   { blockQ: 16, blockK: 16, rowsPerThread: 1, keysPerThread: 2 },
   { blockQ: 16, blockK: 8, rowsPerThread: 1, keysPerThread: 1 },
 ];
