@@ -10,8 +10,11 @@
 // q, k, v and out are [B, L, H*D] row-major; head h is columns h*D .. h*D+D-1. The multipliers are
 // read from a storage buffer at run time, so the attention sliders need no re-recording.
 //
-// The fallback variant: plain f32 and workgroup memory, no subgroups. Tile sizes come as override
-// constants chosen by attention.ts from the head dim and the device's workgroup memory.
+// Two entry points, both plain f32 with workgroup memory and no subgroups (the fallbacks under any
+// later subgroup paths): `main_row_per_thread` (head dims up to 80, one query row per thread, at the
+// end of this file) and `main` (head dims up to 256, tiles of queries x keys shared by 128 threads).
+// attention.ts picks one, and its sizes as override constants, from the head dim and the device's
+// workgroup memory.
 
 struct Params {
   seq_q: u32,

@@ -54,7 +54,7 @@ function tilesProblem(tiles: AttentionTiles, headDim: number, workgroupBytes: nu
   return undefined;
 }
 
-/** The largest tiles that hold this head dim in the device's workgroup memory. */
+/** The first tiles of ATTENTION_TILES that hold this head dim in the device's workgroup memory. */
 export function chooseAttentionTiles(headDim: number, workgroupBytes: number): AttentionTiles {
   const tiles = ATTENTION_TILES.find((t) => !tilesProblem(t, headDim, workgroupBytes));
   if (!tiles) {
@@ -90,11 +90,11 @@ function kernelProblem(kernel: AttentionKernel, headDim: number, workgroupBytes:
 }
 
 /** The kernel for this head dim on a device with `workgroupBytes` of workgroup memory. Measured on an
- * H200 (Vulkan, dawn.node), SD 1.5 shapes: one row per thread beat every tiling 2-3x at D 40 and 64
- * (L 4096), and 1.6x at D 80; 32 logits per chunk suit D <= 64, while D 80 needs fewer registers. */
+ * H200 (Vulkan through dawn.node), B 2 x H 8: one row per thread with 64 threads and 32-key chunks
+ * took 2.2 ms at D 40, L 4096 (the best tiling: 6.3 ms) and 0.49 ms at D 80, L 1024 (tiled: 0.91);
+ * other thread counts and chunks were slower, some (64 threads, 16-key chunks at D 40) 5x slower. */
 export function chooseAttentionKernel(headDim: number, workgroupBytes: number): AttentionKernel {
-  const rows: AttentionKernel =
-    paddedHeadDim(headDim) <= 64 ? { kind: 'row-per-thread', threads: 64, keyChunk: 32 } : { kind: 'row-per-thread', threads: 128, keyChunk: 16 };
+  const rows: AttentionKernel = { kind: 'row-per-thread', threads: 64, keyChunk: 32 };
   if (!kernelProblem(rows, headDim, workgroupBytes)) return rows;
   return { kind: 'tiled', tiles: chooseAttentionTiles(headDim, workgroupBytes) };
 }
