@@ -2,9 +2,9 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../src/engine/gpu/gpu-context';
-import { numel, type Tensor } from '../src/engine/gpu/tensor';
+import { numel, tensorBytes, type Tensor } from '../src/engine/gpu/tensor';
 import { bytesSource, type ByteSource } from '../src/engine/weights/byte-source';
-import { loadWeights, planWeightBuffers, uploadTensor, type GpuWeightStore } from '../src/engine/weights/gpu-weights';
+import { loadWeights, planWeightBuffers, storedDType, uploadTensor, type GpuWeightStore, type WeightStorage } from '../src/engine/weights/gpu-weights';
 import { nodeFileSource } from '../src/engine/weights/node-byte-source';
 import { encodeSafetensors, readAllF32 } from '../src/engine/weights/safetensors';
 import { testGpu } from './support/gpu';
@@ -36,8 +36,8 @@ function expectPacked(store: GpuWeightStore, alignment: number, maxBufferBytes: 
     const inBuffer = store.names().map((n) => store.get(n)).filter((t) => t.buffer === buffer).sort((a, b) => a.byteOffset - b.byteOffset);
     inBuffer.forEach((t: Tensor, i) => {
       expect(t.byteOffset % alignment).toBe(0);
-      expect(t.byteOffset + numel(t.shape) * 4).toBeLessThanOrEqual(buffer.size);
-      if (i > 0) expect(t.byteOffset).toBeGreaterThanOrEqual(inBuffer[i - 1].byteOffset + numel(inBuffer[i - 1].shape) * 4);
+      expect(t.byteOffset + tensorBytes(t)).toBeLessThanOrEqual(buffer.size);
+      if (i > 0) expect(t.byteOffset).toBeGreaterThanOrEqual(inBuffer[i - 1].byteOffset + tensorBytes(inBuffer[i - 1]));
     });
   }
 }
@@ -102,6 +102,51 @@ describe('weights upload to the GPU exactly as the file holds them', () => {
     expect(Array.from(got.get('half')!)).toEqual([0, -0, 2 ** -24, 1023 * 2 ** -24, 1, 65504, Infinity, -Infinity, NaN]);
     expect(Array.from(got.get('brain')!)).toEqual([1, -3, 2 ** -133, Infinity, -Infinity, NaN]);
     expect(store.get('brain').shape).toEqual([2, 3]);
+    store.destroy();
+
+    // With storage 'f32' an F16 matrix widens exactly too.
+    const matrix = bytesSource('matrix.safetensors', encodeSafetensors([{ name: 'half', dtype: 'F16', shape: [3, 3], data: new Uint8Array(half.buffer) }]));
+    const widened = await loadWeights(gpu, matrix, { storage: 'f32' });
+    expect(widened.get('half').dtype).toBe('f32');
+    expect(sameBits((await readBack(gpu, widened)).get('half')!, expected.get('half')!.data)).toBe(true);
+    widened.destroy();
+  });
+});
+
+describe('which tensors are stored as f16', () => {
+  // dtype x rank: F16, F32 and BF16 as a bias (1-D), a matrix, a convolution kernel and a scalar.
+  const tensors = ['F16', 'F32', 'BF16'].flatMap((dtype) =>
+    [[6], [4, 6], [2, 3, 3, 3], []].map((shape) => ({ name: `${dtype.toLowerCase()}.${shape.length}d`, dtype, shape })),
+  );
+  const file = encodeSafetensors(
+    tensors.map(({ name, dtype, shape }) => ({ name, dtype, shape, data: new Uint8Array(numel(shape) * (dtype === 'F32' ? 4 : 2)).fill(0x3c) })),
+  );
+  const f16Under: Record<WeightStorage, string[]> = {
+    auto: ['f16.2d', 'f16.4d'],
+    f16: ['f16.2d', 'f16.4d', 'f32.2d', 'f32.4d', 'bf16.2d', 'bf16.4d'],
+    f32: [],
+  };
+
+  for (const storage of ['auto', 'f16', 'f32'] as const) {
+    it(`storage '${storage}': ${f16Under[storage].join(', ') || 'none'} as f16, biases and scalars as f32`, async () => {
+      const gpu = await testGpu();
+      const store = await loadWeights(gpu, bytesSource('ranks.safetensors', file), { storage });
+      const asF16 = store.names().filter((n) => store.get(n).dtype === 'f16');
+      expect(asF16.sort()).toEqual([...f16Under[storage]].sort());
+      expect(tensors.filter((t) => storedDType(t, storage) === 'f16').map((t) => t.name).sort()).toEqual([...f16Under[storage]].sort());
+      expectPacked(store, gpu.limits.minStorageBufferOffsetAlignment, 256 * 2 ** 20);
+      store.destroy();
+    });
+  }
+
+  it("'auto' is the default, and planWeightBuffers reports the dtype of each slot", async () => {
+    const gpu = await testGpu();
+    const store = await loadWeights(gpu, bytesSource('ranks.safetensors', file));
+    expect(store.get('f16.2d').dtype).toBe('f16');
+    expect(store.get('f32.2d').dtype).toBe('f32');
+    const plan = planWeightBuffers(tensors, gpu.limits);
+    expect(plan.slots.map((s) => s.dtype)).toEqual(tensors.map((t) => storedDType(t)));
+    expect(store.byteSize).toBe(plan.bufferSizes.reduce((a, b) => a + b, 0));
     store.destroy();
   });
 });
@@ -170,10 +215,25 @@ describe('planning buffers for a full-size checkpoint', () => {
     }
   });
 
+  it('the same UNet as F16 takes half the bytes under storage "auto" (and "f16" rounds an F32 one to the same)', () => {
+    const f16Tensors = tensors.map((t) => ({ ...t, dtype: 'F16' }));
+    const sizes = (plan: { bufferSizes: number[] }) => plan.bufferSizes.reduce((a, b) => a + b, 0);
+    const asF16 = sizes(planWeightBuffers(f16Tensors, desktop));
+    expect(asF16).toBeLessThan(total / 2 * 1.1);
+    expect(asF16).toBeGreaterThanOrEqual(total / 2); // biases stay f32
+    expect(sizes(planWeightBuffers(tensors, desktop, { storage: 'f16' }))).toBe(asF16);
+    expect(sizes(planWeightBuffers(f16Tensors, desktop, { storage: 'f32' }))).toBe(sizes(planWeightBuffers(tensors, desktop)));
+  });
+
   it('a tensor no buffer can hold is refused as a limits error', () => {
     const embedding = [{ name: 'text_model.embeddings.token_embedding.weight', shape: [49408, 1024] }];
     expect(() => planWeightBuffers(embedding, { ...desktop, maxStorageBufferBindingSize: 128 * 2 ** 20 }, { file: 'model.safetensors' })).toThrow(
       'model.safetensors: tensor "text_model.embeddings.token_embedding.weight" [49408, 1024] takes 193.0 MiB as f32, more than the largest weight buffer this GPU allows (128.0 MiB)',
+    );
+    const halfEmbedding = [{ ...embedding[0], dtype: 'F16' }];
+    expect(planWeightBuffers(halfEmbedding, { ...desktop, maxStorageBufferBindingSize: 128 * 2 ** 20 }).bufferSizes).toEqual([49408 * 1024 * 2]);
+    expect(() => planWeightBuffers(halfEmbedding, { ...desktop, maxStorageBufferBindingSize: 64 * 2 ** 20 }, { file: 'model.safetensors' })).toThrow(
+      'takes 96.5 MiB as f16, more than the largest weight buffer this GPU allows (64.0 MiB)',
     );
   });
 });

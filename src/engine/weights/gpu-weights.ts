@@ -6,6 +6,8 @@
 // minStorageBufferOffsetAlignment, so kernels bind it with an offset.
 //
 // The file is read in chunks of consecutive tensors, so memory holds one chunk, not the checkpoint.
+// Matrices may be stored as f16 pairs in u32 words (tensor.ts), which the kernels unpack: see
+// WeightStorage for which tensors, and how f32 values are rounded.
 
 import { GpuError, align, type GpuContext } from '../gpu/gpu-context';
 import { byteSize, numel, shapeString, type Tensor, type TensorDType } from '../gpu/tensor';
@@ -13,19 +15,26 @@ import type { ByteSource, ProgressCallback } from './byte-source';
 import { assertFloat, decodeF32, parseSafetensorsHeader, type SafetensorsTensorInfo } from './safetensors';
 import type { WeightStore } from './weight-store';
 
-/** How weights are stored on the GPU. 'f16' (half the memory, unpacked in the shaders) is planned:
- * it needs an entry in STORAGE_FORMATS and kernels that read f16 weights. */
-export type WeightStorage = 'f32';
+/**
+ * How weights are stored on the GPU. Only tensors of 2 or more dimensions (matrices, convolution
+ * kernels, embedding tables) can be f16; 1-D tensors (biases, norm scales) and scalars are always f32,
+ * because they are tiny and kernels' bias paths expect f32 (linear requires it).
+ * - 'auto' (the default): F16 matrices in the checkpoint stay f16, bit for bit (half the memory, no
+ *   loss); F32, BF16 and F64 stay f32, so a model that ships f32 runs exactly as it was exported.
+ * - 'f16': every matrix becomes f16. F16 is copied; F32 and BF16 are rounded to nearest, ties to
+ *   even: |x| >= 65520 (beyond the largest half, 65504) becomes ±Infinity, |x| < 2^-14 rounds to a
+ *   multiple of 2^-24 (the subnormal halves), |x| <= 2^-25 to ±0, NaN stays NaN. F64 is rounded
+ *   to f32 first, then to f16.
+ * - 'f32': every tensor is f32 (F16 and BF16 widen exactly).
+ */
+export type WeightStorage = 'f32' | 'f16' | 'auto';
 
-interface StorageFormat {
-  dtype: TensorDType;
-  /** The values as the bytes the GPU buffer holds. */
-  encode(values: Float32Array): ArrayBufferView;
+/** The dtype a tensor gets on the GPU under `storage`, from its checkpoint dtype and shape. */
+export function storedDType(tensor: { dtype?: string; shape: readonly number[] }, storage: WeightStorage = 'auto'): TensorDType {
+  if (storage === 'f32' || tensor.shape.length < 2) return 'f32';
+  if (storage === 'f16') return 'f16';
+  return tensor.dtype === 'F16' ? 'f16' : 'f32';
 }
-
-const STORAGE_FORMATS: Record<WeightStorage, StorageFormat> = {
-  f32: { dtype: 'f32', encode: (values) => values },
-};
 
 export interface LoadWeightsOptions {
   /** Keep only keys that start with this, and strip it: "text_model." turns
@@ -37,6 +46,7 @@ export interface LoadWeightsOptions {
   onProgress?: ProgressCallback;
   /** Caps each GPU buffer below the device's limits (tests force several buffers with it). */
   maxBufferBytes?: number;
+  /** f32 or f16 per tensor; 'auto' (the default) keeps F16 matrices f16 and everything else f32. */
   storage?: WeightStorage;
   /** Largest read from the source, unless one tensor is larger. */
   readChunkBytes?: number;
@@ -57,12 +67,13 @@ interface Placement {
   name: string;
   bufferIndex: number;
   byteOffset: number;
+  dtype: TensorDType;
 }
 
-/** Reads the safetensors file `source` and uploads the float tensors it keeps, as f32, into packed
- * GPU buffers. Rejects before allocating when a kept tensor is not a float or cannot fit a buffer. */
+/** Reads the safetensors file `source` and uploads the float tensors it keeps into packed GPU
+ * buffers, each as f32 or f16 as `options.storage` decides (see WeightStorage). Rejects before
+ * allocating when a kept tensor is not a float or cannot fit a buffer. */
 export async function loadWeights(gpu: GpuContext, source: ByteSource, options: LoadWeightsOptions = {}): Promise<GpuWeightStore> {
-  const format = STORAGE_FORMATS[options.storage ?? 'f32'];
   const prefix = options.prefix ?? '';
   const header = await parseSafetensorsHeader(source);
   const kept = header.tensors
@@ -76,20 +87,20 @@ export async function loadWeights(gpu: GpuContext, source: ByteSource, options: 
 
   const buffers = await createBuffers(gpu, source.name, plan.bufferSizes);
   try {
-    await upload(gpu, source, placements, buffers, format, options);
+    await upload(gpu, source, placements, buffers, options);
   } catch (e) {
     for (const b of buffers) b.destroy();
     throw e;
   }
   const tensors = new Map<string, Tensor>(
-    placements.map((p) => [p.name, { buffer: buffers[p.bufferIndex], byteOffset: p.byteOffset, shape: p.info.shape, dtype: format.dtype, label: p.name }]),
+    placements.map((p) => [p.name, { buffer: buffers[p.bufferIndex], byteOffset: p.byteOffset, shape: p.info.shape, dtype: p.dtype, label: p.name }]),
   );
   return new GpuWeightStore(source.name, prefix, tensors, buffers);
 }
 
 export interface WeightBufferPlan {
-  /** Where each tensor goes, in the order they were given. */
-  slots: { bufferIndex: number; byteOffset: number }[];
+  /** Where each tensor goes and as what, in the order they were given. */
+  slots: { bufferIndex: number; byteOffset: number; dtype: TensorDType }[];
   bufferSizes: number[];
 }
 
@@ -98,20 +109,21 @@ export type WeightBufferLimits = Pick<GPUSupportedLimits, 'maxStorageBufferBindi
 /**
  * Assigns tensors, in the order given (file order, so reads stay sequential), to buffers no larger
  * than the device allows, each tensor at a multiple of the binding alignment. Needs only the
- * header, so the app can say what a model will take before downloading it.
+ * header, so the app can say what a model will take before downloading it. `dtype` is the
+ * checkpoint's ('F16', 'F32', ...); without it a tensor counts as F32.
  */
 export function planWeightBuffers(
-  tensors: readonly { name: string; shape: readonly number[] }[],
+  tensors: readonly { name: string; shape: readonly number[]; dtype?: string }[],
   limits: WeightBufferLimits,
   options: { maxBufferBytes?: number; storage?: WeightStorage; file?: string } = {},
 ): WeightBufferPlan {
-  const dtype = STORAGE_FORMATS[options.storage ?? 'f32'].dtype;
   const capacity = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize, MAX_WEIGHT_BUFFER_BYTES, options.maxBufferBytes ?? Infinity);
   const alignment = limits.minStorageBufferOffsetAlignment;
   const slots: WeightBufferPlan['slots'] = [];
   const bufferSizes: number[] = [];
   let used = Infinity; // forces a first buffer
   for (const t of tensors) {
+    const dtype = storedDType(t, options.storage);
     const bytes = byteSize(t.shape, dtype);
     if (bytes > capacity) {
       throw new GpuError(
@@ -127,7 +139,7 @@ export function planWeightBuffers(
     }
     used = byteOffset + bytes;
     bufferSizes[bufferSizes.length - 1] = used;
-    slots.push({ bufferIndex: bufferSizes.length - 1, byteOffset });
+    slots.push({ bufferIndex: bufferSizes.length - 1, byteOffset, dtype });
   }
   return { slots, bufferSizes };
 }
@@ -146,7 +158,7 @@ async function createBuffers(gpu: GpuContext, file: string, sizes: number[]): Pr
   return buffers;
 }
 
-async function upload(gpu: GpuContext, source: ByteSource, placements: Placement[], buffers: GPUBuffer[], format: StorageFormat, options: LoadWeightsOptions): Promise<void> {
+async function upload(gpu: GpuContext, source: ByteSource, placements: Placement[], buffers: GPUBuffer[], options: LoadWeightsOptions): Promise<void> {
   const total = placements.reduce((sum, p) => sum + p.info.end - p.info.begin, 0);
   let loaded = 0;
   let sinceWait = 0;
@@ -155,9 +167,9 @@ async function upload(gpu: GpuContext, source: ByteSource, placements: Placement
     const begin = chunk[0].info.begin;
     const bytes = await source.read(begin, chunk[chunk.length - 1].info.end - begin);
     for (const p of chunk) {
-      const values = decodeF32(bytes.subarray(p.info.begin - begin, p.info.end - begin), p.info, source.name);
-      if (values.length > 0) gpu.write(buffers[p.bufferIndex], format.encode(values), p.byteOffset);
-      sinceWait += values.byteLength;
+      const stored = encodeTensor(bytes.subarray(p.info.begin - begin, p.info.end - begin), p, source.name);
+      if (stored.byteLength > 0) gpu.write(buffers[p.bufferIndex], stored, p.byteOffset);
+      sinceWait += stored.byteLength;
       loaded += p.info.end - p.info.begin;
     }
     if (sinceWait >= BYTES_BETWEEN_WAITS) {
@@ -167,6 +179,56 @@ async function upload(gpu: GpuContext, source: ByteSource, placements: Placement
     options.onProgress?.(loaded, total);
   }
   await gpu.idle();
+}
+
+/** One tensor's file bytes as the bytes its GPU slot holds. gpu.write pads an odd number of halves
+ * with a zero half, which fills the last u32 word. */
+function encodeTensor(bytes: Uint8Array, p: Placement, file: string): ArrayBufferView {
+  if (p.dtype === 'f32') return decodeF32(bytes, p.info, file);
+  // F16 little-endian halves are already the packed layout (element 2i in the low half of word i):
+  // a plain copy, exact for every value, NaN payloads included.
+  if (p.info.dtype === 'F16') return bytes;
+  return packF16(decodeF32(bytes, p.info, file));
+}
+
+/** f32 values rounded to f16 (see f32BitsToF16), two per u32 word as tensor.ts describes. */
+export function packF16(values: Float32Array): Uint32Array {
+  const words = new Uint32Array(Math.ceil(values.length / 2));
+  const halves = new Uint16Array(words.buffer, 0, values.length);
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  for (let i = 0; i < values.length; i++) halves[i] = f32BitsToF16(bits[i]);
+  return words;
+}
+
+/**
+ * IEEE 754 binary32 -> binary16 bits, round to nearest, ties to even. Overflow (|x| >= 65520, the
+ * midpoint above the largest half 65504) gives ±Infinity; results below the normal range become
+ * subnormals (multiples of 2^-24) or ±0. NaN stays a quiet NaN with the top of its payload.
+ */
+export function f32BitsToF16(bits: number): number {
+  const sign = (bits >>> 16) & 0x8000;
+  const exponent = (bits >>> 23) & 0xff;
+  const mantissa = bits & 0x7fffff;
+  if (exponent === 0xff) return sign | 0x7c00 | (mantissa ? 0x200 | (mantissa >>> 13) : 0);
+  const halfExponent = exponent - 127 + 15;
+  if (halfExponent >= 31) return sign | 0x7c00;
+  if (halfExponent <= 0) {
+    // Subnormal half: the value (1.m × 2^(exponent-127)) in units of 2^-24, rounded.
+    const shift = 126 - exponent;
+    if (shift > 24) return sign; // below 2^-25: rounds to zero (2^-25 itself ties to the even 0 below)
+    const full = mantissa | 0x800000;
+    const rest = full & ((1 << shift) - 1);
+    const halfway = 1 << (shift - 1);
+    let half = full >>> shift;
+    if (rest > halfway || (rest === halfway && half & 1)) half++; // may carry into the smallest normal, 0x400
+    return sign | half;
+  }
+  let half = sign | (halfExponent << 10) | (mantissa >>> 13);
+  const rest = mantissa & 0x1fff;
+  // A carry out of the mantissa increments the exponent, which is the correctly rounded result
+  // (up to Infinity from 65504 + half an ulp).
+  if (rest > 0x1000 || (rest === 0x1000 && half & 1)) half++;
+  return half;
 }
 
 /** Runs of tensors that lie close together in the file and span at most `maxBytes` (or one tensor). */
