@@ -62,7 +62,7 @@ def main():
         cfg = json.load(open(unet_config))
         te = json.load(open(os.path.join(args.model, "text_encoder", "config.json")))
         lab = json.load(open(os.path.join(args.model, "model_index.json"))).get("attention_lab", {})
-        batch = 2 if lab.get("cfg", 1) != 1 else 1
+        batch = 2 if lab.get("defaults", lab).get("cfg", 1) != 1 else 1
         runs.insert(0, ("default model", cfg, batch, cfg.get("sample_size", 64), te["max_position_embeddings"]))
     results = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "results": []}
     for name, cfg, batch, size, ctx in runs:

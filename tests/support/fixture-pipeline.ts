@@ -41,7 +41,7 @@ export function fixturePipelineFolder(): ModelFolder {
     tokenizer: ['transformers', 'PreTrainedTokenizerFast'],
     scheduler: ['diffusers', 'EulerDiscreteScheduler'],
     vae: ['diffusers', 'AutoencoderKL'],
-    attention_lab: { name: 'fixture pipeline', sampler: 'euler', steps: 2, cfg: 5 },
+    attention_lab: { name: 'fixture pipeline', defaults: { sampler: 'euler', steps: 2, cfg: 5 } },
   };
   return memoryModelFolder('fixture-pipeline', {
     'model_index.json': JSON.stringify(modelIndex),

@@ -15,20 +15,18 @@ import { VaeDecoder } from '../nn/vae-decoder';
 import { subFolder, type ModelFolder } from '../weights/model-folder';
 import { denoise, throwIfAborted } from './denoise';
 import { gaussianNoise } from './noise';
-import type { GenerateProgress, GenerateRequest, GenerateResult, ModelDefaults, ModelInfo, RgbaImage, SamplerName } from './pipeline-types';
+import type { GenerateProgress, GenerateRequest, GenerateResult, ModelDefaults, ModelInfo, RgbaImage } from './pipeline-types';
 import { SAMPLER_NAMES } from './pipeline-types';
 import { createScheduler, parseSchedulerConfig, type SchedulerConfig } from './schedulers';
 
-/** What model_index.json may say beyond diffusers' fields. */
+/** What model_index.json may say beyond diffusers' fields (see public/models/emoji-64). */
 interface AttentionLabSection {
   name?: string;
-  sampler?: SamplerName;
-  steps?: number;
-  cfg?: number;
-  prompt?: string;
-  negative_prompt?: string;
   /** Image size in pixels; defaults to unet sample_size × the decoder's upscale. */
-  sample_size?: number;
+  width?: number;
+  height?: number;
+  defaults?: Partial<ModelDefaults>;
+  /** Use the penultimate CLIP layer (after the final layer norm). */
   clip_skip?: boolean;
   credits?: string[];
 }
@@ -84,16 +82,20 @@ export class DiffusionPipeline {
     else throw new Error(`${folder.name}/model_index.json: vae class "${vaeClass}" is not supported (AutoencoderKL, AutoencoderTiny, or none for pixel space)`);
     onProgress?.(1, 'ready');
 
-    const latentSize = unet.config.sampleSize ?? 64;
-    const size = lab.sample_size ?? latentSize * decoder.upscale;
+    const size = (unet.config.sampleSize ?? 64) * decoder.upscale;
+    const d = lab.defaults ?? {};
     const defaults: ModelDefaults = {
-      sampler: lab.sampler && SAMPLER_NAMES.includes(lab.sampler) ? lab.sampler : 'euler',
-      steps: lab.steps ?? 20,
-      cfg: lab.cfg ?? 7.5,
-      prompt: lab.prompt,
-      negativePrompt: lab.negative_prompt,
+      sampler: d.sampler && SAMPLER_NAMES.includes(d.sampler) ? d.sampler : 'euler',
+      steps: d.steps ?? 20,
+      cfg: d.cfg ?? 7.5,
+      prompt: d.prompt,
+      negativePrompt: d.negativePrompt,
     };
-    const info: ModelInfo = { name: lab.name ?? folder.name, width: size, height: size, defaults, sites: unet.sites, credits: lab.credits };
+    const multiple = decoder.upscale * 2 ** unet.config.down.filter((b) => b.resample).length;
+    const width = lab.width ?? size;
+    const height = lab.height ?? size;
+    if (width % multiple || height % multiple) throw new Error(`${folder.name}/model_index.json: size ${width}×${height} is not a multiple of ${multiple}`);
+    const info: ModelInfo = { name: lab.name ?? folder.name, width, height, defaults, sites: unet.sites, credits: lab.credits };
     return new DiffusionPipeline(gpu, info, tokenizer, textEncoder, unet, schedulerConfig, decoder, lab.clip_skip ?? false);
   }
 
@@ -105,6 +107,20 @@ export class DiffusionPipeline {
   /** Runs one text-to-image generation. Progress after every step; cancellable between steps. */
   async generate(request: GenerateRequest, opts: { onProgress?: (p: GenerateProgress) => void; signal?: AbortSignal } = {}): Promise<GenerateResult> {
     const started = performance.now();
+    const { latents, msPerStep } = await this.sample(request, opts);
+    throwIfAborted(opts.signal);
+    const image = await this.decodeImage(latents);
+    return { image, ms: performance.now() - started, msPerStep };
+  }
+
+  /**
+   * The denoised sample before decoding ([1, C, h, w] floats): the parity tests compare it with
+   * PyTorch. `noise` replaces the seeded initial noise (standard normal, before init_noise_sigma).
+   */
+  async sample(
+    request: GenerateRequest,
+    opts: { onProgress?: (p: GenerateProgress) => void; signal?: AbortSignal; noise?: Float32Array } = {},
+  ): Promise<{ latents: Float32Array; msPerStep: number }> {
     const steps = request.steps;
     if (!Number.isInteger(steps) || steps < STEP_RANGE.min || steps > STEP_RANGE.max) throw new RangeError(`steps must be an integer in ${STEP_RANGE.min}–${STEP_RANGE.max}, got ${steps}`);
     if (!Number.isFinite(request.cfg) || request.cfg < CFG_RANGE.min || request.cfg > CFG_RANGE.max) throw new RangeError(`CFG must be in ${CFG_RANGE.min}–${CFG_RANGE.max}, got ${request.cfg}`);
@@ -116,14 +132,12 @@ export class DiffusionPipeline {
     throwIfAborted(opts.signal);
 
     const scheduler = createScheduler(request.sampler, this.schedulerConfig, steps);
-    const unetConfig = this.unet.config;
-    const height = this.info.height / this.decoder.upscale;
-    const width = this.info.width / this.decoder.upscale;
-    const latentCount = unetConfig.inChannels * height * width;
-    const noise = gaussianNoise(request.seed, latentCount);
+    const { height, width } = this.latentSize;
+    const latentCount = this.unet.config.inChannels * height * width;
+    const noise = opts.noise ?? gaussianNoise(request.seed, latentCount);
     this.unet.setMultipliers(request.rules);
 
-    const { latents, msPerStep } = await denoise({
+    const result = await denoise({
       unet: this.unet,
       scheduler,
       noise,
@@ -138,14 +152,17 @@ export class DiffusionPipeline {
       signal: opts.signal,
       onStep: async (step, _latents, predOriginal) => {
         const progress: GenerateProgress = { step: step + 1, steps };
-        if (request.preview && step + 1 < steps) progress.preview = await this.decodeImage(predOriginal, height, width);
+        if (request.preview && step + 1 < steps) progress.preview = await this.decodeImage(predOriginal);
         opts.onProgress?.(progress);
       },
     });
     this.stats.unetCalls += scheduler.timesteps.length;
-    throwIfAborted(opts.signal);
-    const image = await this.decodeImage(latents, height, width);
-    return { image, ms: performance.now() - started, msPerStep };
+    return result;
+  }
+
+  /** The UNet's sample size: the image size divided by the decoder's upscale. */
+  get latentSize(): { height: number; width: number } {
+    return { height: this.info.height / this.decoder.upscale, width: this.info.width / this.decoder.upscale };
   }
 
   /** [uncond, cond] embeddings on the GPU, reused while the prompts stay the same. */
@@ -165,8 +182,9 @@ export class DiffusionPipeline {
     return this.embeddings;
   }
 
-  private async decodeImage(latents: Float32Array, height: number, width: number): Promise<RgbaImage> {
+  private async decodeImage(latents: Float32Array): Promise<RgbaImage> {
     const channels = this.unet.config.outChannels;
+    const { height, width } = this.latentSize;
     const bytes = latents.byteLength;
     if (!this.latentBuffer || this.latentBuffer.size < bytes) {
       this.latentBuffer?.destroy();

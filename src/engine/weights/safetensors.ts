@@ -134,15 +134,17 @@ export async function readTensorF32(source: ByteSource, info: SafetensorsTensorI
   return decodeF32(await source.read(info.begin, info.end - info.begin), info, source.name);
 }
 
-/** Every tensor of a small file (golden inputs and outputs) as f32. */
+/** Every tensor of a small file (golden inputs and outputs) as f32. I32 tensors (token ids) are
+ * read too: exact while |value| < 2^24. */
 export async function readAllF32(source: ByteSource): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
   const header = await parseSafetensorsHeader(source);
-  for (const t of header.tensors) assertFloat(source.name, t);
+  for (const t of header.tensors) if (t.dtype !== 'I32') assertFloat(source.name, t);
   const data = await source.read(header.dataStart, source.size - header.dataStart);
   const out = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const t of header.tensors) {
     const bytes = data.subarray(t.begin - header.dataStart, t.end - header.dataStart);
-    out.set(t.name, { shape: t.shape, data: decodeF32(bytes, t, source.name) });
+    const values = t.dtype === 'I32' ? Float32Array.from(new Int32Array(bytes.slice().buffer)) : decodeF32(bytes, t, source.name);
+    out.set(t.name, { shape: t.shape, data: values });
   }
   return out;
 }
