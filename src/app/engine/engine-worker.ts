@@ -1,13 +1,13 @@
 /// <reference lib="webworker" />
 // The engine's Web Worker: it owns the GPU device and the diffusion pipeline, so the page's main
-// thread only draws and reacts. Requests run one at a time; within a lane the newest wins (see
-// worker-protocol.ts), so a drag never leaves a queue of stale renders behind it.
+// thread only draws and reacts. Requests run one at a time; within a lane the newest wins
+// (render-queue.ts), so a drag never leaves a queue of stale renders behind it.
 
 import { GpuContext, GpuError } from '../../engine/gpu/gpu-context';
 import { DiffusionPipeline } from '../../engine/sampling/pipeline';
-import type { GenerateRequest } from '../../engine/sampling/pipeline-types';
 import { urlModelFolder } from '../../engine/weights/model-folder';
-import { LANES_BY_PRIORITY, type FromWorker, type Lane, type ToWorker } from './worker-protocol';
+import { RenderQueue, type RenderJob } from './render-queue';
+import type { FromWorker, ToWorker } from './worker-protocol';
 
 // ---- The one place where the app meets the engine's pipeline. -------------------------------
 async function loadPipeline(gpu: GpuContext, modelUrl: string, onProgress: (fraction: number, what: string) => void): Promise<DiffusionPipeline> {
@@ -16,18 +16,14 @@ async function loadPipeline(gpu: GpuContext, modelUrl: string, onProgress: (frac
 type Pipeline = DiffusionPipeline;
 // ----------------------------------------------------------------------------------------------
 
-interface Job {
-  id: number;
-  lane: Lane;
-  request: GenerateRequest;
-}
-
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 let gpu: GpuContext | undefined;
 let pipeline: Pipeline | undefined;
 let lost = false;
-const waiting = new Map<Lane, Job>();
-let running: { job: Job; controller: AbortController } | undefined;
+const queue = new RenderQueue(
+  (job, signal) => run(pipeline!, job, signal),
+  (job) => post({ type: 'dropped', id: job.id, lane: job.lane }),
+);
 
 function post(message: FromWorker): void {
   scope.postMessage(message);
@@ -39,23 +35,12 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
     case 'load':
       void load(message.modelUrl);
       break;
-    case 'generate': {
-      const job: Job = { id: message.id, lane: message.lane, request: message.request };
-      const replaced = waiting.get(job.lane);
-      if (replaced) post({ type: 'dropped', id: replaced.id, lane: replaced.lane });
-      waiting.set(job.lane, job);
-      // Abort the lane's running render between steps: its result would be stale on arrival.
-      if (running?.job.lane === job.lane) running.controller.abort();
-      pump();
+    case 'generate':
+      queue.submit({ id: message.id, lane: message.lane, request: message.request });
       break;
-    }
-    case 'cancel': {
-      const dropped = waiting.get(message.lane);
-      if (dropped) post({ type: 'dropped', id: dropped.id, lane: dropped.lane });
-      waiting.delete(message.lane);
-      if (running?.job.lane === message.lane) running.controller.abort();
+    case 'cancel':
+      queue.cancel(message.lane);
       break;
-    }
     case 'simulate-device-loss':
       deviceLost(new GpuError('device-lost', 'The GPU device was lost (simulated). Recreating it.'));
       break;
@@ -82,25 +67,10 @@ async function load(modelUrl: string): Promise<void> {
     return;
   }
   post({ type: 'ready', info: pipeline.info, loadMs: performance.now() - started });
-  pump();
+  queue.start();
 }
 
-/** Starts the next waiting job, live lane first, unless one is running. */
-function pump(): void {
-  if (running || !pipeline || lost) return;
-  const lane = LANES_BY_PRIORITY.find((l) => waiting.has(l));
-  if (!lane) return;
-  const job = waiting.get(lane)!;
-  waiting.delete(lane);
-  const controller = new AbortController();
-  running = { job, controller };
-  void run(pipeline, job, controller.signal).finally(() => {
-    running = undefined;
-    pump();
-  });
-}
-
-async function run(p: Pipeline, job: Job, signal: AbortSignal): Promise<void> {
+async function run(p: Pipeline, job: RenderJob, signal: AbortSignal): Promise<void> {
   post({ type: 'started', id: job.id, lane: job.lane });
   try {
     const result = await p.generate(job.request, {
@@ -120,8 +90,7 @@ async function run(p: Pipeline, job: Job, signal: AbortSignal): Promise<void> {
 function deviceLost(error: GpuError): void {
   if (lost) return;
   lost = true;
-  running?.controller.abort();
-  waiting.clear();
+  queue.stop();
   try {
     pipeline?.destroy();
     gpu?.destroy();
