@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { linear, reference } from '../src/engine/kernels/linear';
+import { linear, linearTileNames, reference, type LinearOptions } from '../src/engine/kernels/linear';
 import { Recorder } from '../src/engine/gpu/recorder';
 import type { Tensor } from '../src/engine/gpu/tensor';
 import { randInt, randn, relError, rng, runOnce, tensorFrom, testGpu } from './support/gpu';
@@ -75,6 +75,34 @@ describe('linear matches torch.nn.Linear on random shapes', () => {
     const out = await runOnce(gpu, (rec) => linear(rec, tensorFrom(gpu, [rows, inner], x), weight, tensorFrom(gpu, [cols], bias)));
     expect(relError(out, reference.linear(x, values, bias, inner, cols))).toBeLessThan(TOLERANCE);
   });
+
+  // Every tile shape and K split, forced, on shapes with tails on all three sides (K not a multiple of
+  // any run or step, odd for f16 so word pairs straddle rows) and on whole tiles with even K.
+  const tuned: { rows: number; inner: number; cols: number; splits: number }[] = [
+    { rows: 133, inner: 101, cols: 70, splits: 1 },
+    { rows: 133, inner: 101, cols: 70, splits: 3 },
+    { rows: 128, inner: 64, cols: 128, splits: 2 },
+  ];
+  for (const tile of linearTileNames) {
+    for (const { rows, inner, cols, splits } of tuned) {
+      const tuning: LinearOptions['tuning'] = { tile, splits };
+      it(`tile ${tile}, ${splits} K split(s): [${rows}, ${inner}] · [${cols}, ${inner}]ᵀ + b, * scale + residual, f32 and f16 weights`, async () => {
+        const gpu = await testGpu();
+        const x = randn(rows * inner, random);
+        const w = randn(cols * inner, random, 1 / Math.sqrt(inner));
+        const w16 = f16Weights(cols * inner, random);
+        const bias = randn(cols, random);
+        const residual = randn(rows * cols, random);
+        const scaleBuffer = gpu.upload('scale', new Float32Array([0.37]));
+        const opts = (): LinearOptions => ({ residual: tensorFrom(gpu, [rows, cols], residual), outputScale: { buffer: scaleBuffer, index: 0 }, tuning, label: `linear ${tile}` });
+        const out = await runOnce(gpu, (rec) => linear(rec, tensorFrom(gpu, [rows, inner], x), tensorFrom(gpu, [cols, inner], w), tensorFrom(gpu, [cols], bias), opts()));
+        expect(relError(out, reference.linear(x, w, bias, inner, cols, { residual, scale: 0.37 }))).toBeLessThan(TOLERANCE);
+        const weight: Tensor = { buffer: gpu.upload('w16', w16.packed), shape: [cols, inner], dtype: 'f16', byteOffset: 0, label: 'w16' };
+        const plain = await runOnce(gpu, (rec) => linear(rec, tensorFrom(gpu, [rows, inner], x), weight, undefined, { tuning }));
+        expect(relError(plain, reference.linear(x, w16.values, undefined, inner, cols))).toBeLessThan(TOLERANCE);
+      });
+    }
+  }
 
   it('dragging the out multiplier changes the next run of the same plan', async () => {
     const gpu = await testGpu();

@@ -1,24 +1,94 @@
 // Linear layers (torch.nn.Linear): a register-tiled matrix product with a fused epilogue for the
 // bias, the attention "out" multiplier and a residual add. See shaders/linear.wgsl.
 import wgsl from '../../../shaders/linear.wgsl?raw';
-import type { GpuContext } from '../gpu/gpu-context';
-import type { Recorder } from '../gpu/recorder';
+import { grid1d, type Recorder } from '../gpu/recorder';
 import { params } from '../gpu/params';
 import { numel, sameShape, shapeString, type Tensor } from '../gpu/tensor';
 
 const MAX_WORKGROUPS_PER_DIM = 65535;
+/** Output elements per workgroup of the split-K sum (SUM_GROUP in linear.wgsl). */
+const SUM_GROUP = 256;
 
-/** A compute path for the matrix product. Only the workgroup-memory kernel exists so far; subgroup and
- * subgroup-matrix paths will be chosen here from `gpu.features`, with the same bindings and params. */
-interface LinearVariant {
-  code: string;
-  entryPoint: string;
-  /** Rows and columns of the output that one workgroup computes (TILE in the shader). */
-  tile: number;
+/** One workgroup's block of y: TILE_M rows x TILE_N columns, stepping TILE_K through K; each
+ * invocation computes THREAD_M x THREAD_N of it (linear.wgsl). */
+interface Tile {
+  TILE_M: number;
+  TILE_N: number;
+  TILE_K: number;
+  THREAD_M: number;
+  THREAD_N: number;
 }
 
-function chooseVariant(_gpu: GpuContext): LinearVariant {
-  return { code: wgsl, entryPoint: 'main', tile: 64 };
+// All plain WGSL (no optional feature), so every tile runs on every adapter, SwiftShader included.
+// `large` (8x8 outputs per invocation) does the most arithmetic per workgroup-memory read but holds
+// few workgroups per compute unit; `tall` and `medium` keep more of them in flight when the grid is
+// small; `small` (64 invocations) is for a handful of rows or columns and tiny test models.
+const TILES = {
+  large: { TILE_M: 128, TILE_N: 128, TILE_K: 8, THREAD_M: 8, THREAD_N: 8 },
+  tall: { TILE_M: 128, TILE_N: 64, TILE_K: 16, THREAD_M: 8, THREAD_N: 4 },
+  medium: { TILE_M: 64, TILE_N: 64, TILE_K: 16, THREAD_M: 4, THREAD_N: 4 },
+  small: { TILE_M: 32, TILE_N: 32, TILE_K: 16, THREAD_M: 4, THREAD_N: 4 },
+} satisfies Record<string, Tile>;
+
+export type LinearTileName = keyof typeof TILES;
+export const linearTileNames = Object.keys(TILES) as LinearTileName[];
+
+// Bounds of the shader's private arrays (MAX_THREAD, MAX_RUN in linear.wgsl).
+const MAX_THREAD = 8;
+const MAX_RUN = 8;
+
+function threads(t: Tile): number {
+  return (t.TILE_M / t.THREAD_M) * (t.TILE_N / t.THREAD_N);
+}
+
+function workgroupBytes(t: Tile): number {
+  return 4 * t.TILE_K * (t.TILE_M + t.TILE_N + 8); // both slices with their padding vec4
+}
+
+/** What the shader's index arithmetic assumes of a tile: each invocation loads one run of
+ * consecutive k from one row of each slice (X_RUN, W_RUN in linear.wgsl). */
+function checkTile(name: string, t: Tile): void {
+  const n = threads(t);
+  const runs = [(t.TILE_K * t.TILE_M) / n, (t.TILE_K * t.TILE_N) / n];
+  const ok =
+    [t.THREAD_M, t.THREAD_N].every((v) => v % 4 === 0 && v <= MAX_THREAD) &&
+    runs.every((run) => Number.isInteger(run) && run <= MAX_RUN && t.TILE_K % run === 0) &&
+    // WebGPU's default limits, which every adapter meets, so no tile depends on the device.
+    n <= 256 &&
+    workgroupBytes(t) <= 16384;
+  if (!ok) throw new Error(`linear: tile ${name} ${JSON.stringify(t)} does not fit the shader`);
+}
+for (const [name, tile] of Object.entries(TILES)) checkTile(name, tile);
+
+// Tile and split choice, from measurements on an H200 through Dawn/Vulkan (SD 1.5 shapes, batch 2,
+// f16 weights; TFLOP/s): `large` wins only with 1024+ of its tiles (GEGLU 8192x320->2560: 25.4 vs
+// medium 23.6; at 640 tiles it lost to tall 22.5 vs 24.0), `tall` likewise (2048x640->5120: 24.0 vs
+// medium 23.2, but 19.4 vs 23.3 at 640 tiles); otherwise `medium`, split along K below 512 output tiles
+// (512x5120->1280: 13.1 unsplit, 22.0 in 4), and `small` where even medium tiles are a few dozen.
+/** Output tiles from which the 8x8-per-invocation tiles fill an H200 (2 workgroups per compute unit). */
+const BIG_TILE_MIN_TILES = 1024;
+/** Below this many output tiles the K range is split until about this many workgroups run. */
+const SPLIT_TARGET_WORKGROUPS = 512;
+/** The least K one split sums: below this the pass over the partial sums costs more than it gains. */
+const MIN_K_PER_SPLIT = 160;
+/** Below this many medium tiles, 32x32 tiles (with a K split) keep more compute units busy. */
+const SMALL_MAX_MEDIUM_TILES = 32;
+
+function outputTiles(t: Tile, rows: number, cols: number): number {
+  return Math.ceil(rows / t.TILE_M) * Math.ceil(cols / t.TILE_N);
+}
+
+function chooseTile(rows: number, cols: number): LinearTileName {
+  if (rows <= TILES.small.TILE_M || cols <= TILES.small.TILE_N) return 'small';
+  if (outputTiles(TILES.medium, rows, cols) < SMALL_MAX_MEDIUM_TILES) return 'small';
+  if (outputTiles(TILES.large, rows, cols) >= BIG_TILE_MIN_TILES) return 'large';
+  if (outputTiles(TILES.tall, rows, cols) >= BIG_TILE_MIN_TILES) return 'tall';
+  return 'medium';
+}
+
+function chooseSplits(tiles: number, inner: number): number {
+  if (tiles >= SPLIT_TARGET_WORKGROUPS) return 1;
+  return Math.max(1, Math.min(Math.ceil(SPLIT_TARGET_WORKGROUPS / tiles), Math.floor(inner / MIN_K_PER_SPLIT)));
 }
 
 export interface LinearOptions {
@@ -28,6 +98,8 @@ export interface LinearOptions {
   outputScale?: { buffer: GPUBuffer; index: number };
   out?: Tensor;
   label?: string;
+  /** Forces a tile shape or a K split (tests, benchmarks); by default both follow the problem's size. */
+  tuning?: { tile?: LinearTileName; splits?: number };
 }
 
 /** torch.nn.Linear: y = (x · weightᵀ + bias) * scale + residual, over the last dim of x [..., K] -> [..., Nout].
@@ -57,27 +129,40 @@ export function linear(rec: Recorder, x: Tensor, weight: Tensor, bias?: Tensor, 
       throw new Error(`${label}: out may not alias an input (${input.label}): one dispatch cannot read and write a binding`);
     }
   }
-  const variant = chooseVariant(rec.gpu);
-  const workgroups = [Math.ceil(cols / variant.tile), Math.ceil(rows / variant.tile)] as const;
+  const tile: Tile = TILES[opts.tuning?.tile ?? chooseTile(rows, cols)];
+  const wantedSplits = Math.max(1, opts.tuning?.splits ?? chooseSplits(outputTiles(tile, rows, cols), inner));
+  const kPerSplit = Math.max(tile.TILE_K, Math.ceil(inner / wantedSplits / tile.TILE_K) * tile.TILE_K);
+  const splits = Math.ceil(inner / kPerSplit);
+  const workgroups = [Math.ceil(cols / tile.TILE_N), Math.ceil(rows / tile.TILE_M), splits] as const;
   if (workgroups[0] > MAX_WORKGROUPS_PER_DIM || workgroups[1] > MAX_WORKGROUPS_PER_DIM) {
     throw new Error(`${label}: ${rows}x${cols} output needs more than ${MAX_WORKGROUPS_PER_DIM} workgroups per dimension`);
   }
 
   // Absent optional inputs are switched off by constant and bound to x, which is then never read:
   // 'auto' layouts keep every binding the code names, so each slot needs some buffer.
-  const constants = {
+  const epilogue = {
     HAS_BIAS: bias ? 1 : 0,
     HAS_RESIDUAL: opts.residual ? 1 : 0,
     HAS_SCALE: opts.outputScale ? 1 : 0,
-    WEIGHT_F16: weight.dtype === 'f16' ? 1 : 0,
   };
+  const constants = { ...epilogue, ...tile, WEIGHT_F16: weight.dtype === 'f16' ? 1 : 0, SPLIT_K: splits > 1 ? 1 : 0 };
+  const uniforms = params().u32(rows, inner, cols, opts.outputScale?.index ?? 0, kPerSplit, splits);
+  const optional = [bias ?? x, opts.residual ?? x, opts.outputScale?.buffer ?? x];
+  const pipeline = rec.gpu.pipeline('linear', wgsl, 'main', constants);
+  if (splits === 1) {
+    rec.dispatch({ label, pipeline, params: uniforms, bindings: [x, weight, ...optional, out], workgroups });
+    return out;
+  }
+  const partial = rec.alloc([splits, rows, cols], `${label}:partial`);
+  rec.dispatch({ label: `${label}:split`, pipeline, params: uniforms, bindings: [x, weight, ...optional, partial], workgroups });
   rec.dispatch({
-    label,
-    pipeline: rec.gpu.pipeline('linear', variant.code, variant.entryPoint, constants),
-    params: params().u32(rows, inner, cols, opts.outputScale?.index ?? 0),
-    bindings: [x, weight, bias ?? x, opts.residual ?? x, opts.outputScale?.buffer ?? x, out],
-    workgroups,
+    label: `${label}:sum`,
+    pipeline: rec.gpu.pipeline('linear', wgsl, 'linear_split_sum', { SUM_GROUP, ...epilogue }),
+    params: uniforms,
+    bindings: [null, null, ...optional, out, partial],
+    workgroups: grid1d(Math.ceil((rows * cols) / SUM_GROUP)),
   });
+  rec.release(partial);
   return out;
 }
 
