@@ -47,6 +47,8 @@ interface UNetResult {
   kernels?: KernelTime[];
   imagesPerSecond?: number;
   msPerImage?: number;
+  /** Throughput when BATCH_SEEDS images of different seeds share each UNet call. */
+  imagesPerSecondBatched?: number;
   settings?: string;
 }
 
@@ -116,6 +118,10 @@ async function benchUNet(gpu: GpuContext, name: string, unet: UNet, batch: numbe
   return result;
 }
 
+/** Images per batched generation in the throughput measurement (an XY plot row, say). */
+const BATCH_SEEDS = 8;
+const seedsFrom = (first: number) => Array.from({ length: BATCH_SEEDS }, (_, i) => first + i);
+
 async function benchDefaultModel(gpu: GpuContext, opts: Options): Promise<UNetResult> {
   const pipeline = await DiffusionPipeline.load(gpu, nodeModelFolder(resolve(opts.model)));
   const d = pipeline.info.defaults;
@@ -128,6 +134,14 @@ async function benchDefaultModel(gpu: GpuContext, opts: Options): Promise<UNetRe
   result.msPerImage = median(imageTimes);
   result.imagesPerSecond = 1000 / result.msPerImage;
   result.settings = `${d.sampler}, ${d.steps} steps, CFG ${d.cfg}`;
+  await pipeline.generateBatch(request, seedsFrom(0)); // warm-up: records the batched plan
+  const batchTimes: number[] = [];
+  for (let i = 0; i < Math.max(3, Math.min(opts.iterations, 10)); i++) {
+    const t0 = performance.now();
+    await pipeline.generateBatch(request, seedsFrom(i * BATCH_SEEDS));
+    batchTimes.push(performance.now() - t0);
+  }
+  result.imagesPerSecondBatched = (1000 * BATCH_SEEDS) / median(batchTimes);
   pipeline.destroy();
   return result;
 }
@@ -147,11 +161,12 @@ const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
 function report(gpu: GpuContext, results: UNetResult[]): string {
   const lines = [`device: ${gpu.adapterName}; features: ${[...gpu.features].sort().join(', ')}`, ''];
-  lines.push('| model | batch | latent | ms / UNet call (median) | min | n | images/s | weights | activations (peak live) | dispatches |');
-  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  lines.push(`| model | batch | latent | ms / UNet call (median) | min | n | images/s one at a time | images/s, ${BATCH_SEEDS} seeds per batch | weights | activations (peak live) | dispatches |`);
+  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of results) {
     const ips = r.imagesPerSecond ? `${r.imagesPerSecond.toFixed(2)} (${r.settings})` : '';
-    lines.push(`| ${r.name} | ${r.batch} | ${r.latent} | ${r.msMedian.toFixed(2)} | ${r.msMin.toFixed(2)} | ${r.iterations} | ${ips} | ${mib(r.weightBytes)} | ${mib(r.activationBytes)} (${mib(r.peakActivationBytes)}) | ${r.dispatches} |`);
+    const batched = r.imagesPerSecondBatched ? r.imagesPerSecondBatched.toFixed(2) : '';
+    lines.push(`| ${r.name} | ${r.batch} | ${r.latent} | ${r.msMedian.toFixed(2)} | ${r.msMin.toFixed(2)} | ${r.iterations} | ${ips} | ${batched} | ${mib(r.weightBytes)} | ${mib(r.activationBytes)} (${mib(r.peakActivationBytes)}) | ${r.dispatches} |`);
   }
   for (const r of results) {
     if (!r.kernels) continue;

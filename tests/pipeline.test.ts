@@ -50,6 +50,16 @@ describe('text-to-image pipeline on the fixture models', () => {
     expect(pipeline.stats.textEncodings).toBe(encodings + 1);
   });
 
+  it('generates several seeds in one batch, each equal to its own single generation up to rounding', async () => {
+    const [a, b] = await pipeline.generateBatch(base, [42, 43]);
+    const singleA = await pipeline.generate(base);
+    const singleB = await pipeline.generate({ ...base, seed: 43 });
+    const maxDiff = (x: RgbaImage, y: RgbaImage) => x.data.reduce((m, v, i) => Math.max(m, Math.abs(v - y.data[i])), 0);
+    expect(maxDiff(a.image, singleA.image)).toBeLessThanOrEqual(1);
+    expect(maxDiff(b.image, singleB.image)).toBeLessThanOrEqual(1);
+    expect(differs(a.image, b.image)).toBeGreaterThan(100);
+  });
+
   it('runs every sampler, and CFG 1 (cond only)', async () => {
     for (const sampler of ['ddim', 'euler_a', 'dpmpp2m'] as const) {
       const result = await pipeline.generate({ ...base, sampler, steps: 1 });

@@ -19,7 +19,8 @@ export type Embeddings = Float32Array | Tensor;
 export interface DenoiseOptions {
   unet: UNet;
   scheduler: Scheduler;
-  /** Standard normal noise [1, C, H, W]; multiplied by init_noise_sigma here. */
+  /** Standard normal noise [N, C, H, W] for N images of the same prompt (throughput: one UNet call
+   * serves them all); multiplied by init_noise_sigma here. */
   noise: Float32Array;
   height: number;
   width: number;
@@ -28,7 +29,7 @@ export interface DenoiseOptions {
   uncond?: Embeddings;
   contextLength: number;
   guidance: number;
-  /** Noise for step i of ancestral samplers (standard normal, the latents' size). */
+  /** Noise for step i of ancestral samplers (standard normal, the size of `noise`). */
   stepNoise?: (step: number) => Float32Array;
   /** After each step: the new latents and the scheduler's prediction of the clean sample. */
   onStep?: (step: number, latents: Float32Array, predOriginal: Float32Array) => void | Promise<void>;
@@ -46,27 +47,33 @@ export async function denoise(opts: DenoiseOptions): Promise<DenoiseResult> {
   const { unet, scheduler, guidance } = opts;
   const guided = guidance !== 1;
   if (guided && !opts.uncond) throw new Error('denoise: guidance ≠ 1 needs unconditional embeddings');
-  const batch = guided ? 2 : 1;
+  const perImage = opts.height * opts.width * unet.config.inChannels;
+  const images = opts.noise.length / perImage;
+  if (!Number.isInteger(images) || images < 1) throw new Error(`denoise: noise has ${opts.noise.length} values, not a multiple of the UNet's sample (${unet.config.inChannels}×${opts.height}×${opts.width})`);
+  // Batch order [uncond × N, cond × N], as diffusers concatenates them.
+  const batch = guided ? 2 * images : images;
   const call = unet.prepare(batch, opts.height, opts.width, opts.contextLength);
-  writeContext(unet, call, guided ? [opts.uncond!, opts.cond] : [opts.cond]);
+  const prompts = new Array<Embeddings>(images).fill(opts.cond);
+  writeContext(unet, call, guided ? [...new Array<Embeddings>(images).fill(opts.uncond!), ...prompts] : prompts);
 
   const gpu = unet.gpu;
-  const size = numel(call.sample.shape.slice(1));
-  if (opts.noise.length !== size) throw new Error(`denoise: noise has ${opts.noise.length} values, the UNet's sample needs ${size} (${call.sample.shape.slice(1).join('×')})`);
+  const size = opts.noise.length;
   let latents: Float32Array = opts.noise.map((v) => v * scheduler.initNoiseSigma);
   const timesteps = scheduler.timesteps;
-  const modelInput = new Float32Array(size * batch);
+  const modelInput = new Float32Array(size * (guided ? 2 : 1));
+  const timestepInput = new Float32Array(batch);
   let unetMs = 0;
 
   for (let i = 0; i < timesteps.length; i++) {
     throwIfAborted(opts.signal);
     const scaled = scheduler.scaleModelInput(latents, i);
-    for (let b = 0; b < batch; b++) modelInput.set(scaled, b * size);
+    modelInput.set(scaled);
+    if (guided) modelInput.set(scaled, size);
     const started = performance.now();
     gpu.write(call.sample.buffer, modelInput);
-    gpu.write(call.timesteps.buffer, new Float32Array(batch).fill(timesteps[i]));
+    gpu.write(call.timesteps.buffer, timestepInput.fill(timesteps[i]));
     call.plan.run();
-    const out = await gpu.readF32(call.output.buffer, size * batch);
+    const out = await gpu.readF32(call.output.buffer, modelInput.length);
     unetMs += performance.now() - started;
 
     let eps: Float32Array;

@@ -114,18 +114,39 @@ export class DiffusionPipeline {
   }
 
   /**
-   * The denoised sample before decoding ([1, C, h, w] floats): the parity tests compare it with
-   * PyTorch. `noise` replaces the seeded initial noise (standard normal, before init_noise_sigma).
+   * One image per seed, all other settings shared, sampled together: one UNet call per step serves
+   * every image, which is how a GPU is kept busy (throughput for grids and benchmarks). Each image
+   * equals its single-image generation up to float rounding.
+   */
+  async generateBatch(request: GenerateRequest, seeds: readonly number[], opts: { onProgress?: (p: GenerateProgress) => void; signal?: AbortSignal } = {}): Promise<GenerateResult[]> {
+    const started = performance.now();
+    const { latents, msPerStep } = await this.sample({ ...request, preview: false }, { ...opts, seeds });
+    const perImage = latents.length / seeds.length;
+    const images: RgbaImage[] = [];
+    for (let i = 0; i < seeds.length; i++) {
+      throwIfAborted(opts.signal);
+      images.push(await this.decodeImage(latents.subarray(i * perImage, (i + 1) * perImage)));
+    }
+    const ms = (performance.now() - started) / seeds.length;
+    return images.map((image) => ({ image, ms, msPerStep }));
+  }
+
+  /**
+   * The denoised samples before decoding ([N, C, h, w] floats; the parity tests compare them with
+   * PyTorch). `seeds` makes one image per seed instead of request.seed's one; `noise` replaces the
+   * seeded initial noise (standard normal, before init_noise_sigma).
    */
   async sample(
     request: GenerateRequest,
-    opts: { onProgress?: (p: GenerateProgress) => void; signal?: AbortSignal; noise?: Float32Array } = {},
+    opts: { onProgress?: (p: GenerateProgress) => void; signal?: AbortSignal; noise?: Float32Array; seeds?: readonly number[] } = {},
   ): Promise<{ latents: Float32Array; msPerStep: number }> {
     const steps = request.steps;
     if (!Number.isInteger(steps) || steps < STEP_RANGE.min || steps > STEP_RANGE.max) throw new RangeError(`steps must be an integer in ${STEP_RANGE.min}–${STEP_RANGE.max}, got ${steps}`);
     if (!Number.isFinite(request.cfg) || request.cfg < CFG_RANGE.min || request.cfg > CFG_RANGE.max) throw new RangeError(`CFG must be in ${CFG_RANGE.min}–${CFG_RANGE.max}, got ${request.cfg}`);
     if (!SAMPLER_NAMES.includes(request.sampler)) throw new RangeError(`unknown sampler "${request.sampler}"`);
-    if (!Number.isInteger(request.seed) || request.seed < 0 || request.seed > 0xffffffff) throw new RangeError(`seed must be an integer in 0–4294967295, got ${request.seed}`);
+    const seeds = opts.seeds ?? [request.seed];
+    for (const seed of seeds) if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new RangeError(`seed must be an integer in 0–4294967295, got ${seed}`);
+    if (seeds.length < 1) throw new RangeError('no seeds to generate');
 
     const guided = request.cfg !== 1;
     const { uncond, cond } = await this.encodePrompts(request.prompt, request.negativePrompt, guided);
@@ -134,7 +155,12 @@ export class DiffusionPipeline {
     const scheduler = createScheduler(request.sampler, this.schedulerConfig, steps);
     const { height, width } = this.latentSize;
     const latentCount = this.unet.config.inChannels * height * width;
-    const noise = opts.noise ?? gaussianNoise(request.seed, latentCount);
+    const perSeed = (stream: number) => {
+      const all = new Float32Array(latentCount * seeds.length);
+      seeds.forEach((seed, i) => all.set(gaussianNoise(seed, latentCount, stream), i * latentCount));
+      return all;
+    };
+    const noise = opts.noise ?? perSeed(0);
     this.unet.setMultipliers(request.rules);
 
     const result = await denoise({
@@ -148,11 +174,11 @@ export class DiffusionPipeline {
       contextLength: cond.shape[1],
       guidance: request.cfg,
       // Ancestral samplers draw fresh noise each step: stream i+1 of the same seed.
-      stepNoise: (i) => gaussianNoise(request.seed, latentCount, i + 1),
+      stepNoise: (i) => perSeed(i + 1),
       signal: opts.signal,
       onStep: async (step, _latents, predOriginal) => {
         const progress: GenerateProgress = { step: step + 1, steps };
-        if (request.preview && step + 1 < steps) progress.preview = await this.decodeImage(predOriginal);
+        if (request.preview && step + 1 < steps) progress.preview = await this.decodeImage(predOriginal.subarray(0, latentCount));
         opts.onProgress?.(progress);
       },
     });
