@@ -16,6 +16,8 @@ import { relError, testGpu } from './support/gpu';
 const MODEL = join(__dirname, '..', 'public', 'models', 'emoji-64');
 const FIXTURE = join(__dirname, 'fixtures', 'default-model');
 const PARITY_TOLERANCE = 1e-2;
+/** On SwiftShader (a CPU) one UNet call of this model takes about a minute; a sampling, several. */
+const SWIFTSHADER_SAMPLING_MS = 40 * 60_000;
 
 interface ParitySettings {
   prompts: string[];
@@ -91,7 +93,7 @@ describe('the default model matches PyTorch', () => {
     const out = await gpu.readF32(call.output.buffer, 2 * input.data.length);
     expect(relError(out.subarray(0, input.data.length), tensor('unet_out_step0_uncond').data)).toBeLessThanOrEqual(PARITY_TOLERANCE);
     expect(relError(out.subarray(input.data.length), tensor('unet_out_step0_cond').data)).toBeLessThanOrEqual(PARITY_TOLERANCE);
-  });
+  }, SWIFTSHADER_SAMPLING_MS);
 
   // One whole sampling at the default settings: on SwiftShader each UNet call of this model takes
   // about a minute, so the second prompt and the multiplier run of the fixture are checked at the
@@ -102,5 +104,5 @@ describe('the default model matches PyTorch', () => {
     const rel = relError(latents, slice('image', 0));
     console.log(`default model parity, "${request.prompt}": rel ${rel.toExponential(2)}`);
     expect(rel).toBeLessThanOrEqual(PARITY_TOLERANCE);
-  });
+  }, SWIFTSHADER_SAMPLING_MS);
 });

@@ -1,7 +1,7 @@
 // The whole text-to-image pipeline on the fixture models: prompt → tokens → CLIP → UNet + scheduler
 // with CFG → VAE → RGBA8, and what the playground relies on: determinism, live multipliers,
 // cached text embeddings, progress and cancellation.
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { DiffusionPipeline } from '../src/engine/sampling/pipeline';
 import type { GenerateRequest, RgbaImage } from '../src/engine/sampling/pipeline-types';
 import { fixturePipelineFolder } from './support/fixture-pipeline';
@@ -19,6 +19,8 @@ function differs(a: RgbaImage, b: RgbaImage): number {
 beforeAll(async () => {
   pipeline = await DiffusionPipeline.load(await testGpu(), fixturePipelineFolder());
 });
+// Each generation runs the fixture UNet a few times; SwiftShader (a CPU) takes seconds per call.
+vi.setConfig({ testTimeout: 20 * 60_000 });
 
 describe('text-to-image pipeline on the fixture models', () => {
   it('describes the model: size from sample_size × VAE upscale, defaults, every attention site', () => {
