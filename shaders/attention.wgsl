@@ -12,9 +12,9 @@
 //
 // Two entry points, both plain f32 with workgroup memory and no subgroups (the fallbacks under any
 // later subgroup paths): `main_row_per_thread` (head dims up to 80, one query row per thread, at the
-// end of this file) and `main` (head dims up to 256, tiles of queries x keys shared by 128 threads).
-// attention.ts picks one, and its sizes as override constants, from the head dim and the device's
-// workgroup memory.
+// end of this file) and `main` (tiles of queries x keys shared by 128 threads; any head dim, see
+// "Heads wider than the tiles" below). attention.ts picks one, and its sizes as override constants,
+// from the head dim and the device's workgroup memory.
 
 struct Params {
   seq_q: u32,
@@ -36,7 +36,8 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
 override HAS_MULTIPLIERS: bool = false;
-// D rounded up to a multiple of 8; the padding columns of the tiles hold zeros.
+// Columns of a head the tiles hold: D rounded up to a multiple of 8 (the padding columns of the tiles
+// hold zeros), or, in `main`, fewer for a head wider than the tiles.
 override HEAD_DIM: u32 = 8u;
 override BLOCK_Q: u32 = 64u;
 override BLOCK_K: u32 = 32u;
@@ -74,15 +75,35 @@ var<workgroup> scores: array<f32, SCORE_TILE_SIZE>;
 var<workgroup> row_max: array<f32, BLOCK_Q>;
 var<workgroup> row_rescale: array<f32, BLOCK_Q>;
 
-// Copies keys (or values) first .. first+BLOCK_K-1 of this head into kv_tile; zero beyond the
-// sequence and beyond D, so padded keys and columns add nothing.
-fn stage_keys_or_values(values: bool, first: u32, base: u32, col0: u32, t: u32) {
+// Heads wider than the tiles (D > HEAD_DIM; SD's VAE has one head of 512): the head's columns are
+// split into ceil(D / HEAD_DIM) chunks of HEAD_DIM, and workgroup y = head * chunks + chunk. Every
+// workgroup still computes the full q·k over all D columns, summed chunk by chunk (q is then
+// re-staged with each chunk of k), so each gets the same logits, running max and row sum; it
+// accumulates and writes only its chunk of v's columns. Score work grows with the number of chunks
+// (2x at D 512 in chunks of 256), but no Lq x Lk matrix is written. With D <= HEAD_DIM there is one
+// chunk and q is staged once.
+
+// Copies queries q0 .. q0+BLOCK_Q-1, columns col .. col+width-1 of the token rows, pre-scaled by
+// `scale`, into q_tile; zero beyond the sequence and beyond `width`.
+fn stage_queries(q0: u32, base: u32, col: u32, width: u32, scale: f32, t: u32) {
+  for (var i = t; i < BLOCK_Q * HEAD_DIM; i += THREADS) {
+    let r = i / HEAD_DIM;
+    let d = i % HEAD_DIM;
+    var value = 0.0;
+    if (q0 + r < p.seq_q && d < width) { value = q[(base + q0 + r) * p.row_stride + col + d] * scale; }
+    q_tile[r * TILE_STRIDE + d] = value;
+  }
+}
+
+// Copies keys (or values) first .. first+BLOCK_K-1, columns col .. col+width-1 of the token rows,
+// into kv_tile; zero beyond the sequence and beyond `width`, so padded keys and columns add nothing.
+fn stage_keys_or_values(values: bool, first: u32, base: u32, col: u32, width: u32, t: u32) {
   for (var i = t; i < BLOCK_K * HEAD_DIM; i += THREADS) {
     let j = i / HEAD_DIM;
     let d = i % HEAD_DIM;
     var value = 0.0;
-    if (first + j < p.seq_k && d < p.head_dim) {
-      let index = (base + first + j) * p.row_stride + col0 + d;
+    if (first + j < p.seq_k && d < width) {
+      let index = (base + first + j) * p.row_stride + col + d;
       if (values) { value = v[index]; } else { value = k[index]; }
     }
     kv_tile[j * TILE_STRIDE + d] = value;
@@ -92,9 +113,15 @@ fn stage_keys_or_values(values: bool, first: u32, base: u32, col0: u32, t: u32) 
 @compute @workgroup_size(THREADS)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let q0 = wg.x * BLOCK_Q;
-  let col0 = wg.y * p.head_dim;
   let q_base = wg.z * p.seq_q;
   let k_base = wg.z * p.seq_k;
+  // This workgroup's head, and its chunk of the head's columns: value_col .. value_col+value_dim-1
+  // (all D of them, value_col 0, unless the head is wider than the tiles).
+  let wide_head = p.head_dim > HEAD_DIM;
+  let chunks = (p.head_dim + HEAD_DIM - 1u) / HEAD_DIM;
+  let col0 = (wg.y / chunks) * p.head_dim;
+  let value_col = (wg.y % chunks) * HEAD_DIM;
+  let value_dim = min(HEAD_DIM, p.head_dim - value_col);
 
   var logit_scale = p.softmax_scale;
   var value_scale = 1.0;
@@ -104,14 +131,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   }
 
   // Queries, pre-scaled so that q · k is already the base-2 logit. A q·k multiplier of 0 makes every
-  // logit 0: uniform attention, the mean of v.
-  for (var i = t; i < BLOCK_Q * HEAD_DIM; i += THREADS) {
-    let r = i / HEAD_DIM;
-    let d = i % HEAD_DIM;
-    var value = 0.0;
-    if (q0 + r < p.seq_q && d < p.head_dim) { value = q[(q_base + q0 + r) * p.row_stride + col0 + d] * logit_scale; }
-    q_tile[r * TILE_STRIDE + d] = value;
-  }
+  // logit 0: uniform attention, the mean of v. A wide head stages them with each chunk of keys.
+  if (!wide_head) { stage_queries(q0, q_base, col0, p.head_dim, logit_scale, t); }
   if (t < BLOCK_Q) { row_max[t] = NEG_BIG; }
 
   // Roles: for the scores, thread t owns rows row_group + ROW_GROUPS*i and keys key_group + KEY_GROUPS*c;
@@ -127,20 +148,26 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   var key_end = p.seq_k;
   if (p.causal != 0u) { key_end = min(key_end, q0 + BLOCK_Q); }
   for (var k0 = 0u; k0 < key_end; k0 += BLOCK_K) {
-    // The previous block's values have been read (and, the first time, the queries staged).
-    workgroupBarrier();
-    stage_keys_or_values(false, k0, k_base, col0, t);
-    workgroupBarrier();
-
     // An explicit initializer: a bare `var acc: array<...>;` here kept the previous block's sums on
     // SwiftShader (WGSL zeroes it on every iteration; dawn.node 0.6.2 did not).
     var acc = array<f32, MAX_SCORES_PER_THREAD>();
     var key_reg: array<f32, MAX_KEYS_PER_THREAD>;
-    for (var d = 0u; d < HEAD_DIM; d++) {
-      for (var c = 0u; c < KEYS_PER_THREAD; c++) { key_reg[c] = kv_tile[(key_group + KEY_GROUPS * c) * TILE_STRIDE + d]; }
-      for (var i = 0u; i < ROWS_PER_THREAD; i++) {
-        let qd = q_tile[(row_group + ROW_GROUPS * i) * TILE_STRIDE + d];
-        for (var c = 0u; c < KEYS_PER_THREAD; c++) { acc[i * KEYS_PER_THREAD + c] += qd * key_reg[c]; }
+    // q · k over columns c0 .. c0+HEAD_DIM-1 at a time: once, unless the head is wider than the tiles.
+    for (var c0 = 0u; c0 < p.head_dim; c0 += HEAD_DIM) {
+      // The previous block's values (or the previous chunk's queries and keys) have been read (and,
+      // the first time, the queries staged).
+      workgroupBarrier();
+      let width = min(HEAD_DIM, p.head_dim - c0);
+      if (wide_head) { stage_queries(q0, q_base, col0 + c0, width, logit_scale, t); }
+      stage_keys_or_values(false, k0, k_base, col0 + c0, width, t);
+      workgroupBarrier();
+
+      for (var d = 0u; d < HEAD_DIM; d++) {
+        for (var c = 0u; c < KEYS_PER_THREAD; c++) { key_reg[c] = kv_tile[(key_group + KEY_GROUPS * c) * TILE_STRIDE + d]; }
+        for (var i = 0u; i < ROWS_PER_THREAD; i++) {
+          let qd = q_tile[(row_group + ROW_GROUPS * i) * TILE_STRIDE + d];
+          for (var c = 0u; c < KEYS_PER_THREAD; c++) { acc[i * KEYS_PER_THREAD + c] += qd * key_reg[c]; }
+        }
       }
     }
     for (var i = 0u; i < ROWS_PER_THREAD; i++) {
@@ -167,7 +194,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
       let slot = (i / BLOCK_K) * SCORE_STRIDE + i % BLOCK_K;
       scores[slot] = exp2(scores[slot] - row_max[i / BLOCK_K]);
     }
-    stage_keys_or_values(true, k0, k_base, col0, t);
+    stage_keys_or_values(true, k0, k_base, col0 + value_col, value_dim, t);
     workgroupBarrier();
 
     let rescale = row_rescale[out_row];
@@ -186,7 +213,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     let norm = value_scale / row_sum;
     for (var i = 0u; i < OUT_PER_THREAD; i++) {
       let d = lane + LANES_PER_ROW * i;
-      if (d < p.head_dim) { out[(q_base + row) * p.row_stride + col0 + d] = o[i] * norm; }
+      if (d < value_dim) { out[(q_base + row) * p.row_stride + col0 + value_col + d] = o[i] * norm; }
     }
   }
 }
@@ -195,7 +222,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
 // Row-per-thread variant, for head dims up to 80: each thread owns one query row and keeps q and
 // its output in registers; keys and values pass through workgroup memory BLOCK_K_ROWS at a time and
 // every thread reads the same key at once (a broadcast), so no scores are exchanged between threads
-// and a block of keys costs two barriers. Same algorithm and bindings as `main`.
+// and a block of keys costs two barriers. Same algorithm and bindings as `main`; HEAD_DIM >= D (one
+// chunk: workgroup y is the head).
 
 override ROW_THREADS: u32 = 64u;
 // Keys whose logits a thread holds at once: one rescale of the output per chunk, not per key.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ATTENTION_TILES, attention, reference, type AttentionKernel, type AttentionShape } from '../src/engine/kernels/attention';
+import { ATTENTION_TILES, attention, chooseAttentionKernel, reference, type AttentionKernel, type AttentionShape } from '../src/engine/kernels/attention';
 import { Recorder } from '../src/engine/gpu/recorder';
 import { randInt, randn, relError, rng, runOnce, tensorFrom, testGpu } from './support/gpu';
 
@@ -18,7 +18,8 @@ interface Case extends AttentionShape {
 
 function describeCase(c: Case): string {
   const m = c.multipliers ? ` ×[${c.multipliers}]` : '';
-  const kernel = c.kernel ? ` ${c.kernel.kind === 'tiled' ? `tiles ${c.kernel.tiles.blockQ}x${c.kernel.tiles.blockK}` : `${c.kernel.kind} ${c.kernel.threads}x${c.kernel.keyChunk}`}` : '';
+  const columns = c.kernel?.kind === 'tiled' && c.kernel.columns ? ` in chunks of ${c.kernel.columns}` : '';
+  const kernel = c.kernel ? ` ${c.kernel.kind === 'tiled' ? `tiles ${c.kernel.tiles.blockQ}x${c.kernel.tiles.blockK}${columns}` : `${c.kernel.kind} ${c.kernel.threads}x${c.kernel.keyChunk}`}` : '';
   return `B${c.batch} H${c.heads} D${c.headDim} Lq${c.seqQ} Lk${c.seqK}${c.causal ? ' causal' : ''}${m}${kernel}`;
 }
 
@@ -73,6 +74,17 @@ describe('attention matches softmax(q·kᵀ/√D)·v on random shapes', () => {
   cases.push({ batch: 2, heads: 3, headDim: 61, seqQ: 70, seqK: 69, causal: true, multipliers: [2, 1, 1], kernel: { kind: 'row-per-thread', threads: 128, keyChunk: 8 } });
   cases.push({ batch: 1, heads: 2, headDim: 5, seqQ: 3, seqK: 40, kernel: { kind: 'row-per-thread', threads: 64, keyChunk: 16 } });
 
+  // One head wider than the tiles (SD's VAE mid-block: one head of 512): the output columns in chunks,
+  // each recomputing q·k over all D. Whatever chunking the device picks, then chunks forced on small
+  // heads, several heads and batches, a short last chunk, and every tiling.
+  cases.push({ batch: 1, heads: 1, headDim: 300, seqQ: 17, seqK: 23 });
+  cases.push({ batch: 1, heads: 1, headDim: 300, seqQ: 40, seqK: 40, causal: true, multipliers: [0, 1, 1] });
+  cases.push({ batch: 1, heads: 1, headDim: 512, seqQ: 33, seqK: 19 });
+  cases.push({ batch: 2, heads: 1, headDim: 512, seqQ: 9, seqK: 40, multipliers: [1, 0, 10] });
+  cases.push({ batch: 2, heads: 3, headDim: 40, seqQ: 37, seqK: 29, causal: true, multipliers: [2, 1, 3], kernel: { kind: 'tiled', tiles: ATTENTION_TILES[0], columns: 16 } });
+  cases.push({ batch: 1, heads: 2, headDim: 300, seqQ: 19, seqK: 26, kernel: { kind: 'tiled', tiles: ATTENTION_TILES[1], columns: 104 } });
+  cases.push({ batch: 1, heads: 1, headDim: 70, seqQ: 70, seqK: 50, causal: true, kernel: { kind: 'tiled', tiles: largestTiles, columns: 32 } });
+
   for (const c of cases) it(describeCase(c), () => check(c, random));
 
   it('a q·k multiplier of 0 gives the mean of v, also for large logits', async () => {
@@ -82,6 +94,53 @@ describe('attention matches softmax(q·kᵀ/√D)·v on random shapes', () => {
 
   it('large logits (|q·k|/√D in the hundreds) stay finite through the running max', () =>
     check({ batch: 1, heads: 1, headDim: 32, seqQ: 40, seqK: 70, multipliers: [10, 1, 1] }, random, 3, LARGE_LOGIT_TOLERANCE));
+
+  // A q·k multiplier of 10 on a wide head: the f32 dot product over 300 or 512 columns rounds each
+  // logit by ~1e-6 (x10), and softmax passes that on. Logits summed exactly in f32 in the kernel's
+  // order, then an f64 softmax, already differ from this f64 reference by 0.8 to 5e-6 at D 300 / 512
+  // on random inputs; SwiftShader stays within 3e-7 of those f32 logits. As above, the input sets the
+  // bound; the test below shows the chunking itself adds nothing.
+  it('a wide head with a q·k multiplier of 10 (D 300, 512) keeps to the f32 logits', async () => {
+    await check({ batch: 1, heads: 1, headDim: 300, seqQ: 5, seqK: 33, multipliers: [1, 10, 0.5] }, random, 1, LARGE_LOGIT_TOLERANCE);
+    await check({ batch: 1, heads: 1, headDim: 512, seqQ: 21, seqK: 21, causal: true, multipliers: [10, 1, 1] }, random, 1, LARGE_LOGIT_TOLERANCE);
+  });
+
+  it('splitting a head into column chunks changes no bit of the output', async () => {
+    const gpu = await testGpu();
+    const shape = { batch: 2, seqQ: 30, seqK: 27, heads: 2, headDim: 200 };
+    const width = shape.heads * shape.headDim;
+    const q = randn(shape.batch * shape.seqQ * width, random);
+    const k = randn(shape.batch * shape.seqK * width, random);
+    const v = randn(shape.batch * shape.seqK * width, random);
+    const buffer = gpu.upload('multipliers', new Float32Array([2, 1, 3, 1]));
+    const run = (kernel: AttentionKernel) =>
+      runOnce(gpu, (rec) =>
+        attention(rec, tensorFrom(gpu, [shape.batch, shape.seqQ, width], q), tensorFrom(gpu, [shape.batch, shape.seqK, width], k), tensorFrom(gpu, [shape.batch, shape.seqK, width], v), {
+          heads: shape.heads,
+          causal: true,
+          multipliers: { buffer, site: 0 },
+          kernel,
+        }),
+      );
+    const whole = await run({ kind: 'tiled', tiles: ATTENTION_TILES[1] });
+    const chunked = await run({ kind: 'tiled', tiles: ATTENTION_TILES[1], columns: 64 });
+    expect(relError(whole, reference.attention(q, k, v, { ...shape, causal: true, multipliers: [2, 1, 3] }))).toBeLessThan(TOLERANCE);
+    expect(chunked).toEqual(whole);
+  });
+});
+
+describe('the attention kernel for a head dim', () => {
+  it('keeps whole heads up to 256 in one pass, as before', () => {
+    expect(chooseAttentionKernel(40, 32768)).toEqual({ kind: 'row-per-thread', threads: 64, keyChunk: 32 });
+    expect(chooseAttentionKernel(160, 32768)).toEqual({ kind: 'tiled', tiles: ATTENTION_TILES[0] });
+    expect(chooseAttentionKernel(256, 32768)).toEqual({ kind: 'tiled', tiles: ATTENTION_TILES[1] });
+  });
+
+  it("splits SD's VAE head of 512 into the fewest column chunks the workgroup memory holds", () => {
+    expect(chooseAttentionKernel(512, 32768)).toEqual({ kind: 'tiled', tiles: ATTENTION_TILES[1], columns: 256 });
+    expect(chooseAttentionKernel(512, 16384)).toEqual({ kind: 'tiled', tiles: ATTENTION_TILES[1], columns: 128 });
+    expect(chooseAttentionKernel(300, 32768)).toEqual({ kind: 'tiled', tiles: ATTENTION_TILES[0], columns: 152 });
+  });
 });
 
 describe('the attention sliders act on a finished plan', () => {

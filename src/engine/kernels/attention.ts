@@ -34,33 +34,31 @@ export function paddedHeadDim(headDim: number): number {
   return Math.ceil(headDim / HEAD_DIM_BUCKET) * HEAD_DIM_BUCKET;
 }
 
-/** Bytes of workgroup memory the shader declares for these tiles (its q_tile, kv_tile, scores,
- * row_max and row_rescale, with rows padded by one float). */
-export function attentionWorkgroupBytes(tiles: AttentionTiles, headDim: number): number {
-  const stride = paddedHeadDim(headDim) + 1;
+/** Bytes of workgroup memory the shader declares for tiles holding `columns` columns of a head (its
+ * q_tile, kv_tile, scores, row_max and row_rescale, with rows padded by one float). */
+export function attentionWorkgroupBytes(tiles: AttentionTiles, columns: number): number {
+  const stride = paddedHeadDim(columns) + 1;
   return 4 * (tiles.blockQ * stride + tiles.blockK * stride + tiles.blockQ * (tiles.blockK + 1) + 2 * tiles.blockQ);
 }
 
-/** Why these tiles cannot run this head dim within `workgroupBytes`, or undefined if they can. */
-function tilesProblem(tiles: AttentionTiles, headDim: number, workgroupBytes: number): string | undefined {
-  const padded = paddedHeadDim(headDim);
+/** Why these tiles cannot hold `columns` columns of a head (a multiple of HEAD_DIM_BUCKET) within
+ * `workgroupBytes`, or undefined if they can. */
+function tilesProblem(tiles: AttentionTiles, columns: number, workgroupBytes: number): string | undefined {
   const { blockQ, blockK, rowsPerThread, keysPerThread } = tiles;
+  if (!Number.isInteger(columns) || columns < 1 || columns % HEAD_DIM_BUCKET !== 0) return `${columns} columns is not a multiple of ${HEAD_DIM_BUCKET}`;
   if ((blockQ / rowsPerThread) * (blockK / keysPerThread) !== THREADS || THREADS % blockQ !== 0) return 'tiles do not map onto 128 threads';
   if (keysPerThread > SHADER_BOUNDS.keysPerThread || rowsPerThread * keysPerThread > SHADER_BOUNDS.scoresPerThread) return 'too many scores per thread';
   const lanesPerRow = THREADS / blockQ;
-  if (padded % lanesPerRow !== 0 || padded / lanesPerRow > SHADER_BOUNDS.outPerThread) return `head dim ${headDim} needs more outputs per thread`;
-  const bytes = attentionWorkgroupBytes(tiles, headDim);
+  if (columns % lanesPerRow !== 0 || columns / lanesPerRow > SHADER_BOUNDS.outPerThread) return `${columns} columns need more outputs per thread`;
+  const bytes = attentionWorkgroupBytes(tiles, columns);
   if (bytes > workgroupBytes) return `needs ${bytes} bytes of workgroup memory, the device has ${workgroupBytes}`;
   return undefined;
 }
 
-/** The first tiles of ATTENTION_TILES that hold this head dim in the device's workgroup memory. */
-export function chooseAttentionTiles(headDim: number, workgroupBytes: number): AttentionTiles {
-  const tiles = ATTENTION_TILES.find((t) => !tilesProblem(t, headDim, workgroupBytes));
-  if (!tiles) {
-    throw new Error(`attention: head dim ${headDim} does not fit in ${workgroupBytes} bytes of workgroup memory (at most 256 is supported)`);
-  }
-  return tiles;
+/** The first tiles of ATTENTION_TILES that hold a whole head of this dim in the device's workgroup
+ * memory, or undefined (chooseAttentionKernel then splits the head into column chunks). */
+export function chooseAttentionTiles(headDim: number, workgroupBytes: number): AttentionTiles | undefined {
+  return ATTENTION_TILES.find((t) => !tilesProblem(t, paddedHeadDim(headDim), workgroupBytes));
 }
 
 /** Keys per staged block of the row-per-thread kernel (BLOCK_K_ROWS in the shader), the largest key
@@ -76,12 +74,21 @@ export interface RowKernelShape {
 }
 
 /** Which kernel computes attention: one query row per thread (head dims up to 80), or tiles of
- * queries x keys shared by 128 threads (any head dim up to 256). */
-export type AttentionKernel = ({ kind: 'row-per-thread' } & RowKernelShape) | { kind: 'tiled'; tiles: AttentionTiles };
+ * queries x keys shared by 128 threads (any head dim). The tiles hold `columns` columns of a head
+ * (a multiple of 8; by default the whole head, padded to 8, which takes head dims up to 256). A head
+ * wider than that is split into ceil(D / columns) chunks of output columns, one workgroup each: every
+ * chunk recomputes the full q·k over all D (summed `columns` at a time) and writes its columns. */
+export type AttentionKernel = ({ kind: 'row-per-thread' } & RowKernelShape) | { kind: 'tiled'; tiles: AttentionTiles; columns?: number };
+
+/** Head columns the kernel's tiles hold (the shader's HEAD_DIM), and so chunks of a head (1 unless it is wider). */
+function kernelColumns(kernel: AttentionKernel, headDim: number): { columns: number; chunks: number } {
+  const columns = (kernel.kind === 'tiled' ? kernel.columns : undefined) ?? paddedHeadDim(headDim);
+  return { columns, chunks: Math.ceil(headDim / columns) };
+}
 
 /** Why this kernel cannot run this head dim on a device with `workgroupBytes`, or undefined. */
 function kernelProblem(kernel: AttentionKernel, headDim: number, workgroupBytes: number): string | undefined {
-  if (kernel.kind === 'tiled') return tilesProblem(kernel.tiles, headDim, workgroupBytes);
+  if (kernel.kind === 'tiled') return tilesProblem(kernel.tiles, kernelColumns(kernel, headDim).columns, workgroupBytes);
   if (paddedHeadDim(headDim) > ROW_MAX_HEAD_DIM) return `head dim ${headDim} is over ${ROW_MAX_HEAD_DIM}`;
   if (kernel.keyChunk > ROW_MAX_KEY_CHUNK || ROW_BLOCK_K % kernel.keyChunk !== 0) return `key chunk ${kernel.keyChunk} does not divide ${ROW_BLOCK_K}`;
   const bytes = 2 * ROW_BLOCK_K * paddedHeadDim(headDim) * 4; // k_rows and v_rows
@@ -96,7 +103,16 @@ function kernelProblem(kernel: AttentionKernel, headDim: number, workgroupBytes:
 export function chooseAttentionKernel(headDim: number, workgroupBytes: number): AttentionKernel {
   const rows: AttentionKernel = { kind: 'row-per-thread', threads: 64, keyChunk: 32 };
   if (!kernelProblem(rows, headDim, workgroupBytes)) return rows;
-  return { kind: 'tiled', tiles: chooseAttentionTiles(headDim, workgroupBytes) };
+  const tiles = chooseAttentionTiles(headDim, workgroupBytes);
+  if (tiles) return { kind: 'tiled', tiles };
+  // Too wide for the tiles (SD's VAE: one head of 512): the fewest, and so widest, chunks that some
+  // tiles hold, since every chunk recomputes all of q·k. Chunks of equal width, padded to 8.
+  for (let chunks = 2; ; chunks++) {
+    const columns = paddedHeadDim(Math.ceil(headDim / chunks));
+    const wideTiles = ATTENTION_TILES.find((t) => !tilesProblem(t, columns, workgroupBytes));
+    if (wideTiles) return { kind: 'tiled', tiles: wideTiles, columns };
+    if (columns <= HEAD_DIM_BUCKET) throw new Error(`attention: no tiles of ${HEAD_DIM_BUCKET} columns fit in ${workgroupBytes} bytes of workgroup memory`);
+  }
 }
 
 /** A compute path for attention on this device: pipeline inputs and the queries one workgroup
@@ -106,6 +122,8 @@ interface AttentionVariant {
   code: string;
   constants: Record<string, number>;
   queriesPerWorkgroup: number;
+  /** Workgroups per head along y: the head's column chunks (1 unless it is wider than the tiles). */
+  chunksPerHead: number;
 }
 
 function chooseVariant(gpu: GpuContext, headDim: number, hasMultipliers: boolean, forced?: AttentionKernel): AttentionVariant {
@@ -113,10 +131,11 @@ function chooseVariant(gpu: GpuContext, headDim: number, hasMultipliers: boolean
   const kernel = forced ?? chooseAttentionKernel(headDim, workgroupBytes);
   const problem = kernelProblem(kernel, headDim, workgroupBytes);
   if (problem) throw new Error(`attention: ${JSON.stringify(kernel)}: ${problem}`);
-  const shared = { HAS_MULTIPLIERS: hasMultipliers ? 1 : 0, HEAD_DIM: paddedHeadDim(headDim) };
+  const { columns, chunks } = kernelColumns(kernel, headDim);
+  const shared = { HAS_MULTIPLIERS: hasMultipliers ? 1 : 0, HEAD_DIM: columns };
   if (kernel.kind === 'row-per-thread') {
     const constants = { ...shared, ROW_THREADS: kernel.threads, KEY_CHUNK: kernel.keyChunk };
-    return { entryPoint: 'main_row_per_thread', code: wgsl, constants, queriesPerWorkgroup: kernel.threads };
+    return { entryPoint: 'main_row_per_thread', code: wgsl, constants, queriesPerWorkgroup: kernel.threads, chunksPerHead: 1 };
   }
   const { tiles } = kernel;
   return {
@@ -130,6 +149,7 @@ function chooseVariant(gpu: GpuContext, headDim: number, hasMultipliers: boolean
       KEYS_PER_THREAD: tiles.keysPerThread,
     },
     queriesPerWorkgroup: tiles.blockQ,
+    chunksPerHead: chunks,
   };
 }
 
@@ -178,7 +198,7 @@ export function attention(rec: Recorder, q: Tensor, k: Tensor, v: Tensor, opts: 
       .u32(0),
     // Without multipliers, q stands in for the multipliers buffer; the shader then never reads it.
     bindings: [q, k, v, opts.multipliers?.buffer ?? q, out],
-    workgroups: [Math.ceil(seqQ / variant.queriesPerWorkgroup), heads, batch],
+    workgroups: [Math.ceil(seqQ / variant.queriesPerWorkgroup), heads * variant.chunksPerHead, batch],
   });
   return out;
 }
