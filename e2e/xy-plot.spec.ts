@@ -4,7 +4,9 @@ import { FAST, RENDER_WAIT_MS, SLOW_TEST_MS, canvasPixels, rgbVariance, waitForI
 test.describe.configure({ timeout: SLOW_TEST_MS });
 
 test('a 3×3 XY plot renders a labeled grid and downloads as PNG', async ({ page }) => {
-  await page.goto(`/?${FAST}&seed=11`);
+  // Nine cells and the page's own image: one step each keeps this to ten UNet calls.
+  test.setTimeout(2 * SLOW_TEST_MS);
+  await page.goto('/?steps=1&cfg=1&seed=11');
   await waitForImage(page);
   await page.getByRole('button', { name: 'XY plot' }).click();
   const dialog = page.getByRole('dialog', { name: 'XY plot' });
@@ -17,7 +19,7 @@ test('a 3×3 XY plot renders a labeled grid and downloads as PNG', async ({ page
   await dialog.getByRole('button', { name: 'Render 3×3 grid' }).click();
 
   const status = dialog.getByTestId('xy-status');
-  await expect(status).toHaveAttribute('data-status', 'done', { timeout: RENDER_WAIT_MS });
+  await expect(status).toHaveAttribute('data-status', 'done', { timeout: 2 * RENDER_WAIT_MS - 60_000 });
   await expect(status).toContainText('9 / 9 cells');
 
   const grid = dialog.getByRole('img', { name: 'XY plot grid' });

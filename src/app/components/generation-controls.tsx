@@ -21,7 +21,7 @@ export function GenerationControls() {
   return (
     <section className="panel generation" aria-labelledby="generation-heading">
       <h2 id="generation-heading">Image</h2>
-      <TextSetting field="prompt" label="Prompt" placeholder="e.g. a smiling cat face" rows={2} />
+      <TextSetting field="prompt" label="Prompt" placeholder="describe an emoji, e.g. noto red apple" rows={2} />
       <TextSetting field="negative" label="Negative" placeholder="what to steer away from (optional)" rows={1} />
       {settings.cfg === 1 && settings.negative !== '' && <p className="hint">CFG 1 renders the prompt alone, so the negative prompt has no effect; raise CFG to use it.</p>}
       <div className="field-grid">

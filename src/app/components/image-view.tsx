@@ -33,6 +33,14 @@ export function ImageView() {
           ) : (
             <div className="placeholder">{phase === 'failed' ? 'No image' : phase === 'ready' ? 'Rendering the first image…' : 'Loading the model…'}</div>
           )}
+          {render.busy && render.preview && (
+            <div className="preview">
+              <RgbaCanvas image={render.preview} label={`Preview after step ${render.step} of ${render.steps}`} className="result" />
+              <span className="corner-label right">
+                preview · step {render.step}/{render.steps}
+              </span>
+            </div>
+          )}
           {showBaseline && (
             <div className="baseline" style={{ clipPath: `inset(0 ${100 - split}% 0 0)` }}>
               <RgbaCanvas image={baseline.image} label="Baseline image, every multiplier at 1" className="result" />
@@ -93,9 +101,14 @@ function RenderStatus() {
       )}
       {shown && (
         <span data-testid="timing" title="Wall time of the last image; milliseconds per UNet call">
-          {Math.round(shown.ms)} ms per image · {shown.msPerStep.toFixed(1)} ms per step
+          {formatMs(shown.ms)} ms per image · {formatMs(shown.msPerStep)} ms per step
         </span>
       )}
     </div>
   );
+}
+
+/** "174,952" — whole milliseconds, grouped, so slow GPUs' numbers stay readable. */
+function formatMs(ms: number): string {
+  return Math.round(ms).toLocaleString('en-US');
 }

@@ -11,9 +11,9 @@ import { cellRequest, type Axis } from '../state/xy-axes';
 import { EngineClient, RenderError, type RenderOutcome } from './engine-client';
 import type { EngineErrorKind } from './worker-protocol';
 
-/** Identifies a request: equal keys render equal images. */
+/** Identifies a request: equal keys render equal images (previews do not change the image). */
 export function requestKey(request: GenerateRequest): string {
-  return JSON.stringify(request);
+  return JSON.stringify({ ...request, preview: undefined });
 }
 
 let client: EngineClient | undefined;
@@ -111,15 +111,16 @@ function scheduleSync(): void {
 function sync(): void {
   const { settings, engine } = useApp.getState();
   if (engine.phase !== 'ready' || !client) return;
-  const live = toGenerateRequest(settings);
+  // Live renders send a preview after each step: on a slow GPU the picture forms as it renders.
+  const live: GenerateRequest = { ...toGenerateRequest(settings), preview: true };
   const key = requestKey(live);
   if (key !== liveSentKey) {
     liveSentKey = key;
     useApp.setState({ render: { wantedKey: key, busy: true, step: 0, steps: live.steps } });
     client
       .render('live', live, {
-        onProgress: (step, steps) => {
-          if (liveSentKey === key) useApp.setState({ render: { wantedKey: key, busy: true, step, steps } });
+        onProgress: (step, steps, preview) => {
+          if (liveSentKey === key) useApp.setState({ render: { wantedKey: key, busy: true, step, steps, preview: preview ?? useApp.getState().render.preview } });
         },
       })
       .then((outcome) => showLive(key, outcome), (e: unknown) => renderFailed(key, e));

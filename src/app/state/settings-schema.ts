@@ -57,7 +57,8 @@ export const LIMITS = {
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = {
   model: DEFAULT_MODEL,
-  prompt: 'a smiling cat face',
+  // Until the model says its own default prompt (ModelInfo.defaults), the field is empty.
+  prompt: '',
   negative: '',
   seed: 42,
   steps: 20,

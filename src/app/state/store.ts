@@ -47,6 +47,8 @@ export interface RenderState {
   busy: boolean;
   step: number;
   steps: number;
+  /** The image as predicted after `step` (cheap for pixel-space models); cleared when the render ends. */
+  preview?: RgbaImage;
 }
 
 export interface XYPlotState {
