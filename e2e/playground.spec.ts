@@ -1,18 +1,7 @@
-import { expect, test } from '@playwright/test';
+import { expect, test } from './test-model';
 import { FAST, RENDER_WAIT_MS, SLOW_TEST_MS, canvasPixels, dragSlider, generatedImage, meanDifference, rgbVariance, waitForImage, type Pixels } from './helpers';
 
 test.describe.configure({ timeout: SLOW_TEST_MS });
-
-test('the default model loads and renders an image without any click, and it is not blank', async ({ page }) => {
-  await page.goto(`/?${FAST}`);
-  await waitForImage(page);
-  const pixels = await canvasPixels(generatedImage(page));
-  expect(pixels.width).toBeGreaterThan(0);
-  expect(rgbVariance(pixels)).toBeGreaterThan(100);
-  await expect(page.getByTestId('timing')).toHaveText(/^[\d,]+ ms per image · [\d,]+ ms per step$/);
-  // Once ready, the address bar spells out every setting.
-  expect(new URL(page.url()).searchParams.get('self')).toBe('1,1,1,1');
-});
 
 test.describe.serial('a dragged slider and its link', () => {
   let dragged: { url: string; pixels: Pixels } | undefined;

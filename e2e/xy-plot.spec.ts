@@ -1,4 +1,4 @@
-import { expect, test } from '@playwright/test';
+import { expect, test } from './test-model';
 import { FAST, RENDER_WAIT_MS, SLOW_TEST_MS, canvasPixels, rgbVariance, waitForImage } from './helpers';
 
 test.describe.configure({ timeout: SLOW_TEST_MS });

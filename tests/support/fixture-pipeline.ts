@@ -9,6 +9,11 @@ import { fixturesDir } from '../../scripts/golden/fixtures-dir';
 const WORDS = ['a', 'photo', 'of', 'cat', 'dog', 'red', 'blue', 'smiling', 'face', 'blurry', 'ugly'];
 
 export function fixturePipelineFolder(): ModelFolder {
+  return memoryModelFolder('fixture-pipeline', fixturePipelineFiles());
+}
+
+/** The folder's files by diffusers path (the e2e tests serve them over HTTP as well). */
+export function fixturePipelineFiles(): Record<string, Uint8Array | string> {
   const root = fixturesDir();
   const read = (dir: string, file: string) => new Uint8Array(readFileSync(join(root, dir, file)));
   const vocab: Record<string, number> = { '[UNK]': 0, '[PAD]': 1, '[BOS]': 998, '[EOS]': 999 };
@@ -43,7 +48,7 @@ export function fixturePipelineFolder(): ModelFolder {
     vae: ['diffusers', 'AutoencoderKL'],
     attention_lab: { name: 'fixture pipeline', defaults: { sampler: 'euler', steps: 2, cfg: 5 } },
   };
-  return memoryModelFolder('fixture-pipeline', {
+  return {
     'model_index.json': JSON.stringify(modelIndex),
     'scheduler/scheduler_config.json': JSON.stringify(scheduler),
     'tokenizer/tokenizer.json': JSON.stringify(tokenizer),
@@ -54,5 +59,5 @@ export function fixturePipelineFolder(): ModelFolder {
     'text_encoder/model.safetensors': read('clip-text-tiny', 'model.safetensors'),
     'vae/config.json': read('vae-kl-tiny', 'config.json'),
     'vae/diffusion_pytorch_model.safetensors': read('vae-kl-tiny', 'diffusion_pytorch_model.safetensors'),
-  });
+  };
 }
