@@ -16,10 +16,11 @@ const DEFAULT_MODEL_PATH = '/models/emoji-64/';
 export const test = base.extend<{ realModel: boolean; modelRoute: void }>({
   realModel: [false, { option: true }],
   modelRoute: [
-    async ({ page, realModel }, use) => {
+    async ({ context, realModel }, use) => {
       if (!realModel) {
         const files = fixturePipelineFiles();
-        await page.route(`**${DEFAULT_MODEL_PATH}**`, async (route) => {
+        // On the context, not the page: a test's own routes (registered later) then come first.
+        await context.route(`**${DEFAULT_MODEL_PATH}**`, async (route) => {
           const path = new URL(route.request().url()).pathname.slice(DEFAULT_MODEL_PATH.length);
           const file = files[path];
           if (file === undefined) return route.fulfill({ status: 404, body: 'not found' });
