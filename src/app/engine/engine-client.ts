@@ -29,7 +29,7 @@ export class RenderError extends Error {
 }
 
 export interface EngineEvents {
-  adapter(name: string): void;
+  adapter(name: string, software: boolean): void;
   loadProgress(fraction: number, what: string): void;
   ready(info: ModelInfo, loadMs: number): void;
   /** A problem that stops the engine (no adapter, model load failure) or a GPU error report. */
@@ -113,7 +113,7 @@ export class EngineClient {
   private receive(message: FromWorker): void {
     switch (message.type) {
       case 'adapter':
-        this.events.adapter(message.name);
+        this.events.adapter(message.name, message.software);
         break;
       case 'load-progress':
         this.events.loadProgress(message.fraction, message.what);

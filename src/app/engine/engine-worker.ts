@@ -54,7 +54,9 @@ async function load(modelUrl: string): Promise<void> {
       onLost: deviceLost,
       onError: (error) => post({ type: 'error', kind: error.kind, message: error.message }),
     });
-    post({ type: 'adapter', name: gpu.adapterName });
+    const a = gpu.adapter;
+    const software = /swiftshader|llvmpipe|lavapipe|softpipe|software|microsoft basic render/i.test(`${a.vendor} ${a.architecture} ${a.device} ${a.description}`);
+    post({ type: 'adapter', name: gpu.adapterName, software });
   } catch (e) {
     post({ type: 'error', kind: e instanceof GpuError ? e.kind : 'no-adapter', message: messageOf(e) });
     return;

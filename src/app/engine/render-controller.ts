@@ -16,6 +16,9 @@ export function requestKey(request: GenerateRequest): string {
   return JSON.stringify({ ...request, preview: undefined });
 }
 
+/** First-render steps on a CPU adapter, where one step of the default model takes a minute or more. */
+const SOFTWARE_STEPS = 2;
+
 let client: EngineClient | undefined;
 let started = false;
 let liveSentKey: string | undefined;
@@ -60,7 +63,7 @@ function startEngine(): void {
   }
   const { model } = useApp.getState().settings;
   client = new EngineClient(modelUrl(model), model, {
-    adapter: (name) => setEngine({ adapter: name, phase: 'loading', loadWhat: 'Starting…' }),
+    adapter: (name, software) => setEngine({ adapter: name, software, phase: 'loading', loadWhat: 'Starting…' }),
     loadProgress: (fraction, what) => setEngine({ phase: 'loading', loadFraction: fraction, loadWhat: what }),
     ready: (info, loadMs) => onReady(info, loadMs),
     error: (kind, message) => onEngineError(kind, message),
@@ -83,6 +86,13 @@ function onReady(info: ModelInfo, loadMs: number): void {
   const state = useApp.getState();
   const first = !state.engine.info;
   let settings = first ? withModelDefaults(state.settings, info.defaults, state.given) : state.settings;
+  if (first && state.engine.software && !state.given.has('steps') && settings.steps > SOFTWARE_STEPS) {
+    state.notify(
+      `Your browser renders WebGPU on the CPU (${state.engine.adapter}), so each step takes a long time: Steps starts at ${SOFTWARE_STEPS} instead of the model's ${settings.steps}. Raise it for full quality.`,
+      'warning',
+    );
+    settings = { ...settings, steps: SOFTWARE_STEPS };
+  }
   if (settings.target !== 'all' && isValidTarget(settings.target) && !info.sites.some((site) => siteInTarget(site, settings.target))) {
     state.notify(`This model has no attention block "${settings.target}"; the sliders act on all blocks.`, 'warning');
     settings = { ...settings, target: 'all' };

@@ -24,7 +24,8 @@ export type ToWorker =
 export type EngineErrorKind = GpuErrorKind | 'model-load' | 'generate' | 'worker';
 
 export type FromWorker =
-  | { type: 'adapter'; name: string }
+  /** `software`: a CPU implementation (SwiftShader, llvmpipe, WARP): images take minutes. */
+  | { type: 'adapter'; name: string; software: boolean }
   | { type: 'load-progress'; fraction: number; what: string }
   | { type: 'ready'; info: ModelInfo; loadMs: number }
   | { type: 'started'; id: number; lane: Lane }

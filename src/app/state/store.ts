@@ -27,6 +27,8 @@ export interface AppError {
 export interface EngineState {
   phase: 'starting' | 'loading' | 'ready' | 'failed';
   adapter?: string;
+  /** The adapter is a CPU implementation (SwiftShader and the like). */
+  software?: boolean;
   loadFraction: number;
   loadWhat: string;
   loadMs?: number;
