@@ -44,9 +44,11 @@ test.describe.serial('a dragged slider and its link', () => {
 test('a malformed URL shows a notice and still renders', async ({ page }) => {
   await page.goto(`/?${FAST}&seed=abc&self=99,1,1,1&cfg=oops&sampler=plms&target=%3Cscript%3E`);
   const notices = page.getByTestId('notices');
-  await expect(notices).toContainText('Seed "abc" is not a number and was ignored.');
-  await expect(notices).toContainText('Self-attention q 99 is out of range 0–10; using 10.');
-  await expect(notices).toContainText('Unknown sampler "plms" ignored');
+  await expect(notices).toContainText('Ignored invalid Seed "abc": not a number.');
+  await expect(notices).toContainText('Clamped Self-attention q 99 to 10 (allowed 0–10).');
+  await expect(notices).toContainText('Ignored unknown sampler "plms"');
+  // Warnings are announced: a screen reader (or a test) finds them as alerts.
+  await expect(page.getByRole('alert').first()).toBeVisible();
   await expect(page.getByRole('slider', { name: 'Self-attention q' })).toHaveAttribute('aria-valuetext', '×10');
   await waitForImage(page);
   expect(rgbVariance(await canvasPixels(generatedImage(page)))).toBeGreaterThan(0);

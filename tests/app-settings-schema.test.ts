@@ -52,7 +52,7 @@ describe('settings in the URL', () => {
     expect(parsed.settings.seed).toBe(2 ** 32 - 1);
     expect(parsed.settings.self).toEqual({ q: 10, k: 1, v: 0, out: 1 });
     expect(parsed.notices).toHaveLength(5);
-    expect(parsed.notices.join(' ')).toMatch(/Steps 5000 is out of range 1–100; using 100/);
+    expect(parsed.notices).toContain('Clamped Steps 5000 to 100 (allowed 1–100).');
   });
 
   it('ignores malformed values, keeps the rest, and names each one', () => {

@@ -5,9 +5,10 @@ export function Notices() {
   const notices = useApp((s) => s.notices);
   const dismiss = useApp((s) => s.dismissNotice);
   return (
-    <div className="notices" role="status" aria-live="polite" data-testid="notices">
+    <div className="notices" data-testid="notices">
       {notices.map((n) => (
-        <div key={n.id} className={`notice ${n.tone}`}>
+        // Warnings (a repaired link, a clamped value, a lost device) interrupt; the rest wait their turn.
+        <div key={n.id} className={`notice ${n.tone}`} role={n.tone === 'warning' ? 'alert' : 'status'}>
           <span>{n.text}</span>
           <button type="button" className="icon-button" aria-label="Dismiss notice" onClick={() => dismiss(n.id)}>
             ×

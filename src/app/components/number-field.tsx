@@ -39,12 +39,12 @@ export function NumberField({ label, ariaLabel, value, min, max, step, integer, 
     setEditing(false);
     const n = parse(draft);
     if (n === undefined) {
-      if (draft.trim() !== '') useApp.getState().notify(`${name}: "${draft.slice(0, 20)}" is not a number; kept ${value}.`, 'warning');
+      if (draft.trim() !== '') useApp.getState().notify(`Ignored invalid ${name} "${draft.slice(0, 20)}": not a number; kept ${value}.`, 'warning');
       setDraft(String(value));
       return;
     }
     const clamped = Math.min(max, Math.max(min, n));
-    if (clamped !== n) useApp.getState().notify(`${name} ${n} is out of range ${min}–${max}; using ${clamped}.`, 'warning');
+    if (clamped !== n) useApp.getState().notify(`Clamped ${name} ${n} to ${clamped} (allowed ${min}–${max}).`, 'warning');
     setDraft(String(clamped));
     if (clamped !== value) onCommit(clamped, 'discrete');
     else useApp.getState().endDrag();

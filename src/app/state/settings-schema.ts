@@ -123,14 +123,14 @@ export function parseSettings(query: string | URLSearchParams, base: Readonly<Se
     if (KNOWN_MODELS.includes(model)) {
       settings.model = model;
       given.add('model');
-    } else notices.push(`Unknown model "${short(model)}" ignored; using ${base.model}.`);
+    } else notices.push(`Ignored unknown model "${short(model)}"; using ${base.model}.`);
   }
 
   for (const key of ['prompt', 'negative'] as const) {
     const text = raw(key);
     if (text === null) continue;
     const clean = text.replace(/[\u0000-\u001f\u007f]/g, ' ');
-    if (clean.length > LIMITS.promptLength) notices.push(`${label(key)} was cut to ${LIMITS.promptLength} characters.`);
+    if (clean.length > LIMITS.promptLength) notices.push(`${label(key)} cut to ${LIMITS.promptLength} characters.`);
     settings[key] = clean.slice(0, LIMITS.promptLength);
     given.add(key);
   }
@@ -147,7 +147,7 @@ export function parseSettings(query: string | URLSearchParams, base: Readonly<Se
     if ((SAMPLER_NAMES as readonly string[]).includes(sampler)) {
       settings.sampler = sampler as SamplerName;
       given.add('sampler');
-    } else notices.push(`Unknown sampler "${short(sampler)}" ignored; use one of ${SAMPLER_NAMES.join(', ')}.`);
+    } else notices.push(`Ignored unknown sampler "${short(sampler)}"; use one of ${SAMPLER_NAMES.join(', ')}.`);
   }
 
   for (const kind of ['self', 'cross'] as const) {
@@ -155,7 +155,7 @@ export function parseSettings(query: string | URLSearchParams, base: Readonly<Se
     if (text === null) continue;
     const values = text.split(',');
     if (values.length !== 4) {
-      notices.push(`${label(kind)} multipliers "${short(text)}" ignored: expected four numbers q,k,v,out.`);
+      notices.push(`Ignored invalid ${label(kind)} multipliers "${short(text)}": expected four numbers q,k,v,out.`);
       continue;
     }
     MULTIPLIER_PARTS.forEach((part, i) => {
@@ -170,7 +170,7 @@ export function parseSettings(query: string | URLSearchParams, base: Readonly<Se
     if (isValidTarget(target)) {
       settings.target = target;
       given.add('target');
-    } else notices.push(`Unknown target "${short(target)}" ignored; using all blocks.`);
+    } else notices.push(`Ignored unknown target "${short(target)}"; using all blocks.`);
   }
 
   const compare = raw('compare');
@@ -178,12 +178,12 @@ export function parseSettings(query: string | URLSearchParams, base: Readonly<Se
     if (compare === '1' || compare === '0') {
       settings.compare = compare === '1';
       given.add('compare');
-    } else notices.push(`Compare "${short(compare)}" ignored: expected 0 or 1.`);
+    } else notices.push(`Ignored invalid compare "${short(compare)}": expected 0 or 1.`);
   }
 
   const known = new Set(Object.values(PARAM));
   const unknown = [...new Set(params.keys())].filter((k) => !known.has(k));
-  if (unknown.length) notices.push(`Unknown URL parameter${unknown.length > 1 ? 's' : ''} ignored: ${unknown.map(short).join(', ')}.`);
+  if (unknown.length) notices.push(`Ignored unknown URL parameter${unknown.length > 1 ? 's' : ''}: ${unknown.map(short).join(', ')}.`);
   return { settings, given, notices };
 }
 
@@ -318,17 +318,17 @@ function readNumber(text: string | null, name: string, range: { min: number; max
   const trimmed = text.trim();
   // Number('') is 0 and Number('0x10') is 16: accept plain decimals only.
   if (!/^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$/i.test(trimmed)) {
-    notices.push(`${name} "${short(text)}" is not a number and was ignored.`);
+    notices.push(`Ignored invalid ${name} "${short(text)}": not a number.`);
     return undefined;
   }
   let value = Number(trimmed);
   if (integer && !Number.isInteger(value)) {
     value = Math.round(value);
-    notices.push(`${name} ${short(trimmed)} was rounded to ${value}.`);
+    notices.push(`Rounded ${name} ${short(trimmed)} to ${value} (whole numbers only).`);
   }
   if (value < range.min || value > range.max) {
     const clamped = Math.min(range.max, Math.max(range.min, value));
-    notices.push(`${name} ${short(trimmed)} is out of range ${range.min}–${range.max}; using ${clamped}.`);
+    notices.push(`Clamped ${name} ${short(trimmed)} to ${clamped} (allowed ${range.min}–${range.max}).`);
     value = clamped;
   }
   return value;
