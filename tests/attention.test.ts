@@ -132,6 +132,7 @@ describe('attention matches softmax(q·kᵀ/√D)·v on random shapes', () => {
 describe('the attention kernel for a head dim', () => {
   it('keeps whole heads up to 256 in one pass, as before', () => {
     expect(chooseAttentionKernel(40, 32768)).toEqual({ kind: 'row-per-thread', threads: 64, keyChunk: 32 });
+    expect(chooseAttentionKernel(80, 32768)).toEqual({ kind: 'row-per-thread', threads: 128, keyChunk: 32 });
     expect(chooseAttentionKernel(160, 32768)).toEqual({ kind: 'tiled', tiles: ATTENTION_TILES[0] });
     expect(chooseAttentionKernel(256, 32768)).toEqual({ kind: 'tiled', tiles: ATTENTION_TILES[1] });
   });

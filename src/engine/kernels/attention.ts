@@ -97,11 +97,13 @@ function kernelProblem(kernel: AttentionKernel, headDim: number, workgroupBytes:
 }
 
 /** The kernel for this head dim on a device with `workgroupBytes` of workgroup memory. Measured on an
- * H200 (Vulkan through dawn.node), B 2 x H 8: one row per thread with 64 threads and 32-key chunks
- * took 2.2 ms at D 40, L 4096 (the best tiling: 6.3 ms) and 0.49 ms at D 80, L 1024 (tiled: 0.91);
- * other thread counts and chunks were slower, some (64 threads, 16-key chunks at D 40) 5x slower. */
+ * H200 (Vulkan through dawn.node; scripts/bench/attention-sweep.ts), B 2 x H 8: one row per thread
+ * with 32-key chunks took 2.2 ms at D 40, L 4096 with 64 threads (128: 2.75; the best tiling: 6.4)
+ * and 0.44 ms at D 80, L 1024 with 128 threads (64: 0.49; tiled: 0.89). Other chunks were slower,
+ * some (64 threads, 16-key chunks at D 40) 5x slower. Keys taken four at a time, or two query rows
+ * per thread, gained nothing (2.2 to 6.3 ms at D 40). */
 export function chooseAttentionKernel(headDim: number, workgroupBytes: number): AttentionKernel {
-  const rows: AttentionKernel = { kind: 'row-per-thread', threads: 64, keyChunk: 32 };
+  const rows: AttentionKernel = { kind: 'row-per-thread', threads: paddedHeadDim(headDim) > 40 ? 128 : 64, keyChunk: 32 };
   if (!kernelProblem(rows, headDim, workgroupBytes)) return rows;
   const tiles = chooseAttentionTiles(headDim, workgroupBytes);
   if (tiles) return { kind: 'tiled', tiles };
