@@ -4,7 +4,7 @@
 import type { GpuContext } from '../../src/engine/gpu/gpu-context';
 import { UNet } from '../../src/engine/nn/unet';
 import type { MultiplierRule } from '../../src/engine/sampling/pipeline-types';
-import { denoise } from '../../src/engine/sampling/denoise';
+import { denoise, GpuUNetPredictor } from '../../src/engine/sampling/denoise';
 import { createScheduler, parseSchedulerConfig, type SchedulerKind } from '../../src/engine/sampling/schedulers';
 import type { ModelFolder } from '../../src/engine/weights/model-folder';
 import { readAllF32 } from '../../src/engine/weights/safetensors';
@@ -113,14 +113,13 @@ async function* samplerChecks(
   const trajectory: Float32Array[] = [];
   unet.setMultipliers(rules);
   const { latents } = await denoise({
-    unet,
+    model: new GpuUNetPredictor(unet),
     scheduler,
     noise: noise.data,
     height,
     width,
     cond: cond.data,
     uncond: uncond?.data,
-    contextLength: cond.shape[1],
     guidance: run.guidance,
     stepNoise: stepNoise ? (i) => stepNoise.data.slice(i * perStep, (i + 1) * perStep) : undefined,
     onStep: (_, l) => void trajectory.push(l),

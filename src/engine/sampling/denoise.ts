@@ -1,4 +1,4 @@
-// The denoising loop of diffusers' StableDiffusionPipeline, on our UNet:
+// The denoising loop of diffusers' StableDiffusionPipeline:
 //
 //   latents = noise · init_noise_sigma
 //   for each timestep t:
@@ -7,7 +7,8 @@
 //     eps = eps_uncond + g · (eps_cond − eps_uncond)    classifier-free guidance; g = 1 runs cond alone
 //     latents = scheduler.step(eps, t, latents)
 //
-// The scheduler math runs on the CPU in float32 (latents are small); the UNet runs on the GPU.
+// The scheduler math runs on the CPU in float32 (latents are small). The UNet is a NoisePredictor:
+// our WGSL engine's (GpuUNetPredictor, below), or ONNX Runtime's (src/engine/ort/).
 import type { Tensor } from '../gpu/tensor';
 import { numel } from '../gpu/tensor';
 import type { UNet, UNetCall } from '../nn/unet';
@@ -16,8 +17,46 @@ import type { Scheduler } from './schedulers';
 /** Text embeddings [1, L, D] for one prompt, on the CPU or already on the GPU (the text encoder's output). */
 export type Embeddings = Float32Array | Tensor;
 
+/** A UNet as the denoising loop sees it. */
+export interface NoisePredictor {
+  readonly inChannels: number;
+  /** Fixes the batch size, the sample size and each batch item's text embeddings for the calls that follow. */
+  prepare(batch: number, height: number, width: number, contexts: readonly Embeddings[]): PreparedPrediction;
+}
+
+export interface PreparedPrediction {
+  /** The model output for `sample` [batch, C, H, W], every item at `timestep`. */
+  predict(sample: Float32Array, timestep: number): Promise<Float32Array>;
+}
+
+/** Our WGSL UNet: one recorded plan per batch and size, reused across steps and generations. */
+export class GpuUNetPredictor implements NoisePredictor {
+  constructor(readonly unet: UNet) {}
+
+  get inChannels(): number {
+    return this.unet.config.inChannels;
+  }
+
+  prepare(batch: number, height: number, width: number, contexts: readonly Embeddings[]): PreparedPrediction {
+    const first = contexts[0];
+    const contextLength = first instanceof Float32Array ? first.length / this.unet.config.crossAttentionDim : first.shape[1];
+    const call = this.unet.prepare(batch, height, width, contextLength);
+    writeContext(this.unet, call, contexts);
+    const gpu = this.unet.gpu;
+    const timesteps = new Float32Array(batch);
+    return {
+      predict: async (sample, timestep) => {
+        gpu.write(call.sample.buffer, sample);
+        gpu.write(call.timesteps.buffer, timesteps.fill(timestep));
+        call.plan.run();
+        return gpu.readF32(call.output.buffer, sample.length);
+      },
+    };
+  }
+}
+
 export interface DenoiseOptions {
-  unet: UNet;
+  model: NoisePredictor;
   scheduler: Scheduler;
   /** Standard normal noise [N, C, H, W] for N images of the same prompt (throughput: one UNet call
    * serves them all); multiplied by init_noise_sigma here. */
@@ -27,7 +66,6 @@ export interface DenoiseOptions {
   cond: Embeddings;
   /** Needed when guidance ≠ 1. */
   uncond?: Embeddings;
-  contextLength: number;
   guidance: number;
   /** Noise for step i of ancestral samplers (standard normal, the size of `noise`). */
   stepNoise?: (step: number) => Float32Array;
@@ -44,24 +82,21 @@ export interface DenoiseResult {
 }
 
 export async function denoise(opts: DenoiseOptions): Promise<DenoiseResult> {
-  const { unet, scheduler, guidance } = opts;
+  const { model, scheduler, guidance } = opts;
   const guided = guidance !== 1;
   if (guided && !opts.uncond) throw new Error('denoise: guidance ≠ 1 needs unconditional embeddings');
-  const perImage = opts.height * opts.width * unet.config.inChannels;
+  const perImage = opts.height * opts.width * model.inChannels;
   const images = opts.noise.length / perImage;
-  if (!Number.isInteger(images) || images < 1) throw new Error(`denoise: noise has ${opts.noise.length} values, not a multiple of the UNet's sample (${unet.config.inChannels}×${opts.height}×${opts.width})`);
+  if (!Number.isInteger(images) || images < 1) throw new Error(`denoise: noise has ${opts.noise.length} values, not a multiple of the UNet's sample (${model.inChannels}×${opts.height}×${opts.width})`);
   // Batch order [uncond × N, cond × N], as diffusers concatenates them.
   const batch = guided ? 2 * images : images;
-  const call = unet.prepare(batch, opts.height, opts.width, opts.contextLength);
   const prompts = new Array<Embeddings>(images).fill(opts.cond);
-  writeContext(unet, call, guided ? [...new Array<Embeddings>(images).fill(opts.uncond!), ...prompts] : prompts);
+  const prepared = model.prepare(batch, opts.height, opts.width, guided ? [...new Array<Embeddings>(images).fill(opts.uncond!), ...prompts] : prompts);
 
-  const gpu = unet.gpu;
   const size = opts.noise.length;
   let latents: Float32Array = opts.noise.map((v) => v * scheduler.initNoiseSigma);
   const timesteps = scheduler.timesteps;
   const modelInput = new Float32Array(size * (guided ? 2 : 1));
-  const timestepInput = new Float32Array(batch);
   let unetMs = 0;
 
   for (let i = 0; i < timesteps.length; i++) {
@@ -70,10 +105,7 @@ export async function denoise(opts: DenoiseOptions): Promise<DenoiseResult> {
     modelInput.set(scaled);
     if (guided) modelInput.set(scaled, size);
     const started = performance.now();
-    gpu.write(call.sample.buffer, modelInput);
-    gpu.write(call.timesteps.buffer, timestepInput.fill(timesteps[i]));
-    call.plan.run();
-    const out = await gpu.readF32(call.output.buffer, modelInput.length);
+    const out = await prepared.predict(modelInput, timesteps[i]);
     unetMs += performance.now() - started;
 
     let eps: Float32Array;
@@ -95,7 +127,7 @@ export async function denoise(opts: DenoiseOptions): Promise<DenoiseResult> {
 }
 
 /** Puts each prompt's embeddings at its batch position of the call's context input. */
-function writeContext(unet: UNet, call: UNetCall, prompts: Embeddings[]): void {
+function writeContext(unet: UNet, call: UNetCall, prompts: readonly Embeddings[]): void {
   const perItem = numel(call.context.shape.slice(1));
   const encoder = unet.gpu.device.createCommandEncoder({ label: 'unet context' });
   prompts.forEach((e, b) => {

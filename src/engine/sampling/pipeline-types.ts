@@ -1,6 +1,10 @@
 // The contract between the app (or a script) and the text-to-image pipeline. Plain data only,
 // so that it crosses the Web Worker boundary with postMessage.
 
+/** What runs the text encoder and the UNet (backend.ts): our WGSL engine, or ONNX Runtime Web. */
+export type BackendName = 'webgpu' | 'onnxruntime';
+export const BACKEND_NAMES: readonly BackendName[] = ['webgpu', 'onnxruntime'];
+
 export type SamplerName = 'ddim' | 'euler' | 'euler_a' | 'dpmpp2m';
 export const SAMPLER_NAMES: readonly SamplerName[] = ['dpmpp2m', 'euler', 'euler_a', 'ddim'];
 

@@ -1,19 +1,22 @@
-// Text to image, as diffusers' StableDiffusionPipeline does it, on our WGSL engine:
+// Text to image, as diffusers' StableDiffusionPipeline does it:
 // tokenizer → CLIP text encoder → denoising loop (UNet + scheduler + CFG) → decoder → RGBA8.
+// The text encoder and UNet run on a backend (backend.ts): our WGSL engine unless told otherwise.
 //
 // A model folder is a diffusers pipeline folder: model_index.json, unet/, text_encoder/,
 // tokenizer/, scheduler/, and vae/ (AutoencoderKL or AutoencoderTiny) unless the model works in
 // pixel space. model_index.json may carry an "attention_lab" section with the app's defaults.
 import type { GpuContext } from '../gpu/gpu-context';
 import type { Tensor } from '../gpu/tensor';
-import { ClipTextEncoder } from '../nn/clip-text';
 import { DecodeRunner, IdentityDecoder, type ImageDecoder } from '../nn/image-output';
 import { TaesdDecoder } from '../nn/taesd-decoder';
 import { PromptTokenizer } from '../nn/tokenizer';
-import { UNet } from '../nn/unet';
+import type { UNet } from '../nn/unet';
+import { parseUNetConfig, type UNetConfig } from '../nn/unet-config';
+import { enumerateSites } from '../nn/unet-sites';
 import { VaeDecoder } from '../nn/vae-decoder';
-import { subFolder, type ModelFolder } from '../weights/model-folder';
-import { denoise, throwIfAborted } from './denoise';
+import type { ModelFolder } from '../weights/model-folder';
+import { WebGpuBackend, type BackendLoader, type DenoisingBackend } from './backend';
+import { denoise, throwIfAborted, type Embeddings } from './denoise';
 import { gaussianNoise } from './noise';
 import type { GenerateProgress, GenerateRequest, GenerateResult, ModelDefaults, ModelInfo, RgbaImage } from './pipeline-types';
 import { SAMPLER_NAMES } from './pipeline-types';
@@ -46,7 +49,7 @@ export const CFG_RANGE = { min: 1, max: 30 } as const;
 export class DiffusionPipeline {
   private readonly decodeRunner: DecodeRunner;
   private embeddingsKey = '';
-  private embeddings?: { uncond?: Tensor; cond: Tensor };
+  private embeddings?: { uncond?: Embeddings; cond: Embeddings };
   private latentBuffer?: GPUBuffer;
   /** Counts for tests and the UI: how often the text encoder and the UNet ran. */
   readonly stats = { textEncodings: 0, unetCalls: 0 };
@@ -55,34 +58,46 @@ export class DiffusionPipeline {
     readonly gpu: GpuContext,
     readonly info: ModelInfo,
     private readonly tokenizer: PromptTokenizer,
-    private readonly textEncoder: ClipTextEncoder,
-    /** Public for benchmarks and diagnostics: the UNet and its recorded calls. */
-    readonly unet: UNet,
+    /** What runs the text encoder and the UNet. */
+    readonly backend: DenoisingBackend,
+    readonly unetConfig: UNetConfig,
     private readonly schedulerConfig: SchedulerConfig,
     private readonly decoder: ImageDecoder,
-    private readonly clipSkip: boolean,
   ) {
     this.decodeRunner = new DecodeRunner(gpu, decoder, 'decode');
   }
 
-  static async load(gpu: GpuContext, folder: ModelFolder, onProgress?: LoadProgress): Promise<DiffusionPipeline> {
+  /** Loads a diffusers pipeline folder; `backend` runs its text encoder and UNet (default: our WGSL engine). */
+  static async load(gpu: GpuContext, folder: ModelFolder, onProgress?: LoadProgress, opts: { backend?: BackendLoader } = {}): Promise<DiffusionPipeline> {
     const index = await folder.readJson<ModelIndex>('model_index.json');
     const lab = index.attention_lab ?? {};
     const report = (from: number, to: number, what: string) => (loaded: number, total: number) => onProgress?.(from + (to - from) * (total ? loaded / total : 1), what);
 
     const schedulerConfig = parseSchedulerConfig(await folder.readJson('scheduler/scheduler_config.json'));
-    const textEncoder = await ClipTextEncoder.load(gpu, folder, 'text_encoder', { onProgress: report(0, 0.2, 'text encoder') });
-    const tokenizer = await PromptTokenizer.load(folder, 'tokenizer', textEncoder.maxLength);
-    const unet = await UNet.load(gpu, subFolder(folder, 'unet'), report(0.2, 0.9, 'UNet'));
+    const unetConfig = parseUNetConfig(await folder.readJson('unet/config.json'));
     const vaeClass = index.vae?.[1];
+    if (vaeClass && vaeClass !== 'AutoencoderTiny' && vaeClass !== 'AutoencoderKL') {
+      throw new Error(`${folder.name}/model_index.json: vae class "${vaeClass}" is not supported (AutoencoderKL, AutoencoderTiny, or none for pixel space)`);
+    }
+    const loadBackend = opts.backend ?? WebGpuBackend.load;
+    const backend = await loadBackend({ gpu, folder, unetConfig, clipSkip: lab.clip_skip ?? false, onProgress: (f, what) => onProgress?.(0.9 * f, what) });
     let decoder: ImageDecoder;
-    if (!vaeClass) decoder = new IdentityDecoder(unet.config.outChannels);
-    else if (vaeClass === 'AutoencoderTiny') decoder = await TaesdDecoder.load(gpu, folder, 'vae', { onProgress: report(0.9, 1, 'decoder') });
-    else if (vaeClass === 'AutoencoderKL') decoder = await VaeDecoder.load(gpu, folder, 'vae', { onProgress: report(0.9, 1, 'decoder') });
-    else throw new Error(`${folder.name}/model_index.json: vae class "${vaeClass}" is not supported (AutoencoderKL, AutoencoderTiny, or none for pixel space)`);
-    onProgress?.(1, 'ready');
+    try {
+      const tokenizer = await PromptTokenizer.load(folder, 'tokenizer', backend.contextLength);
+      if (!vaeClass) decoder = new IdentityDecoder(unetConfig.outChannels);
+      else if (vaeClass === 'AutoencoderTiny') decoder = await TaesdDecoder.load(gpu, folder, 'vae', { onProgress: report(0.9, 1, 'decoder') });
+      else decoder = await VaeDecoder.load(gpu, folder, 'vae', { onProgress: report(0.9, 1, 'decoder') });
+      onProgress?.(1, 'ready');
+      const info = DiffusionPipeline.modelInfo(folder, lab, unetConfig, decoder);
+      return new DiffusionPipeline(gpu, info, tokenizer, backend, unetConfig, schedulerConfig, decoder);
+    } catch (e) {
+      backend.destroy();
+      throw e;
+    }
+  }
 
-    const size = (unet.config.sampleSize ?? 64) * decoder.upscale;
+  private static modelInfo(folder: ModelFolder, lab: AttentionLabSection, unetConfig: UNetConfig, decoder: ImageDecoder): ModelInfo {
+    const size = (unetConfig.sampleSize ?? 64) * decoder.upscale;
     const d = lab.defaults ?? {};
     const defaults: ModelDefaults = {
       sampler: d.sampler && SAMPLER_NAMES.includes(d.sampler) ? d.sampler : 'euler',
@@ -91,12 +106,17 @@ export class DiffusionPipeline {
       prompt: d.prompt,
       negativePrompt: d.negativePrompt,
     };
-    const multiple = decoder.upscale * 2 ** unet.config.down.filter((b) => b.resample).length;
+    const multiple = decoder.upscale * 2 ** unetConfig.down.filter((b) => b.resample).length;
     const width = lab.width ?? size;
     const height = lab.height ?? size;
     if (width % multiple || height % multiple) throw new Error(`${folder.name}/model_index.json: size ${width}×${height} is not a multiple of ${multiple}`);
-    const info: ModelInfo = { name: lab.name ?? folder.name, width, height, defaults, sites: unet.sites, credits: lab.credits };
-    return new DiffusionPipeline(gpu, info, tokenizer, textEncoder, unet, schedulerConfig, decoder, lab.clip_skip ?? false);
+    return { name: lab.name ?? folder.name, width, height, defaults, sites: enumerateSites(unetConfig), credits: lab.credits };
+  }
+
+  /** Our engine's UNet and its recorded calls (benchmarks, parity checks); only on the WebGPU backend. */
+  get unet(): UNet {
+    if (!(this.backend instanceof WebGpuBackend)) throw new Error(`the ${this.backend.name} backend has no WGSL UNet`);
+    return this.backend.unet;
   }
 
   /** Tokens per prompt: the text encoder's context length. */
@@ -154,24 +174,23 @@ export class DiffusionPipeline {
 
     const scheduler = createScheduler(request.sampler, this.schedulerConfig, steps);
     const { height, width } = this.latentSize;
-    const latentCount = this.unet.config.inChannels * height * width;
+    const latentCount = this.unetConfig.inChannels * height * width;
     const perSeed = (stream: number) => {
       const all = new Float32Array(latentCount * seeds.length);
       seeds.forEach((seed, i) => all.set(gaussianNoise(seed, latentCount, stream), i * latentCount));
       return all;
     };
     const noise = opts.noise ?? perSeed(0);
-    this.unet.setMultipliers(request.rules);
+    this.backend.setMultipliers(request.rules);
 
     const result = await denoise({
-      unet: this.unet,
+      model: this.backend.predictor,
       scheduler,
       noise,
       height,
       width,
       cond,
       uncond,
-      contextLength: cond.shape[1],
       guidance: request.cfg,
       // Ancestral samplers draw fresh noise each step: stream i+1 of the same seed.
       stepNoise: (i) => perSeed(i + 1),
@@ -191,25 +210,23 @@ export class DiffusionPipeline {
     return { height: this.info.height / this.decoder.upscale, width: this.info.width / this.decoder.upscale };
   }
 
-  /** [uncond, cond] embeddings on the GPU, reused while the prompts stay the same. */
-  private async encodePrompts(prompt: string, negative: string, guided: boolean): Promise<{ uncond?: Tensor; cond: Tensor }> {
+  /** [uncond, cond] embeddings, reused while the prompts stay the same. */
+  private async encodePrompts(prompt: string, negative: string, guided: boolean): Promise<{ uncond?: Embeddings; cond: Embeddings }> {
     const key = JSON.stringify([prompt, guided ? negative : null]);
     if (this.embeddings && key === this.embeddingsKey) return this.embeddings;
     const texts = guided ? [negative, prompt] : [prompt];
     const length = this.tokenizer.maxLength;
     const ids = new Int32Array(texts.length * length);
     texts.forEach((t, i) => ids.set(this.tokenizer.encode(t), i * length));
-    const out = await this.textEncoder.encode(ids, texts.length, { clipSkip: this.clipSkip });
+    const out = await this.backend.encodeText(ids, texts.length);
     this.stats.textEncodings++;
-    const perPrompt = length * this.textEncoder.hiddenSize * 4;
-    const view = (i: number): Tensor => ({ ...out, shape: [1, length, this.textEncoder.hiddenSize], byteOffset: out.byteOffset + i * perPrompt, label: `${out.label}[${i}]` });
-    this.embeddings = guided ? { uncond: view(0), cond: view(1) } : { cond: view(0) };
+    this.embeddings = guided ? { uncond: out[0], cond: out[1] } : { cond: out[0] };
     this.embeddingsKey = key;
     return this.embeddings;
   }
 
   private async decodeImage(latents: Float32Array): Promise<RgbaImage> {
-    const channels = this.unet.config.outChannels;
+    const channels = this.unetConfig.outChannels;
     const { height, width } = this.latentSize;
     const bytes = latents.byteLength;
     if (!this.latentBuffer || this.latentBuffer.size < bytes) {
@@ -224,8 +241,7 @@ export class DiffusionPipeline {
   destroy(): void {
     this.decodeRunner.destroy();
     this.latentBuffer?.destroy();
-    this.textEncoder.destroy();
-    this.unet.destroy();
+    this.backend.destroy();
     if ('destroy' in this.decoder && typeof this.decoder.destroy === 'function') (this.decoder as { destroy(): void }).destroy();
   }
 }

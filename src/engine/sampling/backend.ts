@@ -1,0 +1,86 @@
+// What runs the networks of a text-to-image pipeline: the text encoder and the UNet. Everything
+// around them (tokenizer, schedulers, guidance, noise, decoding) is the pipeline's and is shared, so
+// two backends given the same model and request make the same image up to float rounding.
+//
+// The default backend is our WGSL engine. src/engine/ort/ort-backend.ts runs the same model's ONNX
+// export on ONNX Runtime Web (a second opinion, and a baseline for the benchmark).
+import type { GpuContext } from '../gpu/gpu-context';
+import type { Tensor } from '../gpu/tensor';
+import { ClipTextEncoder } from '../nn/clip-text';
+import { UNet } from '../nn/unet';
+import type { UNetConfig } from '../nn/unet-config';
+import { subFolder, type ModelFolder } from '../weights/model-folder';
+import { GpuUNetPredictor, type Embeddings, type NoisePredictor } from './denoise';
+import type { BackendName, MultiplierRule } from './pipeline-types';
+
+export interface DenoisingBackend {
+  readonly name: BackendName;
+  readonly predictor: NoisePredictor;
+  /** Tokens per prompt the text encoder takes. */
+  readonly contextLength: number;
+  /** The attention multipliers of the predictions that follow (rules multiply, as in unet-sites.ts). */
+  setMultipliers(rules: readonly MultiplierRule[]): void;
+  /** One [1, L, D] embedding per prompt, for `count` prompts of contextLength token ids each. */
+  encodeText(ids: Int32Array, count: number): Promise<Embeddings[]>;
+  destroy(): void;
+}
+
+export interface BackendLoadContext {
+  gpu: GpuContext;
+  folder: ModelFolder;
+  unetConfig: UNetConfig;
+  /** Use the penultimate CLIP layer (model_index.json's attention_lab.clip_skip). */
+  clipSkip: boolean;
+  /** Loading progress of the backend's weights, 0..1. */
+  onProgress: (fraction: number, what: string) => void;
+}
+
+/** Makes a backend for a model folder; DiffusionPipeline.load calls it. */
+export type BackendLoader = (ctx: BackendLoadContext) => Promise<DenoisingBackend>;
+
+/** Our WGSL engine: CLIP text encoder and UNet on the pipeline's GPU device. */
+export class WebGpuBackend implements DenoisingBackend {
+  readonly name = 'webgpu';
+  readonly predictor: GpuUNetPredictor;
+
+  private constructor(
+    private readonly textEncoder: ClipTextEncoder,
+    readonly unet: UNet,
+    private readonly clipSkip: boolean,
+  ) {
+    this.predictor = new GpuUNetPredictor(unet);
+  }
+
+  static load: BackendLoader = async ({ gpu, folder, clipSkip, onProgress }) => {
+    const progress = (from: number, to: number, what: string) => (loaded: number, total: number) => onProgress(from + (to - from) * (total ? loaded / total : 1), what);
+    const textEncoder = await ClipTextEncoder.load(gpu, folder, 'text_encoder', { onProgress: progress(0, 0.2, 'text encoder') });
+    try {
+      const unet = await UNet.load(gpu, subFolder(folder, 'unet'), progress(0.2, 1, 'UNet'));
+      return new WebGpuBackend(textEncoder, unet, clipSkip);
+    } catch (e) {
+      textEncoder.destroy();
+      throw e;
+    }
+  };
+
+  get contextLength(): number {
+    return this.textEncoder.maxLength;
+  }
+
+  setMultipliers(rules: readonly MultiplierRule[]): void {
+    this.unet.setMultipliers(rules);
+  }
+
+  async encodeText(ids: Int32Array, count: number): Promise<Embeddings[]> {
+    const out = await this.textEncoder.encode(ids, count, { clipSkip: this.clipSkip });
+    const length = ids.length / count;
+    const hidden = this.textEncoder.hiddenSize;
+    const view = (i: number): Tensor => ({ ...out, shape: [1, length, hidden], byteOffset: out.byteOffset + i * length * hidden * 4, label: `${out.label}[${i}]` });
+    return Array.from({ length: count }, (_, i) => view(i));
+  }
+
+  destroy(): void {
+    this.textEncoder.destroy();
+    this.unet.destroy();
+  }
+}
