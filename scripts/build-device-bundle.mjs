@@ -1,24 +1,47 @@
 // Bundles a Node entry (default scripts/bench.ts) into one ES module for the GPU machine, where
 // neither TypeScript sources nor node_modules travel: everything is inlined except `webgpu`
 // (dawn.node, linked there by shared/device/enter.sh). Output: .device-bundle/<name>.mjs
+//
+// A bundle that contains ONNX Runtime Web also needs its WebAssembly, which cannot be inlined: it
+// goes next to the bundles, brotli-compressed (27 MB -> under 5 MB, under the machine's 64 MiB
+// transfer limit), where src/engine/ort/ort-node.ts looks for it.
 import { build } from 'vite';
-import { basename } from 'node:path';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { constants, brotliCompressSync } from 'node:zlib';
+
+const OUT_DIR = '.device-bundle';
+// The names ORT_WASM_FILE and ORT_WASM_BROTLI_FILE in src/engine/ort/ort-node.ts.
+const ORT_WASM = 'node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.asyncify.wasm';
+const ORT_WASM_BROTLI = join(OUT_DIR, `${basename(ORT_WASM)}.br`);
 
 const entries = process.argv.slice(2).length ? process.argv.slice(2) : ['scripts/bench.ts'];
+let needsOrtWasm = false;
 for (const entry of entries) {
-  await build({
+  const name = `${basename(entry).replace(/\.ts$/, '')}.mjs`;
+  const result = await build({
     configFile: false,
     publicDir: false,
     logLevel: 'warn',
     ssr: { noExternal: true, external: ['webgpu'] },
     build: {
       ssr: entry,
-      outDir: '.device-bundle',
+      outDir: OUT_DIR,
       emptyOutDir: false,
       target: 'node20',
       minify: false,
-      rollupOptions: { output: { format: 'es', entryFileNames: `${basename(entry).replace(/\.ts$/, '')}.mjs` } },
+      // One file per entry, dynamic imports (such as onnxruntime-web's) included.
+      rollupOptions: { output: { format: 'es', entryFileNames: name, codeSplitting: false } },
     },
   });
-  console.log(`bundled ${entry} -> .device-bundle/${basename(entry).replace(/\.ts$/, '')}.mjs`);
+  const chunks = [result].flat().flatMap((r) => r.output);
+  needsOrtWasm ||= chunks.some((c) => c.type === 'chunk' && c.moduleIds.some((id) => id.includes('/onnxruntime-web/')));
+  console.log(`bundled ${entry} -> ${OUT_DIR}/${name}`);
+}
+
+if (needsOrtWasm && !(existsSync(ORT_WASM_BROTLI) && statSync(ORT_WASM_BROTLI).mtimeMs >= statSync(ORT_WASM).mtimeMs)) {
+  const wasm = readFileSync(ORT_WASM);
+  const params = { [constants.BROTLI_PARAM_QUALITY]: 9, [constants.BROTLI_PARAM_SIZE_HINT]: wasm.length };
+  writeFileSync(ORT_WASM_BROTLI, brotliCompressSync(wasm, { params }));
+  console.log(`ONNX Runtime's WebAssembly -> ${ORT_WASM_BROTLI} (${(statSync(ORT_WASM_BROTLI).size / 2 ** 20).toFixed(1)} MiB)`);
 }
