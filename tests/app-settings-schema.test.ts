@@ -13,6 +13,7 @@ import {
 
 const changed: Settings = {
   ...DEFAULT_SETTINGS,
+  backend: 'onnxruntime',
   prompt: 'a red heart, glossy & bright?',
   negative: 'blurry',
   seed: 123456789,
@@ -32,6 +33,14 @@ describe('settings in the URL', () => {
     expect(parsed.settings).toEqual(changed);
     expect(parsed.notices).toEqual([]);
     expect(parsed.given.size).toBe(Object.keys(changed).length);
+  });
+
+  it('names the backend only when it is not our engine, and refuses unknown ones', () => {
+    expect(serializeSettings(changed)).toContain('backend=onnxruntime');
+    expect(serializeSettings(DEFAULT_SETTINGS)).not.toContain('backend');
+    const parsed = parseSettings('?backend=tensorflow');
+    expect(parsed.settings.backend).toBe('webgpu');
+    expect(parsed.notices).toEqual(['Ignored unknown backend "tensorflow": expected webgpu or onnxruntime.']);
   });
 
   it('writes multipliers readably', () => {

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
-import { SAMPLER_NAMES, type SamplerName } from '../../engine/sampling/pipeline-types';
+import { BACKEND_NAMES, SAMPLER_NAMES, type BackendName, type SamplerName } from '../../engine/sampling/pipeline-types';
 import { LIMITS } from '../state/settings-schema';
 import { useApp } from '../state/store';
 import { NumberField } from './number-field';
@@ -45,10 +45,32 @@ export function GenerationControls() {
           </select>
         </span>
         <NumberField label="CFG" name="CFG" value={settings.cfg} min={LIMITS.cfg.min} max={LIMITS.cfg.max} step={0.5} onCommit={(cfg, change) => update({ cfg }, change)} />
+        <span className="select-field">
+          <label className="field-label" htmlFor="backend-select">
+            Backend
+          </label>
+          <select
+            id="backend-select"
+            value={settings.backend}
+            title="What runs the model. Both make the same image; switching loads the model again."
+            onChange={(e) => update({ backend: e.target.value as BackendName })}
+          >
+            {BACKEND_NAMES.map((name) => (
+              <option key={name} value={name}>
+                {BACKEND_LABELS[name]}
+              </option>
+            ))}
+          </select>
+        </span>
       </div>
     </section>
   );
 }
+
+const BACKEND_LABELS: Record<BackendName, string> = {
+  webgpu: 'Our WGSL engine (WebGPU)',
+  onnxruntime: 'ONNX Runtime Web (WebGPU)',
+};
 
 function randomSeed(): number {
   return crypto.getRandomValues(new Uint32Array(1))[0];

@@ -1,6 +1,7 @@
 // The page's side of the engine worker: a promise per render, and recovery from a lost GPU device
 // (a new worker, a new device, the model loaded again, and the unfinished renders sent again).
 
+import type { BackendName } from '../../engine/sampling/pipeline-types';
 import type { GenerateRequest, ModelInfo, RgbaImage } from '../../engine/sampling/pipeline-types';
 import type { EngineErrorKind, FromWorker, Lane, ToWorker } from './worker-protocol';
 
@@ -64,6 +65,7 @@ export class EngineClient {
   constructor(
     private readonly modelUrl: string,
     private readonly modelId: string,
+    private readonly backend: BackendName,
     private readonly events: EngineEvents,
     private readonly createWorker: WorkerFactory = defaultWorkerFactory,
   ) {
@@ -102,7 +104,7 @@ export class EngineClient {
       event.preventDefault();
       this.events.error('worker', `The engine worker failed: ${event.message || 'it could not start'}.`);
     };
-    worker.postMessage({ type: 'load', modelUrl: this.modelUrl, modelId: this.modelId } satisfies ToWorker);
+    worker.postMessage({ type: 'load', modelUrl: this.modelUrl, modelId: this.modelId, backend: this.backend } satisfies ToWorker);
     return worker;
   }
 

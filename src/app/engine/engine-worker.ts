@@ -4,14 +4,24 @@
 // (render-queue.ts), so a drag never leaves a queue of stale renders behind it.
 
 import { GpuContext, GpuError } from '../../engine/gpu/gpu-context';
+import type { BackendLoader } from '../../engine/sampling/backend';
 import { DiffusionPipeline } from '../../engine/sampling/pipeline';
+import type { BackendName } from '../../engine/sampling/pipeline-types';
 import { urlModelFolder } from '../../engine/weights/model-folder';
 import { RenderQueue, type RenderJob } from './render-queue';
 import type { FromWorker, ToWorker } from './worker-protocol';
 
 // ---- The one place where the app meets the engine's pipeline. -------------------------------
-async function loadPipeline(gpu: GpuContext, modelUrl: string, onProgress: (fraction: number, what: string) => void): Promise<DiffusionPipeline> {
-  return DiffusionPipeline.load(gpu, urlModelFolder(modelUrl), onProgress);
+async function loadPipeline(gpu: GpuContext, modelUrl: string, backend: BackendName, onProgress: (fraction: number, what: string) => void): Promise<DiffusionPipeline> {
+  return DiffusionPipeline.load(gpu, urlModelFolder(modelUrl), onProgress, { backend: backend === 'onnxruntime' ? await onnxRuntimeLoader() : undefined });
+}
+
+/** ONNX Runtime Web is loaded only when it is chosen: its WebAssembly runtime is megabytes. */
+async function onnxRuntimeLoader(): Promise<BackendLoader> {
+  const [ort, { onnxRuntimeBackend }] = await Promise.all([import('onnxruntime-web/webgpu'), import('../../engine/ort/ort-backend')]);
+  // One thread: more need cross-origin isolation, which a static host may not give; the work is on the GPU.
+  ort.env.wasm.numThreads = 1;
+  return onnxRuntimeBackend(ort, 'webgpu');
 }
 type Pipeline = DiffusionPipeline;
 // ----------------------------------------------------------------------------------------------
@@ -33,7 +43,7 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
   const message = event.data;
   switch (message.type) {
     case 'load':
-      void load(message.modelUrl);
+      void load(message.modelUrl, message.backend);
       break;
     case 'generate':
       queue.submit({ id: message.id, lane: message.lane, request: message.request });
@@ -47,7 +57,7 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
   }
 };
 
-async function load(modelUrl: string): Promise<void> {
+async function load(modelUrl: string, backend: BackendName): Promise<void> {
   const started = performance.now();
   try {
     gpu = await GpuContext.create(navigator.gpu, {
@@ -62,7 +72,7 @@ async function load(modelUrl: string): Promise<void> {
     return;
   }
   try {
-    pipeline = await loadPipeline(gpu, modelUrl, (fraction, what) => post({ type: 'load-progress', fraction, what }));
+    pipeline = await loadPipeline(gpu, modelUrl, backend, (fraction, what) => post({ type: 'load-progress', fraction, what }));
   } catch (e) {
     if (lost) return;
     post({ type: 'error', kind: e instanceof GpuError ? e.kind : 'model-load', message: messageOf(e) });

@@ -38,6 +38,8 @@ export function startPlayground(): void {
   started = true;
   startUrlSync();
   useApp.subscribe((state, previous) => {
+    // Another backend is another worker: a fresh device and the model loaded again.
+    if (state.settings.backend !== previous.settings.backend) restartEngine();
     if (state.settings !== previous.settings || state.engine.info !== previous.engine.info || state.engine.phase !== previous.engine.phase) scheduleSync();
   });
   (globalThis as { attentionLab?: unknown }).attentionLab = {
@@ -61,8 +63,8 @@ function startEngine(): void {
     fail('no-webgpu', NO_WEBGPU_HELP);
     return;
   }
-  const { model } = useApp.getState().settings;
-  client = new EngineClient(modelUrl(model), model, {
+  const { model, backend } = useApp.getState().settings;
+  client = new EngineClient(modelUrl(model), model, backend, {
     adapter: (name, software) => setEngine({ adapter: name, software, phase: 'loading', loadWhat: 'Starting…' }),
     loadProgress: (fraction, what) => setEngine({ phase: 'loading', loadFraction: fraction, loadWhat: what }),
     ready: (info, loadMs) => onReady(info, loadMs),

@@ -1,6 +1,7 @@
 // The messages between the page and the engine worker. Plain data only (structured clone).
 
 import type { GpuErrorKind } from '../../engine/gpu/gpu-context';
+import type { BackendName } from '../../engine/sampling/pipeline-types';
 import type { GenerateRequest, ModelInfo, RgbaImage } from '../../engine/sampling/pipeline-types';
 
 /**
@@ -14,7 +15,7 @@ export type Lane = 'live' | 'baseline' | 'grid';
 export const LANES_BY_PRIORITY: readonly Lane[] = ['live', 'baseline', 'grid'];
 
 export type ToWorker =
-  | { type: 'load'; modelUrl: string; modelId: string }
+  | { type: 'load'; modelUrl: string; modelId: string; backend: BackendName }
   | { type: 'generate'; id: number; lane: Lane; request: GenerateRequest }
   | { type: 'cancel'; lane: Lane }
   /** Debug hook: act as if the GPU device were lost, to exercise recovery. */

@@ -3,12 +3,14 @@
 // a malformed value is ignored, and each repair becomes a notice that the page shows.
 
 import {
+  BACKEND_NAMES,
   MULTIPLIER_RANGE,
   NEUTRAL_MULTIPLIERS,
   SAMPLER_NAMES,
   type AttentionKind,
   type AttentionMultipliers,
   type AttentionSite,
+  type BackendName,
   type GenerateRequest,
   type ModelDefaults,
   type MultiplierRule,
@@ -22,6 +24,8 @@ export type Target = 'all' | UNetPart | string;
 
 export interface Settings {
   model: string;
+  /** What runs the model: our WGSL engine, or its ONNX export on ONNX Runtime Web. */
+  backend: BackendName;
   prompt: string;
   negative: string;
   seed: number;
@@ -57,6 +61,7 @@ export const LIMITS = {
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = {
   model: DEFAULT_MODEL,
+  backend: 'webgpu',
   // Until the model says its own default prompt (ModelInfo.defaults), the field is empty.
   prompt: '',
   negative: '',
@@ -73,6 +78,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = {
 /** The URL's parameter name for each setting, in the order the query string lists them. */
 const PARAM: Record<SettingKey, string> = {
   model: 'model',
+  backend: 'backend',
   prompt: 'prompt',
   negative: 'neg',
   seed: 'seed',
@@ -124,6 +130,14 @@ export function parseSettings(query: string | URLSearchParams, base: Readonly<Se
       settings.model = model;
       given.add('model');
     } else notices.push(`Ignored unknown model "${short(model)}"; using ${base.model}.`);
+  }
+
+  const backend = raw('backend');
+  if (backend !== null) {
+    if ((BACKEND_NAMES as readonly string[]).includes(backend)) {
+      settings.backend = backend as BackendName;
+      given.add('backend');
+    } else notices.push(`Ignored unknown backend "${short(backend)}": expected ${BACKEND_NAMES.join(' or ')}.`);
   }
 
   for (const key of ['prompt', 'negative'] as const) {
@@ -203,6 +217,8 @@ export function withModelDefaults(settings: Readonly<Settings>, defaults: Readon
 export function serializeSettings(settings: Readonly<Settings>): string {
   const params = new URLSearchParams();
   params.set(PARAM.model, settings.model);
+  // Only when it is not our engine: the image is the same on both, so old links stay as they were.
+  if (settings.backend !== DEFAULT_SETTINGS.backend) params.set(PARAM.backend, settings.backend);
   params.set(PARAM.prompt, settings.prompt);
   params.set(PARAM.negative, settings.negative);
   params.set(PARAM.seed, String(settings.seed));
@@ -299,6 +315,7 @@ export function label(key: SettingKey): string {
   return (
     {
       model: 'Model',
+      backend: 'Backend',
       prompt: 'Prompt',
       negative: 'Negative prompt',
       seed: 'Seed',
