@@ -1,10 +1,12 @@
-// npm run bench -- [--only default,sd15,turbo] [--iterations N] [--profile] [--json FILE] [--latent N]
+// npm run bench -- [--only default,ort,sd15,turbo] [--iterations N] [--profile] [--json FILE] [--latent N]
 //                  [--unet-config FILE [--batch N]]   (any UNet config.json, random f16 weights)
 //
 // ms per UNet call (median after warm-up) for (a) the default model at its default settings, with
 // images per second of the whole pipeline, (b) an SD 1.5-layout UNet with random f16 weights made
 // in place, 64×64 latent, batch 2, (c) the SD-Turbo layout, batch 1; a per-kernel breakdown from
-// timestamp queries; GPU memory for the weights and the activations. Runs wherever WebGPU does:
+// timestamp queries; GPU memory for the weights and the activations; (ort) the default model on our
+// engine and on ONNX Runtime Web's WebGPU EP (its ONNX export), both behind the same pipeline, timed
+// in turns on the same GPU. Runs wherever WebGPU does:
 // here on SwiftShader (where SD-size models are skipped unless named with --only), and on a real
 // GPU through dawn.node (shared/device/README.md).
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -15,7 +17,11 @@ import { canProfile, profilePlan, type KernelTime } from '../src/engine/gpu/prof
 import { UNet, type UNetCall } from '../src/engine/nn/unet';
 import { parseUNetConfig } from '../src/engine/nn/unet-config';
 import { expectedUNetWeights } from '../src/engine/nn/unet-weights';
+import { onnxRuntimeBackend } from '../src/engine/ort/ort-backend';
+import { loadNodeOrt } from '../src/engine/ort/ort-node';
+import type { BackendLoader } from '../src/engine/sampling/backend';
 import { DiffusionPipeline } from '../src/engine/sampling/pipeline';
+import type { GenerateRequest } from '../src/engine/sampling/pipeline-types';
 import { gaussianNoise } from '../src/engine/sampling/noise';
 import { nodeModelFolder } from '../src/engine/weights/node-byte-source';
 import { randomWeights } from './bench/random-weights';
@@ -157,10 +163,64 @@ async function benchRandomUNet(gpu: GpuContext, name: string, configJson: object
   }
 }
 
+/** One backend's numbers for the default model, both measured through NoisePredictor.predict and the
+ * pipeline, so each includes what the other pays: inputs up, output back, per call. */
+interface BackendResult {
+  backend: string;
+  batch: number;
+  /** One UNet call with its upload and read-back (median). */
+  msPerCall: number;
+  msPerImage: number;
+  imagesPerSecond: number;
+  settings: string;
+}
+
+async function benchBackends(gpu: GpuContext, opts: Options): Promise<BackendResult[]> {
+  const folder = nodeModelFolder(resolve(opts.model));
+  const ort = await loadNodeOrt();
+  const backends: [string, BackendLoader | undefined][] = [
+    ['WGSL engine (WebGPU)', undefined],
+    ['ONNX Runtime Web 1.30 (WebGPU EP)', onnxRuntimeBackend(ort, 'webgpu')],
+  ];
+  const pipelines = [];
+  for (const [name, backend] of backends) pipelines.push({ name, pipeline: await DiffusionPipeline.load(gpu, folder, undefined, { backend }) });
+  const d = pipelines[0].pipeline.info.defaults;
+  const request: GenerateRequest = { prompt: d.prompt ?? 'a smiling cat face', negativePrompt: d.negativePrompt ?? '', seed: 1, steps: d.steps, sampler: d.sampler, cfg: d.cfg, rules: [] };
+  const results: BackendResult[] = [];
+  try {
+    for (const { name, pipeline } of pipelines) {
+      const info = pipeline.info;
+      const batch = d.cfg !== 1 ? 2 : 1;
+      const sample = gaussianNoise(1, batch * 3 * info.height * info.width);
+      const context = gaussianNoise(2, pipeline.contextLength * pipeline.unetConfig.crossAttentionDim);
+      const prepared = pipeline.backend.predictor.prepare(batch, info.height, info.width, new Array(batch).fill(context));
+      const calls: number[] = [];
+      for (let i = 0; i < opts.iterations + 3; i++) {
+        const t0 = performance.now();
+        await prepared.predict(sample, 500);
+        if (i >= 3) calls.push(performance.now() - t0);
+      }
+      await pipeline.generate(request); // warm-up
+      const images: number[] = [];
+      for (let i = 0; i < Math.max(3, Math.min(opts.iterations, 20)); i++) images.push((await pipeline.generate({ ...request, seed: i })).ms);
+      const msPerImage = median(images);
+      results.push({ backend: name, batch, msPerCall: median(calls), msPerImage, imagesPerSecond: 1000 / msPerImage, settings: `${d.sampler}, ${d.steps} steps, CFG ${d.cfg}` });
+    }
+  } finally {
+    for (const { pipeline } of pipelines) pipeline.destroy();
+  }
+  return results;
+}
+
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
-function report(gpu: GpuContext, results: UNetResult[]): string {
+function report(gpu: GpuContext, results: UNetResult[], backends: BackendResult[]): string {
   const lines = [`device: ${gpu.adapterName}; features: ${[...gpu.features].sort().join(', ')}`, ''];
+  if (backends.length) {
+    lines.push('| default model on | batch | ms / UNet call with upload and read-back (median) | ms / image | images/s | settings |', '| --- | --- | --- | --- | --- | --- |');
+    for (const b of backends) lines.push(`| ${b.backend} | ${b.batch} | ${b.msPerCall.toFixed(2)} | ${b.msPerImage.toFixed(1)} | ${b.imagesPerSecond.toFixed(2)} | ${b.settings} |`);
+    lines.push('');
+  }
   lines.push(`| model | batch | latent | ms / UNet call (median) | min | n | images/s one at a time | images/s, ${BATCH_SEEDS} seeds per batch | weights | activations (peak live) | dispatches |`);
   lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of results) {
@@ -184,6 +244,7 @@ async function main(): Promise<void> {
   if (!opts.iterations) opts.iterations = software ? 3 : 20;
   const want = (name: string, byDefault: boolean) => (opts.only ? opts.only.has(name) : byDefault && !opts.unetConfig);
   const results: UNetResult[] = [];
+  let backends: BackendResult[] = [];
   try {
     if (want('default', true)) {
       try {
@@ -192,12 +253,13 @@ async function main(): Promise<void> {
         console.error(`default model: skipped (${(e as Error).message})`);
       }
     }
+    if (want('ort', !software)) backends = await benchBackends(gpu, opts);
     if (want('sd15', !software)) results.push(await benchRandomUNet(gpu, 'SD 1.5 layout, random f16 weights', SD15_UNET, 2, opts));
     if (want('turbo', !software)) results.push(await benchRandomUNet(gpu, 'SD-Turbo layout, random f16 weights', SD_TURBO_UNET, 1, opts));
     if (opts.unetConfig) results.push(await benchRandomUNet(gpu, `${opts.unetConfig}, random f16 weights`, JSON.parse(readFileSync(opts.unetConfig, 'utf8')), opts.batch, opts));
-    if (software && !opts.only) console.error('SwiftShader: SD-size UNets skipped (name them with --only sd15,turbo to run them anyway).');
-    console.log(report(gpu, results));
-    if (opts.json) writeFileSync(opts.json, JSON.stringify({ device: gpu.adapter, results }, null, 1));
+    if (software && !opts.only) console.error('SwiftShader: SD-size UNets and ONNX Runtime skipped (name them with --only sd15,turbo,ort to run them anyway).');
+    console.log(report(gpu, results, backends));
+    if (opts.json) writeFileSync(opts.json, JSON.stringify({ device: gpu.adapter, results, backends }, null, 1));
   } finally {
     gpu.destroy();
   }
