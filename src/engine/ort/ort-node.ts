@@ -5,10 +5,10 @@
 // ORT's web builds assume a browser in three ways that matter here:
 // - Its WebAssembly memory is a SharedArrayBuffer (the builds are compiled with threads), and its
 //   WebGPU EP passes views of that memory to `queue.writeBuffer`. dawn.node 0.6 rejects
-//   SharedArrayBuffer-backed data: writeBuffer throws "Error: Invalid argument" (the Node-API
-//   status for a SharedArrayBuffer where an ArrayBuffer is expected), which is how session
-//   creation failed; called directly it can also crash the process, and writeTexture does the
-//   same. We copy such data into an ordinary ArrayBuffer before it reaches dawn.node.
+//   SharedArrayBuffer-backed data: writeBuffer throws "Error: Invalid argument" (Node-API's
+//   message for napi_invalid_arg), which is how session creation failed; called directly it can
+//   also crash the process, and so can writeTexture. We copy such data into an ordinary
+//   ArrayBuffer before it reaches dawn.node.
 // - The WebGPU EP takes its adapter from `navigator.gpu`, which Node lacks (Node 20) or has
 //   without `gpu` (Node 21+).
 // - With more than one thread, the web build fetches its .mjs from a file: URL, which Node's
@@ -38,6 +38,12 @@ let ortPromise: Promise<Ort> | undefined;
  * from it too. Sessions request their own adapter and device from `gpu` (by default nodeGpu(), which
  * in any case installs WebGPU's globals); only the first call's `gpu` counts. To run a session on an
  * existing device, such as our engine's: `executionProviders: [{ name: 'webgpu', device }]`.
+ *
+ * Warm up before timing anything. Once the first session has compiled ORT's 27 MB of WebAssembly,
+ * V8 optimizes it on background threads for about 30 s (H200; longer on SwiftShader). Meanwhile a
+ * wait on dawn.node, ORT's or our engine's, can stall until that work is done: when no timer or
+ * socket keeps libuv's loop alive, Node drains V8's background tasks (platform->DrainTasks) before
+ * it polls again, and dawn.node's pending work holds no such handle. Later runs are not slowed.
  */
 export function loadNodeOrt(gpu?: GPU): Promise<Ort> {
   ortPromise ??= (async () => {
