@@ -13,7 +13,9 @@ test('a link with backend=onnxruntime renders the default model on ONNX Runtime 
   await waitForImage(page);
   expect(rgbVariance(await canvasPixels(generatedImage(page)))).toBeGreaterThan(100);
   expect(new URL(page.url()).searchParams.get('backend')).toBe('onnxruntime');
-  // Back to our engine: the link drops the parameter (the default).
+  // Back to our engine: the model loads again on it, the page says so, and the link drops the
+  // parameter (the default).
   await page.getByLabel('Backend').selectOption('webgpu');
+  await expect(page.getByTestId('notices')).toContainText('Now running on our WGSL engine.', { timeout: 120_000 });
   await expect(page).not.toHaveURL(/backend=/);
 });

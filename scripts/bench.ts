@@ -191,7 +191,7 @@ async function benchBackends(gpu: GpuContext, opts: Options): Promise<BackendRes
     for (const { name, pipeline } of pipelines) {
       const info = pipeline.info;
       const batch = d.cfg !== 1 ? 2 : 1;
-      const sample = gaussianNoise(1, batch * 3 * info.height * info.width);
+      const sample = gaussianNoise(1, batch * pipeline.unetConfig.inChannels * info.height * info.width);
       const context = gaussianNoise(2, pipeline.contextLength * pipeline.unetConfig.crossAttentionDim);
       const prepared = pipeline.backend.predictor.prepare(batch, info.height, info.width, new Array(batch).fill(context));
       const calls: number[] = [];

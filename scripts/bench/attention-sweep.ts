@@ -39,8 +39,9 @@ const KERNELS: AttentionKernel[] = [
 /** Each shape's kernels are timed this many times over, in turn, to show drift between readings. */
 const ROUNDS = 2;
 
+/** Dispatches of one kernel per timed plan, so submit and wait overheads are spread over many. */
 const REPEATS = 10;
-const describe = (k: AttentionKernel) =>
+const describeKernel = (k: AttentionKernel) =>
   k.kind === 'tiled' ? `tiled ${k.tiles.blockQ}x${k.tiles.blockK}` : `${k.kind} ${k.threads}t chunk ${k.keyChunk}`;
 
 async function printAdapter(): Promise<void> {
@@ -75,7 +76,7 @@ async function main(): Promise<void> {
         for (let i = 0; i < REPEATS; i++) attention(rec, q, k, v, { heads: s.heads, kernel, out, multipliers });
         plan = rec.finish();
       } catch (e) {
-        if (round === 0) console.log(JSON.stringify({ shape: s.name, kernel: describe(kernel), skipped: (e as Error).message }));
+        if (round === 0) console.log(JSON.stringify({ shape: s.name, kernel: describeKernel(kernel), skipped: (e as Error).message }));
         continue;
       }
       plan.run();
@@ -89,7 +90,7 @@ async function main(): Promise<void> {
       }
       times.sort((a, b) => a - b);
       const ms = times[Math.floor(times.length / 2)];
-      console.log(JSON.stringify({ shape: s.name, round, kernel: describe(kernel), ms: +ms.toFixed(4), tflops: +(flops / ms / 1e9).toFixed(2) }));
+      console.log(JSON.stringify({ shape: s.name, round, kernel: describeKernel(kernel), ms: +ms.toFixed(4), tflops: +(flops / ms / 1e9).toFixed(2) }));
       plan.destroy();
     }
   }

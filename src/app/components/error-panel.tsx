@@ -11,7 +11,7 @@ export function ErrorPanel() {
       <p>{error.message}</p>
       <p className="help">{error.help}</p>
       {error.action === 'retry' && (
-        <button type="button" onClick={restartEngine}>
+        <button type="button" onClick={() => restartEngine()}>
           Try again
         </button>
       )}

@@ -5,14 +5,14 @@
 
 import { GpuContext, GpuError } from '../../engine/gpu/gpu-context';
 import type { BackendLoader } from '../../engine/sampling/backend';
-import { DiffusionPipeline } from '../../engine/sampling/pipeline';
+import { DiffusionPipeline, type LoadProgress } from '../../engine/sampling/pipeline';
 import type { BackendName } from '../../engine/sampling/pipeline-types';
 import { urlModelFolder } from '../../engine/weights/model-folder';
 import { RenderQueue, type RenderJob } from './render-queue';
 import type { FromWorker, ToWorker } from './worker-protocol';
 
 // ---- The one place where the app meets the engine's pipeline. -------------------------------
-async function loadPipeline(gpu: GpuContext, modelUrl: string, backend: BackendName, onProgress: (fraction: number, what: string) => void): Promise<DiffusionPipeline> {
+async function loadPipeline(gpu: GpuContext, modelUrl: string, backend: BackendName, onProgress: LoadProgress): Promise<DiffusionPipeline> {
   return DiffusionPipeline.load(gpu, urlModelFolder(modelUrl), onProgress, { backend: backend === 'onnxruntime' ? await onnxRuntimeLoader() : undefined });
 }
 

@@ -39,7 +39,7 @@ export function startPlayground(): void {
   startUrlSync();
   useApp.subscribe((state, previous) => {
     // Another backend is another worker: a fresh device and the model loaded again.
-    if (state.settings.backend !== previous.settings.backend) restartEngine();
+    if (state.settings.backend !== previous.settings.backend) restartEngine(`Now running on ${state.settings.backend === 'onnxruntime' ? 'ONNX Runtime Web' : 'our WGSL engine'}.`);
     if (state.settings !== previous.settings || state.engine.info !== previous.engine.info || state.engine.phase !== previous.engine.phase) scheduleSync();
   });
   (globalThis as { attentionLab?: unknown }).attentionLab = {
@@ -48,8 +48,13 @@ export function startPlayground(): void {
   startEngine();
 }
 
-/** After a model load failure or a fatal loss: a fresh worker, device and model. */
-export function restartEngine(): void {
+/** Said once the restarted engine is ready, instead of the device-loss message of a recovery. */
+let restartNotice: string | undefined;
+
+/** After a model load failure, a fatal loss or a change of backend: a fresh worker, device and
+ * model. `notice` is shown when it is ready. */
+export function restartEngine(notice = 'The engine is ready again.'): void {
+  restartNotice = notice;
   client?.dispose();
   client = undefined;
   liveSentKey = undefined;
@@ -85,6 +90,8 @@ function setEngine(patch: Partial<ReturnType<typeof useApp.getState>['engine']>)
 }
 
 function onReady(info: ModelInfo, loadMs: number): void {
+  const notice = restartNotice;
+  restartNotice = undefined;
   const state = useApp.getState();
   const first = !state.engine.info;
   let settings = first ? withModelDefaults(state.settings, info.defaults, state.given) : state.settings;
@@ -105,7 +112,7 @@ function onReady(info: ModelInfo, loadMs: number): void {
     // rendered again too, on the new device, so what is shown comes from a working GPU.
     if (!useApp.getState().render.busy) liveSentKey = undefined;
     baselineSentKey = undefined;
-    useApp.getState().notify('The GPU device is back; rendering again.', 'info');
+    useApp.getState().notify(notice ?? 'The GPU device is back; rendering again.', 'info');
   }
 }
 

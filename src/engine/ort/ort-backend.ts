@@ -10,6 +10,7 @@ import { enumerateSites, multiplierTable } from '../nn/unet-sites';
 import type { BackendLoader, DenoisingBackend } from '../sampling/backend';
 import type { Embeddings, NoisePredictor, PreparedPrediction } from '../sampling/denoise';
 import type { AttentionSite, MultiplierRule } from '../sampling/pipeline-types';
+import { progressSpan } from '../weights/byte-source';
 import type { ModelFolder } from '../weights/model-folder';
 import { loadOnnxModel, type OnnxWeightManifest } from './onnx-weights';
 
@@ -27,7 +28,7 @@ export function onnxRuntimeBackend(ort: OrtModule, executionProvider: OrtExecuti
       if (!(await folder.has(path))) throw new Error(`${folder.name} has no ONNX export (${path}), which the ONNX Runtime backend needs`);
     }
     const session = async (path: string, from: number, to: number, what: string) => {
-      const files = await loadOnnxModel(folder, path, { onProgress: (loaded, total) => onProgress(from + (to - from) * (total ? loaded / total : 1), what) });
+      const files = await loadOnnxModel(folder, path, { onProgress: progressSpan(onProgress, from, to, what) });
       const created = await ort.InferenceSession.create(files.graph, { executionProviders: [executionProvider], externalData: files.externalData });
       return { session: created, manifest: files.manifest };
     };
@@ -100,12 +101,11 @@ class OrtUNetPredictor implements NoisePredictor {
 
   prepare(batch: number, height: number, width: number, contexts: readonly Embeddings[]): PreparedPrediction {
     if (contexts.length !== batch) throw new Error(`ONNX UNet: ${contexts.length} text embeddings for a batch of ${batch}`);
-    const per = (contexts[0] as Float32Array).length;
+    const arrays = contexts.filter((c): c is Float32Array => c instanceof Float32Array);
+    const per = arrays[0]?.length ?? 0;
+    if (arrays.length !== batch || arrays.some((c) => c.length !== per)) throw new Error('ONNX UNet: text embeddings must be CPU arrays of one size');
     const context = new Float32Array(batch * per);
-    contexts.forEach((c, i) => {
-      if (!(c instanceof Float32Array) || c.length !== per) throw new Error('ONNX UNet: text embeddings must be CPU arrays of one size');
-      context.set(c, i * per);
-    });
+    arrays.forEach((c, i) => context.set(c, i * per));
     const tokens = per / this.contextWidth;
     const { ort, session } = this;
     const feeds = {

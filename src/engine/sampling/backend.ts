@@ -9,6 +9,7 @@ import type { Tensor } from '../gpu/tensor';
 import { ClipTextEncoder } from '../nn/clip-text';
 import { UNet } from '../nn/unet';
 import type { UNetConfig } from '../nn/unet-config';
+import { progressSpan, type LoadProgress } from '../weights/byte-source';
 import { subFolder, type ModelFolder } from '../weights/model-folder';
 import { GpuUNetPredictor, type Embeddings, type NoisePredictor } from './denoise';
 import type { BackendName, MultiplierRule } from './pipeline-types';
@@ -32,7 +33,7 @@ export interface BackendLoadContext {
   /** Use the penultimate CLIP layer (model_index.json's attention_lab.clip_skip). */
   clipSkip: boolean;
   /** Loading progress of the backend's weights, 0..1. */
-  onProgress: (fraction: number, what: string) => void;
+  onProgress: LoadProgress;
 }
 
 /** Makes a backend for a model folder; DiffusionPipeline.load calls it. */
@@ -52,10 +53,9 @@ export class WebGpuBackend implements DenoisingBackend {
   }
 
   static load: BackendLoader = async ({ gpu, folder, clipSkip, onProgress }) => {
-    const progress = (from: number, to: number, what: string) => (loaded: number, total: number) => onProgress(from + (to - from) * (total ? loaded / total : 1), what);
-    const textEncoder = await ClipTextEncoder.load(gpu, folder, 'text_encoder', { onProgress: progress(0, 0.2, 'text encoder') });
+    const textEncoder = await ClipTextEncoder.load(gpu, folder, 'text_encoder', { onProgress: progressSpan(onProgress, 0, 0.2, 'text encoder') });
     try {
-      const unet = await UNet.load(gpu, subFolder(folder, 'unet'), progress(0.2, 1, 'UNet'));
+      const unet = await UNet.load(gpu, subFolder(folder, 'unet'), progressSpan(onProgress, 0.2, 1, 'UNet'));
       return new WebGpuBackend(textEncoder, unet, clipSkip);
     } catch (e) {
       textEncoder.destroy();

@@ -14,6 +14,7 @@ import type { UNet } from '../nn/unet';
 import { parseUNetConfig, type UNetConfig } from '../nn/unet-config';
 import { enumerateSites } from '../nn/unet-sites';
 import { VaeDecoder } from '../nn/vae-decoder';
+import { progressSpan, type LoadProgress } from '../weights/byte-source';
 import type { ModelFolder } from '../weights/model-folder';
 import { WebGpuBackend, type BackendLoader, type DenoisingBackend } from './backend';
 import { denoise, throwIfAborted, type Embeddings } from './denoise';
@@ -40,7 +41,7 @@ interface ModelIndex {
   attention_lab?: AttentionLabSection;
 }
 
-export type LoadProgress = (fraction: number, what: string) => void;
+export type { LoadProgress };
 
 /** Steps and CFG outside these are refused: they only make a page hang or produce noise. */
 export const STEP_RANGE = { min: 1, max: 150 } as const;
@@ -71,7 +72,6 @@ export class DiffusionPipeline {
   static async load(gpu: GpuContext, folder: ModelFolder, onProgress?: LoadProgress, opts: { backend?: BackendLoader } = {}): Promise<DiffusionPipeline> {
     const index = await folder.readJson<ModelIndex>('model_index.json');
     const lab = index.attention_lab ?? {};
-    const report = (from: number, to: number, what: string) => (loaded: number, total: number) => onProgress?.(from + (to - from) * (total ? loaded / total : 1), what);
 
     const schedulerConfig = parseSchedulerConfig(await folder.readJson('scheduler/scheduler_config.json'));
     const unetConfig = parseUNetConfig(await folder.readJson('unet/config.json'));
@@ -85,8 +85,8 @@ export class DiffusionPipeline {
     try {
       const tokenizer = await PromptTokenizer.load(folder, 'tokenizer', backend.contextLength);
       if (!vaeClass) decoder = new IdentityDecoder(unetConfig.outChannels);
-      else if (vaeClass === 'AutoencoderTiny') decoder = await TaesdDecoder.load(gpu, folder, 'vae', { onProgress: report(0.9, 1, 'decoder') });
-      else decoder = await VaeDecoder.load(gpu, folder, 'vae', { onProgress: report(0.9, 1, 'decoder') });
+      else if (vaeClass === 'AutoencoderTiny') decoder = await TaesdDecoder.load(gpu, folder, 'vae', { onProgress: progressSpan(onProgress, 0.9, 1, 'decoder') });
+      else decoder = await VaeDecoder.load(gpu, folder, 'vae', { onProgress: progressSpan(onProgress, 0.9, 1, 'decoder') });
       onProgress?.(1, 'ready');
       const info = DiffusionPipeline.modelInfo(folder, lab, unetConfig, decoder);
       return new DiffusionPipeline(gpu, info, tokenizer, backend, unetConfig, schedulerConfig, decoder);

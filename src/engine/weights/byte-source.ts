@@ -13,6 +13,14 @@ export interface ByteSource {
 
 export type ProgressCallback = (loadedBytes: number, totalBytes: number) => void;
 
+/** Progress of a whole load, as a fraction 0..1 and what is loading now. */
+export type LoadProgress = (fraction: number, what: string) => void;
+
+/** The byte progress of one part of a load that spans `from`..`to` of the whole, as LoadProgress. */
+export function progressSpan(onProgress: LoadProgress | undefined, from: number, to: number, what: string): ProgressCallback {
+  return (loaded, total) => onProgress?.(from + (to - from) * (total ? loaded / total : 1), what);
+}
+
 /** Throws unless [offset, offset + length) lies inside a source of `size` bytes. */
 export function checkRange(source: { name: string; size: number }, offset: number, length: number): void {
   const ok = Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length >= 0 && offset + length <= source.size;
