@@ -1,5 +1,6 @@
 // npm run bench -- [--only default,ort,sd15,turbo] [--iterations N] [--profile] [--json FILE] [--latent N]
 //                  [--unet-config FILE [--batch N]]   (any UNet config.json, random f16 weights)
+//                  [--without subgroups,shader-f16]   (optional features left off: times the plain fallbacks)
 //
 // ms per UNet call (median after warm-up) for (a) the default model at its default settings, with
 // images per second of the whole pipeline, (b) an SD 1.5-layout UNet with random f16 weights made
@@ -37,6 +38,8 @@ interface Options {
   latent: number;
   unetConfig?: string;
   batch: number;
+  /** Optional features not asked for, so their plain fallbacks run. */
+  without: GPUFeatureName[];
 }
 
 interface UNetResult {
@@ -74,6 +77,7 @@ function parseArgs(argv: string[]): Options {
     latent: Number(value('--latent') ?? 64),
     unetConfig: value('--unet-config'),
     batch: Number(value('--batch') ?? 2),
+    without: (value('--without')?.split(',') ?? []) as GPUFeatureName[],
   };
 }
 
@@ -239,7 +243,7 @@ function report(gpu: GpuContext, results: UNetResult[], backends: BackendResult[
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
-  const gpu = await createNodeGpuContext({ onError: (e) => console.error(`GPU error: ${e.message}`) });
+  const gpu = await createNodeGpuContext({ onError: (e) => console.error(`GPU error: ${e.message}`), withoutFeatures: opts.without });
   const software = /swiftshader/i.test(`${gpu.adapter.architecture} ${gpu.adapter.description} ${gpu.adapter.vendor}`);
   if (!opts.iterations) opts.iterations = software ? 3 : 20;
   const want = (name: string, byDefault: boolean) => (opts.only ? opts.only.has(name) : byDefault && !opts.unetConfig);

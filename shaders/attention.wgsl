@@ -10,11 +10,11 @@
 // q, k, v and out are [B, L, H*D] row-major; head h is columns h*D .. h*D+D-1. The multipliers are
 // read from a storage buffer at run time, so the attention sliders need no re-recording.
 //
-// Two entry points, both plain f32 with workgroup memory and no subgroups (the fallbacks under any
-// later subgroup paths): `main_row_per_thread` (head dims up to 80, one query row per thread, at the
-// end of this file) and `main` (tiles of queries x keys shared by 128 threads; any head dim, see
-// "Heads wider than the tiles" below). attention.ts picks one, and its sizes as override constants,
-// from the head dim and the device's workgroup memory.
+// Two entry points, plain f32 with workgroup memory: `main_row_per_thread` (head dims up to 80, one
+// query row per thread or per few threads, at the end of this file; where the device has subgroups,
+// a row's threads merge their results through them) and `main` (tiles of queries x keys shared by
+// 128 threads; any head dim, see "Heads wider than the tiles" below). attention.ts picks one, and its
+// sizes as override constants, from the shape, the head dim and the device.
 
 struct Params {
   seq_q: u32,
@@ -219,20 +219,34 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
 }
 
 // ---------------------------------------------------------------------------------------------
-// Row-per-thread variant, for head dims up to 80: each thread owns one query row and keeps q and
-// its output in registers; keys and values pass through workgroup memory BLOCK_K_ROWS at a time and
-// every thread reads the same key at once (a broadcast), so no scores are exchanged between threads
-// and a block of keys costs two barriers. Same algorithm and bindings as `main`; HEAD_DIM >= D (one
-// chunk: workgroup y is the head).
+// Row-per-thread variant, for head dims up to 80: SPLITS threads (lanes) own one query row and keep
+// q and their output in registers; keys and values pass through workgroup memory BLOCK_K_ROWS at a
+// time, so no scores are exchanged between threads and a block of keys costs two barriers. Lane s of
+// a row takes keys s, s + SPLITS, s + 2 SPLITS, ... of each block with its own running softmax
+// (m, l, o); merge_lanes then merges a row's lanes into one. With SPLITS 1 every thread reads the
+// same key at once (a broadcast) and nothing is merged. More lanes per row spread layers with few
+// query rows (the default model's 2 heads of 1024) over more workgroups. Same algorithm and bindings
+// as `main`; HEAD_DIM >= D (one chunk: workgroup y is the head).
+//
+// merge_lanes is not in this file: attention.ts appends shaders/attention-merge-subgroup.wgsl (lanes
+// exchange registers with subgroupShuffleXor; needs `subgroups` and SPLITS <= the subgroup size) or
+// shaders/attention-merge-workgroup.wgsl (the plain fallback, through workgroup memory).
 
 override ROW_THREADS: u32 = 64u;
-// Keys whose logits a thread holds at once: one rescale of the output per chunk, not per key.
+// Lanes per query row: 1, 2, 4 or 8.
+override SPLITS: u32 = 1u;
+// Keys whose logits a lane holds at once: one rescale of the output per chunk, not per key.
 override KEY_CHUNK: u32 = 32u;
 const MAX_KEY_CHUNK: u32 = 32u;
-const BLOCK_K_ROWS: u32 = 32u; // a multiple of KEY_CHUNK
+const BLOCK_K_ROWS: u32 = 32u; // a multiple of KEY_CHUNK * SPLITS
 const MAX_HEAD_VEC4: u32 = 20u; // head dims up to 80
 override HEAD_VEC4: u32 = HEAD_DIM / 4u;
-override ROW_TILE_SIZE: u32 = BLOCK_K_ROWS * HEAD_VEC4;
+override ROWS_PER_GROUP: u32 = ROW_THREADS / SPLITS;
+override KEYS_PER_LANE: u32 = BLOCK_K_ROWS / SPLITS;
+// With several lanes per row, the lanes read different keys at once: rows padded by one vec4 (an
+// odd stride, as HEAD_VEC4 is even) put those keys in different memory banks.
+override KV_STRIDE: u32 = HEAD_VEC4 + select(0u, 1u, SPLITS > 1u);
+override ROW_TILE_SIZE: u32 = BLOCK_K_ROWS * KV_STRIDE;
 
 var<workgroup> k_rows: array<vec4<f32>, ROW_TILE_SIZE>;
 var<workgroup> v_rows: array<vec4<f32>, ROW_TILE_SIZE>;
@@ -260,8 +274,10 @@ fn load4_kv(values: bool, token: u32, col0: u32, d4: u32) -> vec4<f32> {
 
 @compute @workgroup_size(ROW_THREADS)
 fn main_row_per_thread(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-  let q0 = wg.x * ROW_THREADS;
-  let row = q0 + t;
+  let q0 = wg.x * ROWS_PER_GROUP;
+  // A row's lanes are adjacent threads, so they share a subgroup (merge-subgroup relies on it).
+  let lane = t % SPLITS;
+  let row = q0 + t / SPLITS;
   let col0 = wg.y * p.head_dim;
   let q_base = wg.z * p.seq_q;
   let k_base = wg.z * p.seq_k;
@@ -278,33 +294,36 @@ fn main_row_per_thread(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocati
   if (row < p.seq_q) {
     for (var d4 = 0u; d4 < HEAD_VEC4; d4++) { q_row[d4] = load4_q(q_base + row, col0, d4) * logit_scale; }
   }
+  // A lane that has seen only masked keys keeps m = NEG_BIG, l = 0, o = 0 (its weights are zeroed
+  // below, not e^0), and so adds nothing when the lanes merge.
   var row_max = NEG_BIG;
   var row_sum = 0.0;
 
   var key_end = p.seq_k;
-  if (p.causal != 0u) { key_end = min(key_end, q0 + ROW_THREADS); }
+  if (p.causal != 0u) { key_end = min(key_end, q0 + ROWS_PER_GROUP); }
   for (var k0 = 0u; k0 < key_end; k0 += BLOCK_K_ROWS) {
     workgroupBarrier();
     for (var i = t; i < BLOCK_K_ROWS * HEAD_VEC4; i += ROW_THREADS) {
       let j = i / HEAD_VEC4;
+      let d4 = i % HEAD_VEC4;
       var key = vec4(0.0);
       var value = vec4(0.0);
       if (k0 + j < p.seq_k) {
-        key = load4_kv(false, k_base + k0 + j, col0, i % HEAD_VEC4);
-        value = load4_kv(true, k_base + k0 + j, col0, i % HEAD_VEC4);
+        key = load4_kv(false, k_base + k0 + j, col0, d4);
+        value = load4_kv(true, k_base + k0 + j, col0, d4);
       }
-      k_rows[i] = key;
-      v_rows[i] = value;
+      k_rows[j * KV_STRIDE + d4] = key;
+      v_rows[j * KV_STRIDE + d4] = value;
     }
     workgroupBarrier();
 
-    for (var c0 = 0u; c0 < BLOCK_K_ROWS; c0 += KEY_CHUNK) {
+    for (var c0 = 0u; c0 < KEYS_PER_LANE; c0 += KEY_CHUNK) {
       var logits = array<f32, MAX_KEY_CHUNK>();
       var chunk_max = NEG_BIG;
       for (var c = 0u; c < KEY_CHUNK; c++) {
-        let j = c0 + c;
+        let j = (c0 + c) * SPLITS + lane;
         var dot_qk = 0.0;
-        for (var d4 = 0u; d4 < HEAD_VEC4; d4++) { dot_qk += dot(q_row[d4], k_rows[j * HEAD_VEC4 + d4]); }
+        for (var d4 = 0u; d4 < HEAD_VEC4; d4++) { dot_qk += dot(q_row[d4], k_rows[j * KV_STRIDE + d4]); }
         let masked = k0 + j >= p.seq_k || (p.causal != 0u && k0 + j > row);
         logits[c] = select(dot_qk, NEG_BIG, masked);
         chunk_max = max(chunk_max, logits[c]);
@@ -316,17 +335,21 @@ fn main_row_per_thread(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocati
       row_sum *= rescale;
       for (var d4 = 0u; d4 < HEAD_VEC4; d4++) { o[d4] *= rescale; }
       for (var c = 0u; c < KEY_CHUNK; c++) {
-        let weight = exp2(logits[c] - row_max);
+        let weight = select(exp2(logits[c] - row_max), 0.0, logits[c] == NEG_BIG);
         row_sum += weight;
-        for (var d4 = 0u; d4 < HEAD_VEC4; d4++) { o[d4] += weight * v_rows[(c0 + c) * HEAD_VEC4 + d4]; }
+        let j = (c0 + c) * SPLITS + lane;
+        for (var d4 = 0u; d4 < HEAD_VEC4; d4++) { o[d4] += weight * v_rows[j * KV_STRIDE + d4]; }
       }
     }
   }
 
+  // After the merge, lane s holds the row's sums in o[d4] for d4 = s, s + SPLITS, ..., and writes those.
+  // row_sum >= 1: the row's largest logit contributes e^0.
+  row_sum = merge_lanes(t, lane, row_max, row_sum, &o);
   if (row < p.seq_q) {
     let norm = value_scale / row_sum;
     let base = (q_base + row) * p.row_stride + col0;
-    for (var d4 = 0u; d4 < HEAD_VEC4; d4++) {
+    for (var d4 = lane; d4 < HEAD_VEC4; d4 += SPLITS) {
       for (var c = 0u; c < 4u; c++) {
         if (d4 * 4u + c < p.head_dim) { out[base + d4 * 4u + c] = o[d4][c] * norm; }
       }

@@ -26,23 +26,35 @@ const SHAPES: Shape[] = [
   { name: 'SD 1.5 64x64 cross', batch: 2, heads: 8, headDim: 40, seqQ: 4096, seqK: 77 },
   { name: 'SD-Turbo 64x64 self', batch: 1, heads: 5, headDim: 64, seqQ: 4096, seqK: 4096 },
   { name: 'default 32x32 self', batch: 2, heads: 2, headDim: 64, seqQ: 1024, seqK: 1024 },
+  { name: 'default 16x16 self', batch: 2, heads: 3, headDim: 64, seqQ: 256, seqK: 256 },
+  { name: 'default 32x32 cross', batch: 2, heads: 2, headDim: 64, seqQ: 1024, seqK: 32 },
 ];
 
-const KERNELS: AttentionKernel[] = [
+const KERNELS: (AttentionKernel | undefined)[] = [
+  undefined, // chooseAttentionKernel's pick
   { kind: 'row-per-thread', threads: 64, keyChunk: 32 },
   { kind: 'row-per-thread', threads: 128, keyChunk: 32 },
   { kind: 'row-per-thread', threads: 32, keyChunk: 32 },
   { kind: 'row-per-thread', threads: 64, keyChunk: 16 },
   { kind: 'tiled', tiles: ATTENTION_TILES[0] },
   { kind: 'tiled', tiles: ATTENTION_TILES[1] },
+  // Several lanes per query row, merged through subgroups or workgroup memory.
+  ...[2, 4, 8].flatMap((splits) =>
+    (['subgroup', 'workgroup'] as const).flatMap((merge) =>
+      [64, 128].map((threads): AttentionKernel => ({ kind: 'row-per-thread', threads, keyChunk: 32 / splits, splits, merge })),
+    ),
+  ),
 ];
 /** Each shape's kernels are timed this many times over, in turn, to show drift between readings. */
 const ROUNDS = 2;
 
 /** Dispatches of one kernel per timed plan, so submit and wait overheads are spread over many. */
 const REPEATS = 10;
-const describeKernel = (k: AttentionKernel) =>
-  k.kind === 'tiled' ? `tiled ${k.tiles.blockQ}x${k.tiles.blockK}` : `${k.kind} ${k.threads}t chunk ${k.keyChunk}`;
+const describeKernel = (k: AttentionKernel | undefined): string => {
+  if (!k) return 'default';
+  if (k.kind === 'tiled') return `tiled ${k.tiles.blockQ}x${k.tiles.blockK}`;
+  return `${k.kind} ${k.threads}t chunk ${k.keyChunk}${k.splits ? ` ${k.splits} lanes ${k.merge}` : ''}`;
+};
 
 async function printAdapter(): Promise<void> {
   const adapter = await (await nodeGpu()).requestAdapter({ powerPreference: 'high-performance' });

@@ -41,6 +41,8 @@ export interface GpuContextOptions {
   onLost?: (error: GpuError) => void;
   /** Called for errors nobody captured (validation, out of memory). */
   onError?: (error: GpuError) => void;
+  /** Optional features not to ask for even where offered: tests and benchmarks run the plain fallbacks so. */
+  withoutFeatures?: readonly GPUFeatureName[];
 }
 
 export interface AdapterDescription {
@@ -49,6 +51,8 @@ export interface AdapterDescription {
   device: string;
   description: string;
   features: string[];
+  /** The smallest subgroup size the adapter may use (0 where it does not say). */
+  subgroupMinSize: number;
 }
 
 export class GpuContext {
@@ -83,7 +87,7 @@ export class GpuContext {
     }
     const requiredLimits: Record<string, number> = {};
     for (const name of WANTED_LIMITS) requiredLimits[name] = adapter.limits[name];
-    const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
+    const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f) && !options.withoutFeatures?.includes(f));
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'attention-lab' });
     const info = adapter.info;
     const context = new GpuContext(
@@ -94,6 +98,7 @@ export class GpuContext {
         device: info?.device ?? '',
         description: info?.description ?? '',
         features: [...adapter.features].sort(),
+        subgroupMinSize: (info as { subgroupMinSize?: number } | undefined)?.subgroupMinSize ?? 0,
       },
       new Set(device.features),
     );

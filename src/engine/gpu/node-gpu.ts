@@ -42,8 +42,10 @@ export function nodeGpu(): Promise<GPU> {
       globals: Record<string, unknown>;
     };
     Object.assign(globalThis, globals);
-    // allow_unsafe_apis exposes chromium-experimental-subgroup-matrix on real GPUs.
-    return create(['enable-dawn-features=allow_unsafe_apis']);
+    // allow_unsafe_apis exposes chromium-experimental-subgroup-matrix on real GPUs. Without
+    // timestamp_quantization, timestamp queries keep their nanoseconds (Dawn rounds them down to
+    // 65.5 µs by default, which hides most kernels of a UNet in the per-kernel profile).
+    return create(['enable-dawn-features=allow_unsafe_apis', 'disable-dawn-features=timestamp_quantization']);
   })();
   return gpuPromise;
 }
