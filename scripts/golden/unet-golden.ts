@@ -103,32 +103,37 @@ async function* samplerChecks(
   get: (n: string) => { shape: number[]; data: Float32Array },
   io: Arrays,
 ): AsyncGenerator<GoldenCheck> {
-  const scheduler = createScheduler(schedulerKindOf(run.scheduler), parseSchedulerConfig(run.scheduler_config), run.steps);
   const noise = get('sampler.noise');
   const cond = get('sampler.cond');
   const uncond = io.get('sampler.uncond');
   const stepNoise = io.get(`${run.key}.step_noise`);
   const [, , height, width] = noise.shape;
   const perStep = noise.data.length;
-  const trajectory: Float32Array[] = [];
   unet.setMultipliers(rules);
-  const { latents } = await denoise({
-    model: new GpuUNetPredictor(unet),
-    scheduler,
-    noise: noise.data,
-    height,
-    width,
-    cond: cond.data,
-    uncond: uncond?.data,
-    guidance: run.guidance,
-    stepNoise: stepNoise ? (i) => stepNoise.data.slice(i * perStep, (i + 1) * perStep) : undefined,
-    onStep: (_, l) => void trajectory.push(l),
-  });
-  const expectedTrajectory = io.get(`${run.key}.trajectory`);
-  if (expectedTrajectory) {
-    const flat = new Float32Array(trajectory.length * perStep);
-    trajectory.forEach((t, i) => flat.set(t, i * perStep));
-    yield compare(`${run.key}.trajectory`, flat, expectedTrajectory.data);
+  // Both loops: the scheduler on the GPU (what the app runs), and on the CPU (ONNX Runtime's backend).
+  for (const loop of ['gpu', 'cpu'] as const) {
+    const name = loop === 'gpu' ? run.key : `${run.key} (scheduler on the CPU)`;
+    const trajectory: Float32Array[] = [];
+    const { latents } = await denoise({
+      model: new GpuUNetPredictor(unet),
+      scheduler: createScheduler(schedulerKindOf(run.scheduler), parseSchedulerConfig(run.scheduler_config), run.steps),
+      noise: noise.data,
+      height,
+      width,
+      cond: cond.data,
+      uncond: uncond?.data,
+      guidance: run.guidance,
+      stepNoise: stepNoise ? (i) => stepNoise.data.slice(i * perStep, (i + 1) * perStep) : undefined,
+      stepReadback: { latents: true },
+      onStep: (_, l) => void trajectory.push(l!),
+      loop,
+    });
+    const expectedTrajectory = io.get(`${run.key}.trajectory`);
+    if (expectedTrajectory) {
+      const flat = new Float32Array(trajectory.length * perStep);
+      trajectory.forEach((t, i) => flat.set(t, i * perStep));
+      yield compare(`${name}.trajectory`, flat, expectedTrajectory.data);
+    }
+    yield compare(name, latents, get(run.key).data);
   }
-  yield compare(run.key, latents, get(run.key).data);
 }

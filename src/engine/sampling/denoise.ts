@@ -7,11 +7,13 @@
 //     eps = eps_uncond + g · (eps_cond − eps_uncond)    classifier-free guidance; g = 1 runs cond alone
 //     latents = scheduler.step(eps, t, latents)
 //
-// The scheduler math runs on the CPU in float32 (latents are small). The UNet is a NoisePredictor:
-// our WGSL engine's (GpuUNetPredictor, below), or ONNX Runtime's (src/engine/ort/).
+// The UNet is a NoisePredictor: our WGSL engine's (GpuUNetPredictor, below), or ONNX Runtime's
+// (src/engine/ort/). With ours, the guidance and scheduler math run on the GPU too and the whole
+// loop stays there (gpu-denoise.ts); otherwise they run here on the CPU in float32, between calls.
 import type { Tensor } from '../gpu/tensor';
 import { numel } from '../gpu/tensor';
 import type { UNet, UNetCall } from '../nn/unet';
+import { denoiseOnGpu, type GpuModelCall } from './gpu-denoise';
 import type { Scheduler } from './schedulers';
 
 /** Text embeddings [1, L, D] for one prompt, on the CPU or already on the GPU (the text encoder's output). */
@@ -27,6 +29,8 @@ export interface NoisePredictor {
 export interface PreparedPrediction {
   /** The model output for `sample` [batch, C, H, W], every item at `timestep`. */
   predict(sample: Float32Array, timestep: number): Promise<Float32Array>;
+  /** Where the model's input and output live on the GPU, for the GPU loop (our UNet only). */
+  readonly onGpu?: GpuModelCall;
 }
 
 /** Our WGSL UNet: one recorded plan per batch and size, reused across steps and generations. */
@@ -51,6 +55,7 @@ export class GpuUNetPredictor implements NoisePredictor {
         call.plan.run();
         return gpu.readF32(call.output.buffer, sample.length);
       },
+      onGpu: { gpu, sample: call.sample, timesteps: call.timesteps, output: call.output, encode: (encoder) => call.plan.encode(encoder) },
     };
   }
 }
@@ -69,15 +74,19 @@ export interface DenoiseOptions {
   guidance: number;
   /** Noise for step i of ancestral samplers (standard normal, the size of `noise`). */
   stepNoise?: (step: number) => Float32Array;
-  /** After each step: the new latents and the scheduler's prediction of the clean sample. */
-  onStep?: (step: number, latents: Float32Array, predOriginal: Float32Array) => void | Promise<void>;
+  /** After each step: the new latents and the scheduler's prediction of the clean sample, where
+   * `stepReadback` asks for them (the GPU loop reads back only those; the CPU loop has both). */
+  onStep?: (step: number, latents?: Float32Array, predOriginal?: Float32Array) => void | Promise<void>;
+  stepReadback?: { latents?: boolean; predOriginal?: boolean };
+  /** 'cpu' keeps the scheduler on the CPU even where the model runs on the GPU (tests compare the two). */
+  loop?: 'gpu' | 'cpu';
   /** Checked between steps; an aborted signal rejects with an AbortError. */
   signal?: AbortSignal;
 }
 
 export interface DenoiseResult {
   latents: Float32Array;
-  /** Milliseconds spent per UNet call (write, run, read back), averaged. */
+  /** Milliseconds per step: per UNet call (write, run, read back) on the CPU loop, per whole step on the GPU loop. */
   msPerStep: number;
 }
 
@@ -92,6 +101,7 @@ export async function denoise(opts: DenoiseOptions): Promise<DenoiseResult> {
   const batch = guided ? 2 * images : images;
   const prompts = new Array<Embeddings>(images).fill(opts.cond);
   const prepared = model.prepare(batch, opts.height, opts.width, guided ? [...new Array<Embeddings>(images).fill(opts.uncond!), ...prompts] : prompts);
+  if (prepared.onGpu && opts.loop !== 'cpu') return denoiseOnGpu(opts, prepared.onGpu);
 
   const size = opts.noise.length;
   let latents: Float32Array = opts.noise.map((v) => v * scheduler.initNoiseSigma);

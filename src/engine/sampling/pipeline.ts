@@ -195,9 +195,10 @@ export class DiffusionPipeline {
       // Ancestral samplers draw fresh noise each step: stream i+1 of the same seed.
       stepNoise: (i) => perSeed(i + 1),
       signal: opts.signal,
+      stepReadback: { predOriginal: !!request.preview },
       onStep: async (step, _latents, predOriginal) => {
         const progress: GenerateProgress = { step: step + 1, steps };
-        if (request.preview && step + 1 < steps) progress.preview = await this.decodeImage(predOriginal.subarray(0, latentCount));
+        if (request.preview && predOriginal && step + 1 < steps) progress.preview = await this.decodeImage(predOriginal.subarray(0, latentCount));
         opts.onProgress?.(progress);
       },
     });

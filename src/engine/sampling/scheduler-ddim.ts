@@ -6,7 +6,7 @@
 // The previous timestep is always t − N // steps, whatever the spacing, and before the first
 // training timestep ᾱ_prev is 1 (set_alpha_to_one) or ᾱ_0: diffusers' "final alpha cumprod".
 import { timestepSpacingFor, type SchedulerConfig } from './scheduler-config';
-import { checkStep, type Scheduler } from './scheduler-interface';
+import { checkStep, checkStepIndex, type Scheduler, type StepFormula } from './scheduler-interface';
 import { alphasCumprodFor, betasFor, f32 } from './scheduler-schedule';
 import { timestepsFor } from './scheduler-timesteps';
 
@@ -25,23 +25,34 @@ export function createDdimScheduler(config: SchedulerConfig, steps: number): Sch
   };
   timesteps.forEach(alphaAt); // fail here, not at the last step
 
+  const formula = (stepIndex: number): StepFormula & { formula: 'ddim' } => {
+    checkStepIndex('ddim', timesteps.length, stepIndex);
+    const t = timesteps[stepIndex];
+    const prevT = t - Math.floor(n / steps);
+    const alpha = alphaAt(t);
+    const alphaPrev = prevT >= 0 ? alphaAt(prevT) : finalAlphaCumprod;
+    return {
+      formula: 'ddim',
+      vPrediction,
+      sqrtAlpha: f32(Math.sqrt(alpha)),
+      sqrtBeta: f32(Math.sqrt(f32(1 - alpha))),
+      sqrtAlphaPrev: f32(Math.sqrt(alphaPrev)),
+      // eta = 0: std_dev_t is 0, so the direction term keeps all of 1 − ᾱ_prev.
+      direction: f32(Math.sqrt(f32(1 - alphaPrev))),
+      clipRange,
+    };
+  };
+
   return {
     kind: 'ddim',
     timesteps,
     initNoiseSigma: 1,
     scaleModelInput: (sample) => sample,
+    modelInputDivisor: () => 1,
+    stepFormula: formula,
     step(modelOutput, stepIndex, sample) {
       checkStep('ddim', timesteps.length, stepIndex, modelOutput, sample);
-      const t = timesteps[stepIndex];
-      const prevT = t - Math.floor(n / steps);
-      const alpha = alphaAt(t);
-      const alphaPrev = prevT >= 0 ? alphaAt(prevT) : finalAlphaCumprod;
-      const sqrtAlpha = f32(Math.sqrt(alpha));
-      const sqrtBeta = f32(Math.sqrt(f32(1 - alpha)));
-      const sqrtAlphaPrev = f32(Math.sqrt(alphaPrev));
-      // eta = 0: std_dev_t is 0, so the direction term keeps all of 1 − ᾱ_prev.
-      const direction = f32(Math.sqrt(f32(1 - alphaPrev)));
-
+      const f = formula(stepIndex);
       const prevSample = new Float32Array(sample.length);
       const predOriginal = new Float32Array(sample.length);
       for (let i = 0; i < sample.length; i++) {
@@ -49,16 +60,16 @@ export function createDdimScheduler(config: SchedulerConfig, steps: number): Sch
         const out = modelOutput[i];
         let x0: number;
         let eps: number;
-        if (vPrediction) {
-          x0 = f32(f32(sqrtAlpha * x) - f32(sqrtBeta * out));
-          eps = f32(f32(sqrtAlpha * out) + f32(sqrtBeta * x));
+        if (f.vPrediction) {
+          x0 = f32(f32(f.sqrtAlpha * x) - f32(f.sqrtBeta * out));
+          eps = f32(f32(f.sqrtAlpha * out) + f32(f.sqrtBeta * x));
         } else {
-          x0 = f32(f32(x - f32(sqrtBeta * out)) / sqrtAlpha);
+          x0 = f32(f32(x - f32(f.sqrtBeta * out)) / f.sqrtAlpha);
           eps = out;
         }
-        x0 = Math.min(Math.max(x0, -clipRange), clipRange);
+        x0 = Math.min(Math.max(x0, -f.clipRange), f.clipRange);
         predOriginal[i] = x0;
-        prevSample[i] = f32(sqrtAlphaPrev * x0) + f32(direction * eps);
+        prevSample[i] = f32(f.sqrtAlphaPrev * x0) + f32(f.direction * eps);
       }
       return { prevSample, predOriginal };
     },

@@ -12,7 +12,7 @@
 // log and exp are rounded from float64; PyTorch's SLEEF versions can differ by a float32 ulp.
 import type { SchedulerConfig } from './scheduler-config';
 import { timestepSpacingFor } from './scheduler-config';
-import { checkStep, type Scheduler } from './scheduler-interface';
+import { checkStep, checkStepIndex, type Scheduler, type StepFormula } from './scheduler-interface';
 import { alphasCumprodFor, betasFor, f32, interpAtTimestep, sigmasFor } from './scheduler-schedule';
 import { timestepsFor } from './scheduler-timesteps';
 
@@ -42,6 +42,27 @@ export function createDpmpp2mScheduler(config: SchedulerConfig, steps: number): 
   const fewSteps = config.lower_order_final && count < 15;
   const vPrediction = config.prediction_type === 'v_prediction';
 
+  const formula = (stepIndex: number): StepFormula & { formula: 'dpmpp2m' } => {
+    checkStepIndex('dpmpp2m', count, stepIndex);
+    const now = levels[stepIndex];
+    const next = levels[stepIndex + 1];
+    const isLast = stepIndex === count - 1;
+    // The first step has no previous x0; diffusers keeps it in the scheduler, which restarts at step 0.
+    const firstOrder = config.solver_order === 1 || stepIndex === 0 || (isLast && (config.euler_at_final || fewSteps || config.final_sigmas_type === 'zero'));
+    const h = f32(next.lambda - now.lambda);
+    const expm1 = f32(f32(Math.exp(-h)) - 1);
+    const x0Scale = f32(next.alpha * expm1);
+    const shared = { formula: 'dpmpp2m' as const, vPrediction, alpha: now.alpha, sigma: now.sigma, sampleScale: f32(next.sigma / now.sigma), x0Scale };
+    if (firstOrder) return { ...shared, secondOrder: false, inverseRatio: 0, correctionScale: 0 };
+    const hPrevious = f32(now.lambda - levels[stepIndex - 1].lambda);
+    return {
+      ...shared,
+      secondOrder: true,
+      inverseRatio: f32(1 / f32(hPrevious / h)),
+      correctionScale: config.solver_type === 'heun' ? -f32(next.alpha * f32(f32(expm1 / h) + 1)) : f32(0.5 * x0Scale),
+    };
+  };
+
   let previousX0: Float32Array | null = null;
   let expectedStep = 0;
 
@@ -51,35 +72,23 @@ export function createDpmpp2mScheduler(config: SchedulerConfig, steps: number): 
     sigmas,
     initNoiseSigma: 1,
     scaleModelInput: (sample) => sample,
+    modelInputDivisor: () => 1,
+    stepFormula: formula,
     step(modelOutput, stepIndex, sample) {
       checkStep('dpmpp2m', count, stepIndex, modelOutput, sample);
-      if (stepIndex === 0) previousX0 = null;
-      else if (stepIndex !== expectedStep) throw new Error(`dpmpp2m: step ${stepIndex} after step ${expectedStep - 1}; DPM++ must run its steps in order (create a new scheduler per image)`);
+      if (stepIndex !== 0 && stepIndex !== expectedStep) throw new Error(`dpmpp2m: step ${stepIndex} after step ${expectedStep - 1}; DPM++ must run its steps in order (create a new scheduler per image)`);
       expectedStep = stepIndex + 1;
 
-      const now = levels[stepIndex];
-      const next = levels[stepIndex + 1];
-      const x0 = modelOutput.map((out, i) =>
-        vPrediction ? f32(now.alpha * sample[i]) - f32(now.sigma * out) : f32(f32(sample[i] - f32(now.sigma * out)) / now.alpha),
-      );
-      const isLast = stepIndex === count - 1;
-      const firstOrder = config.solver_order === 1 || previousX0 === null || (isLast && (config.euler_at_final || fewSteps || config.final_sigmas_type === 'zero'));
-
-      const h = f32(next.lambda - now.lambda);
-      const expm1 = f32(f32(Math.exp(-h)) - 1);
-      const sampleScale = f32(next.sigma / now.sigma);
-      const x0Scale = f32(next.alpha * expm1);
+      const f = formula(stepIndex);
+      const x0 = modelOutput.map((out, i) => (vPrediction ? f32(f.alpha * sample[i]) - f32(f.sigma * out) : f32(f32(sample[i] - f32(f.sigma * out)) / f.alpha)));
       const prevSample = new Float32Array(sample.length);
-      if (firstOrder) {
-        for (let i = 0; i < sample.length; i++) prevSample[i] = f32(sampleScale * sample[i]) - f32(x0Scale * x0[i]);
+      if (!f.secondOrder) {
+        for (let i = 0; i < sample.length; i++) prevSample[i] = f32(f.sampleScale * sample[i]) - f32(f.x0Scale * x0[i]);
       } else {
         const before = previousX0!;
-        const hPrevious = f32(now.lambda - levels[stepIndex - 1].lambda);
-        const inverseRatio = f32(1 / f32(hPrevious / h));
-        const correctionScale = config.solver_type === 'heun' ? -f32(next.alpha * f32(f32(expm1 / h) + 1)) : f32(0.5 * x0Scale);
         for (let i = 0; i < sample.length; i++) {
-          const d1 = f32(inverseRatio * f32(x0[i] - before[i]));
-          prevSample[i] = f32(f32(sampleScale * sample[i]) - f32(x0Scale * x0[i])) - f32(correctionScale * d1);
+          const d1 = f32(f.inverseRatio * f32(x0[i] - before[i]));
+          prevSample[i] = f32(f32(f.sampleScale * sample[i]) - f32(f.x0Scale * x0[i])) - f32(f.correctionScale * d1);
         }
       }
       previousX0 = x0;

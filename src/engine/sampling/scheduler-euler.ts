@@ -8,7 +8,7 @@
 //   x_next = x + d·(σ_down − σ) + σ_up·noise                               ancestral
 // The sigmas are np.interp of the training sigmas at the timesteps, then float32.
 import { timestepSpacingFor, type SchedulerConfig } from './scheduler-config';
-import { checkStep, type Scheduler } from './scheduler-interface';
+import { checkStep, checkStepIndex, type Scheduler, type StepFormula } from './scheduler-interface';
 import { alphasCumprodFor, betasFor, f32, interpAtTimestep, sigmasFor } from './scheduler-schedule';
 import { timestepsFor } from './scheduler-timesteps';
 
@@ -28,6 +28,35 @@ export function createEulerScheduler(kind: 'euler' | 'euler_a', config: Schedule
   const initNoiseSigma = spacing === 'leading' ? f32(Math.sqrt(f32(f32(maxSigma * maxSigma) + 1))) : maxSigma;
   const vPrediction = config.prediction_type === 'v_prediction';
 
+  const divisor = (stepIndex: number) => {
+    const sigma = sigmas[stepIndex];
+    return f32(Math.sqrt(f32(f32(sigma * sigma) + 1)));
+  };
+  const formula = (stepIndex: number): StepFormula & { formula: 'euler' } => {
+    checkStepIndex(kind, timesteps.length, stepIndex);
+    const sigma = sigmas[stepIndex];
+    const next = sigmas[stepIndex + 1];
+    let target = next;
+    let sigmaUp = 0;
+    if (kind === 'euler_a') {
+      const sigmaSq = f32(sigma * sigma);
+      const nextSq = f32(next * next);
+      sigmaUp = f32(Math.sqrt(f32(f32(nextSq * f32(sigmaSq - nextSq)) / sigmaSq)));
+      target = f32(Math.sqrt(f32(nextSq - f32(sigmaUp * sigmaUp))));
+    }
+    const vDenominator = f32(f32(sigma * sigma) + 1);
+    return {
+      formula: 'euler',
+      vPrediction,
+      sigma,
+      vOutScale: f32(-sigma / f32(Math.sqrt(vDenominator))),
+      vDenominator,
+      dt: f32(target - sigma),
+      ancestral: kind === 'euler_a',
+      sigmaUp,
+    };
+  };
+
   return {
     kind,
     timesteps,
@@ -35,40 +64,30 @@ export function createEulerScheduler(kind: 'euler' | 'euler_a', config: Schedule
     initNoiseSigma,
     scaleModelInput(sample, stepIndex) {
       checkStep(kind, timesteps.length, stepIndex, sample, sample);
-      const sigma = sigmas[stepIndex];
-      const scale = f32(Math.sqrt(f32(f32(sigma * sigma) + 1)));
+      const scale = divisor(stepIndex);
       return sample.map((x) => x / scale);
     },
+    modelInputDivisor: divisor,
+    stepFormula: formula,
     step(modelOutput, stepIndex, sample, noise) {
       checkStep(kind, timesteps.length, stepIndex, modelOutput, sample);
-      const sigma = sigmas[stepIndex];
-      const next = sigmas[stepIndex + 1];
-      let target = next;
-      let sigmaUp = 0;
+      const f = formula(stepIndex);
       let drawn: Float32Array | undefined;
-      if (kind === 'euler_a') {
-        const sigmaSq = f32(sigma * sigma);
-        const nextSq = f32(next * next);
-        sigmaUp = f32(Math.sqrt(f32(f32(nextSq * f32(sigmaSq - nextSq)) / sigmaSq)));
-        target = f32(Math.sqrt(f32(nextSq - f32(sigmaUp * sigmaUp))));
+      if (f.ancestral) {
         if (!noise) throw new Error('euler_a: the ancestral step needs a noise source');
         drawn = noise();
         if (drawn.length !== sample.length) throw new Error(`euler_a: noise has ${drawn.length} values, the sample ${sample.length}`);
       }
-      const dt = f32(target - sigma);
-      const vDenominator = f32(f32(sigma * sigma) + 1);
-      const vOutScale = f32(-sigma / f32(Math.sqrt(vDenominator)));
-
       const prevSample = new Float32Array(sample.length);
       const predOriginal = new Float32Array(sample.length);
       for (let i = 0; i < sample.length; i++) {
         const x = sample[i];
         const out = modelOutput[i];
-        const x0 = vPrediction ? f32(f32(out * vOutScale) + f32(x / vDenominator)) : f32(x - f32(sigma * out));
-        const derivative = f32(f32(x - x0) / sigma);
-        const moved = f32(x + f32(derivative * dt));
+        const x0 = f.vPrediction ? f32(f32(out * f.vOutScale) + f32(x / f.vDenominator)) : f32(x - f32(f.sigma * out));
+        const derivative = f32(f32(x - x0) / f.sigma);
+        const moved = f32(x + f32(derivative * f.dt));
         predOriginal[i] = x0;
-        prevSample[i] = drawn ? moved + f32(drawn[i] * sigmaUp) : moved;
+        prevSample[i] = drawn ? moved + f32(drawn[i] * f.sigmaUp) : moved;
       }
       return { prevSample, predOriginal };
     },

@@ -8,6 +8,27 @@ export interface StepResult {
   predOriginal: Float32Array;
 }
 
+/**
+ * One step as float32 coefficients of a per-element formula. The scheduler's step() applies them on
+ * the CPU; shaders/scheduler-step.wgsl applies the same on the GPU (gpu-denoise.ts), where the
+ * whole sampling runs without reading anything back.
+ */
+export type StepFormula =
+  | {
+      formula: 'dpmpp2m';
+      vPrediction: boolean;
+      alpha: number;
+      sigma: number;
+      sampleScale: number;
+      x0Scale: number;
+      /** Second order: D1 = inverseRatio·(x0 − x0_prev), subtracted times correctionScale. */
+      secondOrder: boolean;
+      inverseRatio: number;
+      correctionScale: number;
+    }
+  | { formula: 'euler'; vPrediction: boolean; sigma: number; vOutScale: number; vDenominator: number; dt: number; ancestral: boolean; sigmaUp: number }
+  | { formula: 'ddim'; vPrediction: boolean; sqrtAlpha: number; sqrtBeta: number; sqrtAlphaPrev: number; direction: number; clipRange: number };
+
 export interface Scheduler {
   readonly kind: SchedulerKind;
   /** The model timesteps, one per step, as diffusers' scheduler.timesteps. */
@@ -18,6 +39,10 @@ export interface Scheduler {
   readonly initNoiseSigma: number;
   /** diffusers' scale_model_input: Euler divides by sqrt(sigma² + 1); DDIM and DPM++ return `sample`. */
   scaleModelInput(sample: Float32Array, stepIndex: number): Float32Array;
+  /** What scaleModelInput divides the sample by at this step (1 where it returns it as is). */
+  modelInputDivisor(stepIndex: number): number;
+  /** This step's coefficients (step() uses the same); DPM++'s are second order after step 0. */
+  stepFormula(stepIndex: number): StepFormula;
   /**
    * One step from `sample` at timesteps[stepIndex], given the (guided) model output there.
    * `noise` returns standard normal noise of the sample's length; the ancestral sampler calls
@@ -28,6 +53,10 @@ export interface Scheduler {
 
 /** Checks a step's arguments; every scheduler calls it first. */
 export function checkStep(name: string, stepCount: number, stepIndex: number, modelOutput: Float32Array, sample: Float32Array): void {
-  if (!Number.isInteger(stepIndex) || stepIndex < 0 || stepIndex >= stepCount) throw new Error(`${name}: step ${stepIndex} is outside [0, ${stepCount})`);
+  checkStepIndex(name, stepCount, stepIndex);
   if (modelOutput.length !== sample.length) throw new Error(`${name}: model output has ${modelOutput.length} values, the sample ${sample.length}`);
+}
+
+export function checkStepIndex(name: string, stepCount: number, stepIndex: number): void {
+  if (!Number.isInteger(stepIndex) || stepIndex < 0 || stepIndex >= stepCount) throw new Error(`${name}: step ${stepIndex} is outside [0, ${stepCount})`);
 }

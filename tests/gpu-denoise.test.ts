@@ -1,0 +1,156 @@
+// The GPU sampling loop (gpu-denoise.ts: guidance and scheduler steps in shaders/scheduler-step.wgsl)
+// against the CPU loop (the schedulers' step(), checked against diffusers in schedulers.test.ts), on
+// a stand-in model small enough for SwiftShader: out = 0.7·sample, the same on both sides. The golden
+// tests run both loops with a real UNet against diffusers' sampler runs.
+import { describe, expect, it } from 'vitest';
+import { scale } from '../src/engine/kernels/elementwise';
+import { Recorder } from '../src/engine/gpu/recorder';
+import type { Tensor } from '../src/engine/gpu/tensor';
+import { denoise, type NoisePredictor } from '../src/engine/sampling/denoise';
+import { createScheduler, parseSchedulerConfig, type SchedulerKind } from '../src/engine/sampling/schedulers';
+import { randn, relError, rng, testGpu } from './support/gpu';
+
+const SD = { num_train_timesteps: 1000, beta_start: 0.00085, beta_end: 0.012, beta_schedule: 'scaled_linear', clip_sample: false, set_alpha_to_one: false, steps_offset: 1 };
+const FACTOR = 0.7;
+const CHANNELS = 2;
+const SIDE = 8;
+
+/** A "UNet" whose output is FACTOR times its input: a plan of one kernel on the GPU, a map on the CPU. */
+async function standInModel(): Promise<{ model: NoisePredictor; destroy: () => void }> {
+  const gpu = await testGpu();
+  const made: { destroy(): void }[] = [];
+  const model: NoisePredictor = {
+    inChannels: CHANNELS,
+    prepare(batch, height, width) {
+      const tensor = (label: string, shape: number[]): Tensor => {
+        const buffer = gpu.createBuffer(label, shape.reduce((a, b) => a * b, 1) * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC);
+        made.push(buffer);
+        return { buffer, shape, dtype: 'f32', byteOffset: 0, label };
+      };
+      const sample = tensor('sample', [batch, CHANNELS, height, width]);
+      const output = tensor('output', [batch, CHANNELS, height, width]);
+      const timesteps = tensor('timesteps', [batch]);
+      const rec = new Recorder(gpu, 'stand-in model');
+      scale(rec, sample, FACTOR, output);
+      const plan = rec.finish();
+      made.push(plan);
+      return {
+        predict: async (x) => x.map((v) => Math.fround(v * FACTOR)),
+        onGpu: { gpu, sample, timesteps, output, encode: (encoder) => plan.encode(encoder) },
+      };
+    },
+  };
+  return { model, destroy: () => made.forEach((m) => m.destroy()) };
+}
+
+interface Case {
+  kind: SchedulerKind;
+  prediction: 'epsilon' | 'v_prediction';
+  guidance: number;
+  images: number;
+  config?: Record<string, unknown>;
+}
+
+const CASES: Case[] = [
+  { kind: 'dpmpp2m', prediction: 'v_prediction', guidance: 2, images: 1 },
+  { kind: 'dpmpp2m', prediction: 'epsilon', guidance: 5, images: 2, config: { solver_type: 'heun', lower_order_final: false } },
+  { kind: 'euler', prediction: 'epsilon', guidance: 7.5, images: 1 },
+  { kind: 'euler', prediction: 'v_prediction', guidance: 1, images: 3, config: { timestep_spacing: 'trailing' } },
+  { kind: 'euler_a', prediction: 'epsilon', guidance: 3, images: 2 },
+  { kind: 'ddim', prediction: 'epsilon', guidance: 1, images: 1, config: { clip_sample: true, clip_sample_range: 1 } },
+  { kind: 'ddim', prediction: 'v_prediction', guidance: 4, images: 2 },
+];
+
+describe('the GPU sampling loop matches the CPU loop', () => {
+  for (const c of CASES) {
+    it(`${c.kind}, ${c.prediction}, CFG ${c.guidance}, ${c.images} image(s)${c.config ? ` ${JSON.stringify(c.config)}` : ''}`, async () => {
+      const { model, destroy } = await standInModel();
+      const random = rng(c.kind.length * 31 + c.images);
+      const size = c.images * CHANNELS * SIDE * SIDE;
+      const noise = randn(size, random);
+      const stepNoise = Array.from({ length: 10 }, () => randn(size, random));
+      const cond = new Float32Array(4);
+      const config = parseSchedulerConfig({ ...SD, prediction_type: c.prediction, ...c.config });
+      const run = async (loop: 'gpu' | 'cpu') => {
+        const steps: { latents: Float32Array; predOriginal: Float32Array }[] = [];
+        const { latents } = await denoise({
+          model,
+          scheduler: createScheduler(c.kind, config, 6),
+          noise,
+          height: SIDE,
+          width: SIDE,
+          cond,
+          uncond: cond,
+          guidance: c.guidance,
+          stepNoise: (i) => stepNoise[i],
+          stepReadback: { latents: true, predOriginal: true },
+          onStep: (_, l, p) => void steps.push({ latents: l!, predOriginal: p! }),
+          loop,
+        });
+        return { latents, steps };
+      };
+      try {
+        const gpu = await run('gpu');
+        const cpu = await run('cpu');
+        expect(gpu.steps.length).toBe(cpu.steps.length);
+        gpu.steps.forEach((s, i) => {
+          expect(relError(s.latents, cpu.steps[i].latents), `step ${i} latents`).toBeLessThan(1e-5);
+          expect(relError(s.predOriginal, cpu.steps[i].predOriginal), `step ${i} x0`).toBeLessThan(1e-5);
+        });
+        expect(relError(gpu.latents, cpu.latents)).toBeLessThan(1e-5);
+      } finally {
+        destroy();
+      }
+    });
+  }
+
+  it('reads nothing back between steps unless asked, and still reports every step', async () => {
+    const { model, destroy } = await standInModel();
+    const seen: [number, boolean, boolean][] = [];
+    const random = rng(5);
+    try {
+      await denoise({
+        model,
+        scheduler: createScheduler('dpmpp2m', parseSchedulerConfig(SD), 4),
+        noise: randn(CHANNELS * SIDE * SIDE, random),
+        height: SIDE,
+        width: SIDE,
+        cond: new Float32Array(4),
+        uncond: new Float32Array(4),
+        guidance: 3,
+        onStep: (i, l, p) => void seen.push([i, !!l, !!p]),
+      });
+    } finally {
+      destroy();
+    }
+    expect(seen).toEqual([0, 1, 2, 3].map((i) => [i, false, false]));
+  });
+
+  it('stops a cancelled sampling at the next step', async () => {
+    const { model, destroy } = await standInModel();
+    const controller = new AbortController();
+    const random = rng(6);
+    let last = -1;
+    try {
+      await expect(
+        denoise({
+          model,
+          scheduler: createScheduler('euler', parseSchedulerConfig(SD), 8),
+          noise: randn(CHANNELS * SIDE * SIDE, random),
+          height: SIDE,
+          width: SIDE,
+          cond: new Float32Array(4),
+          guidance: 1,
+          signal: controller.signal,
+          onStep: (i) => {
+            last = i;
+            if (i === 1) controller.abort();
+          },
+        }),
+      ).rejects.toThrow(/cancelled/);
+    } finally {
+      destroy();
+    }
+    expect(last).toBeLessThan(4);
+  });
+});
