@@ -9,7 +9,8 @@
 // GroupNorm rows are long (SD 1.5 at 512x512: 40960 values in the UNet, a million in the VAE decoder),
 // so they are cut into chunks that many workgroups reduce at once (group_norm_partials), merged per
 // row (group_norm_merge, only when a row has several chunks), then normalized value by value
-// (group_norm_apply). Moments are stored as (count, mean, M2, unused).
+// (group_norm_apply). Moments are stored as (count, mean, M2, unused). Rows short enough for one
+// workgroup take one dispatch instead (group_norm_row).
 
 struct Params {
   // Rows to reduce: N * groups, or the number of LayerNorm rows.
@@ -127,17 +128,33 @@ fn group_norm_merge(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) n
   if (li == 0u) { moments[first] = total; }
 }
 
-// y = (x - mean) * rstd * weight[c] + bias[c], optionally SiLU(y) = y * sigmoid(y); one invocation
-// per value. Channel row n*C + c belongs to GroupNorm row (n*C + c) / (C/groups) = n*groups + g.
+// y = (x[i] - mean) * scale * weight[c] + bias[c], optionally SiLU(y) = y * sigmoid(y), for value i
+// of x [N, C, ...]: channel row n*C + c = i / spatial.
+fn group_normalized(i: u32, mean: f32, scale: f32) -> f32 {
+  let c = (i / p.spatial) % p.channels;
+  let y = (x[i] - mean) * scale * weight_at(c) + bias_at(c);
+  return select(y, y / (1.0 + exp(-y)), SILU);
+}
+
+// One invocation per value. Channel row n*C + c belongs to GroupNorm row (n*C + c) / (C/groups) = n*groups + g.
 @compute @workgroup_size(WG)
 fn group_norm_apply(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
   let i = flat_workgroup(wg, nwg) * WG + li;
   if (i >= p.count) { return; }
-  let channel_row = i / p.spatial;
-  let c = channel_row % p.channels;
-  let m = moments[(channel_row / p.channels_per_group) * p.chunks];
-  let y = (x[i] - m.y) * rstd(m) * weight_at(c) + bias_at(c);
-  out[i] = select(y, y / (1.0 + exp(-y)), SILU);
+  let m = moments[(i / p.spatial / p.channels_per_group) * p.chunks];
+  out[i] = group_normalized(i, m.y, rstd(m));
+}
+
+// Short rows (the default model's groups, SD's 8x8 level): one workgroup reduces a whole row and
+// writes it, the second read coming from cache. One dispatch instead of partials and apply.
+@compute @workgroup_size(WG)
+fn group_norm_row(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let row = flat_workgroup(wg, nwg);
+  if (row >= p.rows) { return; }
+  let start = row * p.row_len;
+  let m = workgroup_moments(values_moments(start, p.row_len, li), li);
+  let scale = rstd(m);
+  for (var i = start + li; i < start + p.row_len; i += WG) { out[i] = group_normalized(i, m.y, scale); }
 }
 
 // LayerNorm over rows of length C: rows are short (C <= 1280 in SD), so one small workgroup reduces

@@ -89,19 +89,24 @@ describe('groupNorm matches torch.nn.GroupNorm (float64 reference)', () => {
     expect(relError(out, expected)).toBeLessThan(2.5e-6);
   });
 
-  it('groups cut unevenly into chunks (4107 values: 4096 + 11)', async () => {
-    const gpu = await testGpu();
-    const random = rng(13);
-    const shape = [2, 3, 37, 37];
-    const x = shifted(2 * 3 * 37 * 37, random, -2, 1.5);
-    const weight = randn(3, random);
-    const bias = randn(3, random);
-    const out = await runOnce(gpu, (rec) =>
-      groupNorm(rec, tensorFrom(gpu, shape, x), tensorFrom(gpu, [3], weight), tensorFrom(gpu, [3], bias), { groups: 1, eps: 1e-5 }),
-    );
-    const expected = reference.groupNorm(x, 3, 37 * 37, weight, bias, { groups: 1, eps: 1e-5 });
-    expect(relError(out, expected)).toBeLessThan(4e-7);
-  });
+  // Rows up to 8192 values take one workgroup each (group_norm_row), longer ones chunks of 4096; both
+  // sides of that line, the default model's largest group, and chunks cut unevenly (4096 + 4096 + 11).
+  for (const [channels, side, groups] of [[2, 64, 1], [8193, 1, 1], [3, 53, 1], [64, 64, 32]] as const) {
+    const rowLen = (channels / groups) * side * side;
+    it(`${channels} channels of ${side}x${side} in ${groups} group(s): rows of ${rowLen} values, SiLU`, async () => {
+      const gpu = await testGpu();
+      const random = rng(13 + rowLen);
+      const shape = [2, channels, side, side];
+      const x = shifted(2 * channels * side * side, random, -2, 1.5);
+      const weight = randn(channels, random);
+      const bias = randn(channels, random);
+      const out = await runOnce(gpu, (rec) =>
+        groupNorm(rec, tensorFrom(gpu, shape, x), tensorFrom(gpu, [channels], weight), tensorFrom(gpu, [channels], bias), { groups, eps: 1e-5, silu: true }),
+      );
+      const expected = reference.groupNorm(x, channels, side * side, weight, bias, { groups, eps: 1e-5, silu: true });
+      expect(relError(out, expected)).toBeLessThan(4e-7);
+    });
+  }
 
   it('f16 weight and bias give the same result as f32', async () => {
     const gpu = await testGpu();

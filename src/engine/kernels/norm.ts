@@ -11,6 +11,10 @@ const LAYER_NORM_WORKGROUP = 64;
 /** Values one GroupNorm workgroup reduces (16 per invocation): a 64x64 SD 1.5 UNet group of 40960
  * values becomes 10 chunks, so that batch 2's 64 groups keep 640 workgroups busy, not 64. */
 const GROUP_NORM_CHUNK = 4096;
+/** Rows up to this long (32 values per invocation) are reduced and written by one workgroup each, in
+ * one dispatch, when the rows alone make fewer workgroups than chunking would gain: on an H200 the
+ * default model's groups (1536 to 8192 values, 64 rows) took one dispatch instead of two or three. */
+const GROUP_NORM_ROW_MAX = 8192;
 
 interface NormShape {
   rows: number;
@@ -73,8 +77,19 @@ export function groupNorm(
   const chunks = Math.max(1, Math.ceil(rowLen / GROUP_NORM_CHUNK));
   const count = numel(x.shape);
   const shape: NormShape = { rows, rowLen, chunkLen: GROUP_NORM_CHUNK, chunks, count, spatial, channels, channelsPerGroup, eps };
-  const moments = rec.alloc([rows * chunks, 4], `${label}:moments`);
   const constants = { WG: GROUP_NORM_WORKGROUP };
+  const applyConstants = { ...constants, ...affineConstants(weight, bias), SILU: opts.silu ? 1 : 0 };
+  if (rowLen <= GROUP_NORM_ROW_MAX) {
+    rec.dispatch({
+      label: `group_norm_row:${label}`,
+      pipeline: rec.gpu.pipeline('norm', wgsl, 'group_norm_row', applyConstants),
+      params: normParams(shape),
+      bindings: [x, weight, bias, null, out],
+      workgroups: grid1d(rows),
+    });
+    return out;
+  }
+  const moments = rec.alloc([rows * chunks, 4], `${label}:moments`);
 
   rec.dispatch({
     label: `group_norm_partials:${label}`,
@@ -94,7 +109,7 @@ export function groupNorm(
   }
   rec.dispatch({
     label: `group_norm_apply:${label}`,
-    pipeline: rec.gpu.pipeline('norm', wgsl, 'group_norm_apply', { ...constants, ...affineConstants(weight, bias), SILU: opts.silu ? 1 : 0 }),
+    pipeline: rec.gpu.pipeline('norm', wgsl, 'group_norm_apply', applyConstants),
     params: normParams(shape),
     bindings: [x, weight, bias, moments, out],
     workgroups: grid1d(Math.ceil(count / GROUP_NORM_WORKGROUP)),
