@@ -7,8 +7,10 @@
 //   out = o / l * mv
 // Logits are kept in base 2 (q is pre-scaled by log2(e)), so every exponential is one exp2.
 //
-// q, k, v and out are [B, L, H*D] row-major; head h is columns h*D .. h*D+D-1. The multipliers are
-// read from a storage buffer at run time, so the attention sliders need no re-recording.
+// q, k, v and out are [B, L, H*D] row-major; head h is columns h*D .. h*D+D-1. q, k and v may be
+// column slices of wider rows: token t of q starts at q[q_offset + t * q_stride] (likewise k, v), so
+// one fused projection [B, L, 3 H*D], bound to all three bindings, serves as q, k and v. The
+// multipliers are read from a storage buffer at run time, so the sliders need no re-recording.
 //
 // Two entry points, plain f32 with workgroup memory: `main_row_per_thread` (head dims up to 80, one
 // query row per thread or per few threads, at the end of this file; where the device has subgroups,
@@ -20,11 +22,17 @@ struct Params {
   seq_q: u32,
   seq_k: u32,
   head_dim: u32,         // D
-  row_stride: u32,       // H*D: floats from one token to the next
+  out_stride: u32,       // H*D: floats from one token of `out` to the next
   causal: u32,           // 1: key j > query i is masked (CLIP's text encoder)
   multiplier_index: u32, // 4 * site: mq, mk, mv, mout
   softmax_scale: f32,    // log2(e) / sqrt(D)
-  _pad: u32,
+  // Floats from one token of q (k, v) to the next, and where column 0 of token 0 is.
+  q_stride: u32,
+  k_stride: u32,
+  v_stride: u32,
+  q_offset: u32,
+  k_offset: u32,
+  v_offset: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -34,6 +42,11 @@ struct Params {
 // Bound to a placeholder that is never read when HAS_MULTIPLIERS is false.
 @group(0) @binding(4) var<storage, read> multipliers: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
+
+// Column `col` of token `token` (batch-major: b * L + position) of q, k and v.
+fn q_at(token: u32, col: u32) -> f32 { return q[p.q_offset + token * p.q_stride + col]; }
+fn k_at(token: u32, col: u32) -> f32 { return k[p.k_offset + token * p.k_stride + col]; }
+fn v_at(token: u32, col: u32) -> f32 { return v[p.v_offset + token * p.v_stride + col]; }
 
 override HAS_MULTIPLIERS: bool = false;
 // Columns of a head the tiles hold: D rounded up to a multiple of 8 (the padding columns of the tiles
@@ -90,7 +103,7 @@ fn stage_queries(q0: u32, base: u32, col: u32, width: u32, scale: f32, t: u32) {
     let r = i / HEAD_DIM;
     let d = i % HEAD_DIM;
     var value = 0.0;
-    if (q0 + r < p.seq_q && d < width) { value = q[(base + q0 + r) * p.row_stride + col + d] * scale; }
+    if (q0 + r < p.seq_q && d < width) { value = q_at(base + q0 + r, col + d) * scale; }
     q_tile[r * TILE_STRIDE + d] = value;
   }
 }
@@ -103,8 +116,7 @@ fn stage_keys_or_values(values: bool, first: u32, base: u32, col: u32, width: u3
     let d = i % HEAD_DIM;
     var value = 0.0;
     if (first + j < p.seq_k && d < width) {
-      let index = (base + first + j) * p.row_stride + col + d;
-      if (values) { value = v[index]; } else { value = k[index]; }
+      if (values) { value = v_at(base + first + j, col + d); } else { value = k_at(base + first + j, col + d); }
     }
     kv_tile[j * TILE_STRIDE + d] = value;
   }
@@ -213,7 +225,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     let norm = value_scale / row_sum;
     for (var i = 0u; i < OUT_PER_THREAD; i++) {
       let d = lane + LANES_PER_ROW * i;
-      if (d < value_dim) { out[(q_base + row) * p.row_stride + col0 + value_col + d] = o[i] * norm; }
+      if (d < value_dim) { out[(q_base + row) * p.out_stride + col0 + value_col + d] = o[i] * norm; }
     }
   }
 }
@@ -251,11 +263,11 @@ override ROW_TILE_SIZE: u32 = BLOCK_K_ROWS * KV_STRIDE;
 var<workgroup> k_rows: array<vec4<f32>, ROW_TILE_SIZE>;
 var<workgroup> v_rows: array<vec4<f32>, ROW_TILE_SIZE>;
 
-// Four columns d4*4 .. d4*4+3 of token `token` of a [B*L, H*D] tensor (zero beyond D).
+// Four columns col0 + d4*4 .. col0 + d4*4+3 of token `token` (zero beyond D).
 fn load4_q(token: u32, col0: u32, d4: u32) -> vec4<f32> {
   var r = vec4(0.0);
   for (var c = 0u; c < 4u; c++) {
-    if (d4 * 4u + c < p.head_dim) { r[c] = q[token * p.row_stride + col0 + d4 * 4u + c]; }
+    if (d4 * 4u + c < p.head_dim) { r[c] = q_at(token, col0 + d4 * 4u + c); }
   }
   return r;
 }
@@ -265,8 +277,7 @@ fn load4_kv(values: bool, token: u32, col0: u32, d4: u32) -> vec4<f32> {
   for (var c = 0u; c < 4u; c++) {
     let d = d4 * 4u + c;
     if (d < p.head_dim) {
-      let index = token * p.row_stride + col0 + d;
-      if (values) { r[c] = v[index]; } else { r[c] = k[index]; }
+      if (values) { r[c] = v_at(token, col0 + d); } else { r[c] = k_at(token, col0 + d); }
     }
   }
   return r;
@@ -348,7 +359,7 @@ fn main_row_per_thread(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocati
   row_sum = merge_lanes(t, lane, row_max, row_sum, &o);
   if (row < p.seq_q) {
     let norm = value_scale / row_sum;
-    let base = (q_base + row) * p.row_stride + col0;
+    let base = (q_base + row) * p.out_stride + col0;
     for (var d4 = lane; d4 < HEAD_VEC4; d4 += SPLITS) {
       for (var c = 0u; c < 4u; c++) {
         if (d4 * 4u + c < p.head_dim) { out[base + d4 * 4u + c] = o[d4][c] * norm; }

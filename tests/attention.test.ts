@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { ATTENTION_TILES, attention, chooseAttentionKernel, reference, type AttentionKernel, type AttentionShape, type RowKernelShape } from '../src/engine/kernels/attention';
+import {
+  ATTENTION_TILES,
+  attention,
+  chooseAttentionKernel,
+  reference,
+  type AttentionInput,
+  type AttentionKernel,
+  type AttentionShape,
+  type RowKernelShape,
+} from '../src/engine/kernels/attention';
+import type { GpuContext } from '../src/engine/gpu/gpu-context';
 import { createNodeGpuContext } from '../src/engine/gpu/node-gpu';
 import { Recorder } from '../src/engine/gpu/recorder';
 import { randInt, randn, relError, rng, runOnce, tensorFrom, testGpu } from './support/gpu';
@@ -15,18 +25,49 @@ const LARGE_LOGIT_TOLERANCE = 3e-5;
 interface Case extends AttentionShape {
   headDim: number;
   kernel?: AttentionKernel;
+  /** Where q, k, v are read from: their own tensors (the default); side by side in one tensor, as a
+   * self-attention's fused projection gives them ('qkv', needs Lq = Lk); or q alone and k, v side by
+   * side ('kv'), so that q and k differ in stride. */
+  layout?: 'separate' | 'qkv' | 'kv';
 }
 
 function describeCase(c: Case): string {
   const m = c.multipliers ? ` ×[${c.multipliers}]` : '';
   const columns = c.kernel?.kind === 'tiled' && c.kernel.columns ? ` in chunks of ${c.kernel.columns}` : '';
   const kernel = c.kernel ? ` ${c.kernel.kind === 'tiled' ? `tiles ${c.kernel.tiles.blockQ}x${c.kernel.tiles.blockK}${columns}` : describeRowKernel(c.kernel)}` : '';
-  return `B${c.batch} H${c.heads} D${c.headDim} Lq${c.seqQ} Lk${c.seqK}${c.causal ? ' causal' : ''}${m}${kernel}`;
+  const layout = c.layout && c.layout !== 'separate' ? `, ${c.layout} read in place from one tensor` : '';
+  return `B${c.batch} H${c.heads} D${c.headDim} Lq${c.seqQ} Lk${c.seqK}${c.causal ? ' causal' : ''}${m}${kernel}${layout}`;
 }
 
 function describeRowKernel(k: RowKernelShape): string {
   const lanes = k.splits ? `, ${k.splits} lanes per row merged through ${k.merge ?? 'the default'}` : '';
   return `row-per-thread ${k.threads}x${k.keyChunk}${lanes}`;
+}
+
+/** `parts` ([rows, width] each) side by side in one [batch, rows / batch, parts * width + 3] tensor, in
+ * reverse order and with 3 spare columns, so that no slice's offset or stride is a plain layout's.
+ * The spare columns hold NaN: a read outside a slice makes the output NaN. */
+function sideBySide(gpu: GpuContext, batch: number, width: number, parts: Float32Array[], label: string): AttentionInput[] {
+  const rows = parts[0].length / width;
+  const stride = parts.length * width + 3;
+  const packed = new Float32Array(rows * stride).fill(NaN);
+  const first = parts.map((_, i) => (parts.length - 1 - i) * width);
+  for (let r = 0; r < rows; r++) {
+    parts.forEach((part, i) => packed.set(part.subarray(r * width, (r + 1) * width), r * stride + first[i]));
+  }
+  const tensor = tensorFrom(gpu, [batch, rows / batch, stride], packed, label);
+  return first.map((column) => ({ tensor, first: column, count: width }));
+}
+
+function attentionInputs(gpu: GpuContext, c: Case, q: Float32Array, k: Float32Array, v: Float32Array): AttentionInput[] {
+  const width = c.heads * c.headDim;
+  const own = (data: Float32Array, seq: number, label: string) => tensorFrom(gpu, [c.batch, seq, width], data, label);
+  if (c.layout === 'qkv') {
+    if (c.seqQ !== c.seqK) throw new Error(`case ${describeCase(c)}: q, k, v side by side need Lq = Lk`);
+    return sideBySide(gpu, c.batch, width, [q, k, v], 'qkv');
+  }
+  if (c.layout === 'kv') return [own(q, c.seqQ, 'q'), ...sideBySide(gpu, c.batch, width, [k, v], 'kv')];
+  return [own(q, c.seqQ, 'q'), own(k, c.seqK, 'k'), own(v, c.seqK, 'v')];
 }
 
 async function check(c: Case, random: () => number, scale = 1, tolerance = TOLERANCE): Promise<void> {
@@ -39,8 +80,9 @@ async function check(c: Case, random: () => number, scale = 1, tolerance = TOLER
   const multipliers = new Float32Array(4 * (site + 1)).fill(7); // other sites' values must not leak in
   if (c.multipliers) multipliers.set([...c.multipliers, 1], 4 * site);
   const buffer = gpu.upload('multipliers', multipliers);
+  const [qIn, kIn, vIn] = attentionInputs(gpu, c, q, k, v);
   const out = await runOnce(gpu, (rec) =>
-    attention(rec, tensorFrom(gpu, [c.batch, c.seqQ, width], q, 'q'), tensorFrom(gpu, [c.batch, c.seqK, width], k, 'k'), tensorFrom(gpu, [c.batch, c.seqK, width], v, 'v'), {
+    attention(rec, qIn, kIn, vIn, {
       heads: c.heads,
       causal: c.causal,
       multipliers: c.multipliers ? { buffer, site } : undefined,
@@ -102,6 +144,28 @@ describe('attention matches softmax(q·kᵀ/√D)·v on random shapes', () => {
   cases.push({ batch: 2, heads: 3, headDim: 40, seqQ: 37, seqK: 29, causal: true, multipliers: [2, 1, 3], kernel: { kind: 'tiled', tiles: ATTENTION_TILES[0], columns: 16 } });
   cases.push({ batch: 1, heads: 2, headDim: 300, seqQ: 19, seqK: 26, kernel: { kind: 'tiled', tiles: ATTENTION_TILES[1], columns: 104 } });
   cases.push({ batch: 1, heads: 1, headDim: 70, seqQ: 70, seqK: 50, causal: true, kernel: { kind: 'tiled', tiles: largestTiles, columns: 32 } });
+
+  // q, k, v read in place from the one output of a fused projection (or k, v from one, q from its
+  // own), by every kernel: the device's choice, each tiling, one and several lanes per row with both
+  // merges, and a head wider than the tiles.
+  cases.push({ batch: 2, heads: 3, headDim: 20, seqQ: 41, seqK: 41, causal: true, multipliers: [2, 1, 3], layout: 'qkv' });
+  cases.push({ batch: 2, heads: 2, headDim: 12, seqQ: 30, seqK: 9, multipliers: [1, 10, 0.5], layout: 'kv' });
+  ATTENTION_TILES.forEach((tiles, i) =>
+    cases.push({ batch: 2, heads: 2, headDim: [96, 8][i], seqQ: 45, seqK: 45, causal: i % 2 === 1, layout: 'qkv', kernel: { kind: 'tiled', tiles } }),
+  );
+  cases.push({ batch: 1, heads: 1, headDim: 24, seqQ: 70, seqK: 70, causal: true, layout: 'qkv', kernel: { kind: 'tiled', tiles: largestTiles } });
+  cases.push({ batch: 2, heads: 3, headDim: 61, seqQ: 37, seqK: 37, multipliers: [2, 1, 1], layout: 'qkv', kernel: { kind: 'row-per-thread', threads: 128, keyChunk: 8 } });
+  cases.push({ batch: 1, heads: 2, headDim: 5, seqQ: 3, seqK: 40, layout: 'kv', kernel: { kind: 'row-per-thread', threads: 64, keyChunk: 16 } });
+  for (const merge of ['subgroup', 'workgroup'] as const) {
+    for (const splits of merge === 'subgroup' ? [2, 4] : [2, 4, 8]) {
+      const lanes = { kind: 'row-per-thread', splits, merge } as const;
+      cases.push({ batch: 2, heads: 2, headDim: 64, seqQ: 33, seqK: 33, multipliers: [2, 1, 3], layout: 'qkv', kernel: { ...lanes, threads: 128, keyChunk: 32 / splits } });
+      cases.push({ batch: 1, heads: 3, headDim: 13, seqQ: 20, seqK: 50, causal: true, layout: 'kv', kernel: { ...lanes, threads: 64, keyChunk: 16 / splits } });
+    }
+  }
+  cases.push({ batch: 1, heads: 1, headDim: 300, seqQ: 19, seqK: 19, layout: 'qkv' });
+  cases.push({ batch: 2, heads: 3, headDim: 40, seqQ: 29, seqK: 29, causal: true, multipliers: [2, 1, 3], layout: 'qkv', kernel: { kind: 'tiled', tiles: ATTENTION_TILES[0], columns: 16 } });
+  cases.push({ batch: 1, heads: 2, headDim: 70, seqQ: 26, seqK: 40, layout: 'kv', kernel: { kind: 'tiled', tiles: largestTiles, columns: 32 } });
 
   for (const c of cases) it(describeCase(c), () => check(c, random));
 

@@ -226,6 +226,29 @@ function chooseVariant(gpu: GpuContext, headDim: number, shape: { batch: number;
   };
 }
 
+/** Columns `first` .. `first + count - 1` of every token of `tensor` [B, L, N]: q, k or v inside a
+ * wider tensor, such as the [B, L, 3C] output of a self-attention's fused to_q, to_k, to_v. */
+export interface TensorColumns {
+  tensor: Tensor;
+  first: number;
+  count: number;
+}
+
+/** q, k or v: a whole [B, L, H*D] tensor, or H*D columns of a wider one. */
+export type AttentionInput = Tensor | TensorColumns;
+
+/** `tensor` [..., parts * N] as `parts` slices of N columns each, in order (q, k, v of a fused projection). */
+export function splitColumns(tensor: Tensor, parts: number): TensorColumns[] {
+  const columns = tensor.shape[tensor.shape.length - 1];
+  if (!Number.isInteger(parts) || parts < 1 || columns % parts !== 0) throw new Error(`${tensor.label}: ${columns} columns do not split into ${parts} parts`);
+  const count = columns / parts;
+  return Array.from({ length: parts }, (_, i) => ({ tensor, first: i * count, count }));
+}
+
+function asColumns(input: AttentionInput): TensorColumns {
+  return 'tensor' in input ? input : { tensor: input, first: 0, count: input.shape[input.shape.length - 1] };
+}
+
 export interface AttentionOptions {
   heads: number;
   /** Key j > query i is masked (CLIP's text encoder). */
@@ -239,25 +262,36 @@ export interface AttentionOptions {
 }
 
 /** Multi-head scaled dot-product attention.
- * q [B, Lq, H*D], k [B, Lk, H*D], v [B, Lk, H*D] (head h = columns h*D..h*D+D-1) -> [B, Lq, H*D].
+ * q [B, Lq, H*D], k [B, Lk, H*D], v [B, Lk, H*D] (head h = columns h*D..h*D+D-1) -> [B, Lq, H*D]; each of
+ * q, k, v may instead be H*D columns of a wider tensor (TensorColumns), read in place.
  * out = softmax(q·kᵀ / sqrt(D) * mq * mk (+ causal mask)) · v * mv, where multipliers (mq, mk, mv, mout) are the 4 f32 at
  * buffer[4*site .. 4*site+3], read at run time (default: no multipliers = 1). `causal`: key j > query i is masked (CLIP). */
-export function attention(rec: Recorder, q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): Tensor {
-  const label = opts.label ?? `attention(${q.label})`;
+export function attention(rec: Recorder, qInput: AttentionInput, kInput: AttentionInput, vInput: AttentionInput, opts: AttentionOptions): Tensor {
+  const [q, k, v] = [qInput, kInput, vInput].map(asColumns);
+  const label = opts.label ?? `attention(${q.tensor.label})`;
   const { heads } = opts;
-  if (q.shape.length !== 3) throw new Error(`${label}: q must be [B, L, H*D], got ${shapeString(q.shape)}`);
-  const [batch, seqQ, width] = q.shape;
-  const seqK = k.shape[1];
-  assertShape(k, [batch, undefined, width], `${label}: k`);
-  assertShape(v, [batch, seqK, width], `${label}: v`);
+  if (q.tensor.shape.length !== 3) throw new Error(`${label}: q must be [B, L, H*D], got ${shapeString(q.tensor.shape)}`);
+  const [batch, seqQ] = q.tensor.shape;
+  const seqK = k.tensor.shape[1];
+  const width = q.count;
+  assertShape(k.tensor, [batch, undefined, undefined], `${label}: k`);
+  assertShape(v.tensor, [batch, seqK, undefined], `${label}: v`);
+  for (const [name, input] of [['q', q], ['k', k], ['v', v]] as const) {
+    const { tensor, first, count } = input;
+    if (count !== width) throw new Error(`${label}: ${name} has ${count} channels, q has ${width}`);
+    if (!Number.isInteger(first) || first < 0 || first + count > tensor.shape[2]) {
+      throw new Error(`${label}: ${name} columns ${first}..${first + count - 1} are not within ${tensor.label} ${shapeString(tensor.shape)}`);
+    }
+    if (tensor.dtype !== 'f32') throw new Error(`${label}: ${tensor.label} must be f32`);
+  }
   if (!Number.isInteger(heads) || heads < 1 || width % heads !== 0) throw new Error(`${label}: ${width} channels do not split into ${heads} heads`);
   if (seqK < 1) throw new Error(`${label}: no keys to attend to`);
-  for (const t of [q, k, v]) if (t.dtype !== 'f32') throw new Error(`${label}: ${t.label} must be f32`);
   const headDim = width / heads;
-  const out = opts.out ?? rec.alloc(q.shape, label);
-  assertShape(out, q.shape, `${label}: out`);
+  const outShape = [batch, seqQ, width];
+  const out = opts.out ?? rec.alloc(outShape, label);
+  assertShape(out, outShape, `${label}: out`);
   for (const input of [q, k, v]) {
-    if (input.buffer === out.buffer) throw new Error(`${label}: out may not share a buffer with ${input.label}`);
+    if (input.tensor.buffer === out.buffer) throw new Error(`${label}: out may not share a buffer with ${input.tensor.label}`);
   }
 
   const variant = chooseVariant(rec.gpu, headDim, { batch, heads, seqQ }, !!opts.multipliers, opts.kernel);
@@ -268,9 +302,10 @@ export function attention(rec: Recorder, q: Tensor, k: Tensor, v: Tensor, opts: 
     params: params()
       .u32(seqQ, seqK, headDim, width, opts.causal ? 1 : 0, multiplierIndex)
       .f32(Math.LOG2E / Math.sqrt(headDim))
-      .u32(0),
-    // Without multipliers, q stands in for the multipliers buffer; the shader then never reads it.
-    bindings: [q, k, v, opts.multipliers?.buffer ?? q, out],
+      .u32(...[q, k, v].map((input) => input.tensor.shape[2]), q.first, k.first, v.first),
+    // q, k and v may be one tensor bound three times (all read-only, which WebGPU allows). Without
+    // multipliers, q stands in for the multipliers buffer; the shader then never reads it.
+    bindings: [q.tensor, k.tensor, v.tensor, opts.multipliers?.buffer ?? q.tensor, out],
     workgroups: [Math.ceil(seqQ / variant.queriesPerWorkgroup), heads * variant.chunksPerHead, batch],
   });
   return out;

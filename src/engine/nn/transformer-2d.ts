@@ -11,10 +11,17 @@
 // get the same numbers without touching a weight: logits × (q·k), attention result × v, and the
 // whole to_out.0 output × out — read from a small GPU buffer at run time, so a slider costs one
 // buffer write.
+//
+// Self-attention projects q, k and v from the same input: where their weights have no bias, they are
+// stacked once into one [3C, C] matrix (fuseSelfAttentionProjections), so one linear dispatch gives
+// [B, L, 3C] and attention reads q, k, v from it in place. Cross-attention keeps three projections
+// (its k and v come from the text).
+import type { GpuContext } from '../gpu/gpu-context';
 import type { Recorder } from '../gpu/recorder';
-import type { Tensor } from '../gpu/tensor';
+import { sameShape, type Tensor } from '../gpu/tensor';
 import type { WeightStore } from '../weights/weight-store';
-import { attention } from '../kernels/attention';
+import { withRowStacks } from '../weights/stacked-weights';
+import { attention, splitColumns, type AttentionInput } from '../kernels/attention';
 import { conv2d } from '../kernels/conv2d';
 import { add } from '../kernels/elementwise';
 import { geglu } from '../kernels/activation';
@@ -82,6 +89,26 @@ export function transformer2d(rec: Recorder, x: Tensor, weights: WeightStore, pr
   return out;
 }
 
+const QKV_PROJECTIONS = ['to_q', 'to_k', 'to_v'] as const;
+
+/** The key of a self-attention's stacked to_q, to_k, to_v weight (diffusers' fused module is to_qkv). */
+function stackedQkvName(attentionPrefix: string): string {
+  return `${attentionPrefix}.to_qkv.weight`;
+}
+
+/** `weights` plus, for each self-attention module in `attentionPrefixes` (…attn1) whose to_q, to_k,
+ * to_v weights have one shape and no bias, their rows stacked into one [3C, C] matrix, made once on
+ * the GPU. Modules left out (a bias, or weights that cannot be stacked) keep three projections. */
+export function fuseSelfAttentionProjections(gpu: GpuContext, weights: WeightStore, attentionPrefixes: readonly string[]): WeightStore {
+  const stacks = attentionPrefixes
+    .filter((prefix) => {
+      const [q, k, v] = QKV_PROJECTIONS.map((name) => weights.get(`${prefix}.${name}.weight`));
+      return sameShape(q.shape, k.shape) && sameShape(q.shape, v.shape) && QKV_PROJECTIONS.every((name) => !weights.has(`${prefix}.${name}.bias`));
+    })
+    .map((prefix) => ({ name: stackedQkvName(prefix), parts: QKV_PROJECTIONS.map((name) => `${prefix}.${name}.weight`) }));
+  return withRowStacks(gpu, weights, stacks);
+}
+
 function basicTransformerBlock(rec: Recorder, h: Tensor, weights: WeightStore, prefix: string, opts: Transformer2DOptions): Tensor {
   const w = (name: string) => weights.get(`${prefix}.${name}`);
   const ln = (input: Tensor, name: string) => layerNorm(rec, input, w(`${name}.weight`), w(`${name}.bias`), { eps: TRANSFORMER_LAYER_NORM_EPS, label: `${prefix}.${name}` });
@@ -115,13 +142,9 @@ function attentionModule(
   heads: number,
   site: AttentionSiteRef,
 ): Tensor {
-  const proj = (name: string, input: Tensor) =>
-    linear(rec, input, weights.get(`${prefix}.${name}.weight`), optional(weights, `${prefix}.${name}.bias`), { label: `${prefix}.${name}` });
-  const q = proj('to_q', queryInput);
-  const k = proj('to_k', keyValueInput);
-  const v = proj('to_v', keyValueInput);
+  const { q, k, v, projected } = projectQkv(rec, queryInput, keyValueInput, weights, prefix);
   const attended = attention(rec, q, k, v, { heads, multipliers: { buffer: site.buffer, site: site.site }, label: prefix });
-  rec.release(q, k, v);
+  rec.release(...projected);
   const out = linear(rec, attended, weights.get(`${prefix}.to_out.0.weight`), optional(weights, `${prefix}.to_out.0.bias`), {
     residual,
     outputScale: { buffer: site.buffer, index: site.site * 4 + 3 },
@@ -129,4 +152,26 @@ function attentionModule(
   });
   rec.release(attended);
   return out;
+}
+
+/** q, k, v of an attention module: column slices of one stacked projection for a self-attention
+ * with a to_qkv weight, else three linears. `projected` are the tensors to release after attention. */
+function projectQkv(
+  rec: Recorder,
+  queryInput: Tensor,
+  keyValueInput: Tensor,
+  weights: WeightStore,
+  prefix: string,
+): { q: AttentionInput; k: AttentionInput; v: AttentionInput; projected: Tensor[] } {
+  if (queryInput === keyValueInput && weights.has(stackedQkvName(prefix))) {
+    const qkv = linear(rec, queryInput, weights.get(stackedQkvName(prefix)), undefined, { label: `${prefix}.to_qkv` });
+    const [q, k, v] = splitColumns(qkv, 3);
+    return { q, k, v, projected: [qkv] };
+  }
+  const [q, k, v] = QKV_PROJECTIONS.map((name) =>
+    linear(rec, name === 'to_q' ? queryInput : keyValueInput, weights.get(`${prefix}.${name}.weight`), optional(weights, `${prefix}.${name}.bias`), {
+      label: `${prefix}.${name}`,
+    }),
+  );
+  return { q, k, v, projected: [q, k, v] };
 }

@@ -21,7 +21,7 @@ import { linear } from '../kernels/linear';
 import { groupNorm } from '../kernels/norm';
 import { timestepEmbedding } from '../kernels/timestep-embedding';
 import { resnetBlock } from './resnet-block';
-import { transformer2d, type AttentionSiteRef } from './transformer-2d';
+import { fuseSelfAttentionProjections, transformer2d, type AttentionSiteRef } from './transformer-2d';
 import { parseUNetConfig, type UNetConfig } from './unet-config';
 import { enumerateSites, multiplierTable } from './unet-sites';
 
@@ -47,13 +47,17 @@ export class UNet {
   private readonly siteIndex: Map<string, number>;
   private readonly multipliers: GPUBuffer;
   private readonly calls = new Map<string, UNetCall>();
+  /** The checkpoint's weights, plus each self-attention's stacked to_q, to_k, to_v (transformer-2d.ts). */
+  readonly weights: WeightStore;
 
   constructor(
     readonly gpu: GpuContext,
     readonly config: UNetConfig,
-    readonly weights: WeightStore,
+    weights: WeightStore,
   ) {
     this.sites = enumerateSites(config);
+    const selfAttention = this.sites.filter((s) => s.kind === 'attn1').map((s) => s.path);
+    this.weights = fuseSelfAttentionProjections(gpu, weights, selfAttention);
     this.siteIndex = new Map(this.sites.map((s) => [s.path, s.index]));
     const table = multiplierTable(this.sites, []);
     this.multipliers = gpu.upload('unet:attention-multipliers', table);

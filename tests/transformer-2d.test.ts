@@ -1,0 +1,99 @@
+// A self-attention's to_q, to_k, to_v as one stacked projection: the same transformer output as three
+// projections, in two fewer dispatches, and three projections wherever the stack cannot be made.
+// Weights: one Transformer2DModel of the golden UNet fixture (diffusers, random weights).
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { GpuContext } from '../src/engine/gpu/gpu-context';
+import { Recorder } from '../src/engine/gpu/recorder';
+import type { Tensor } from '../src/engine/gpu/tensor';
+import { fuseSelfAttentionProjections, transformer2d } from '../src/engine/nn/transformer-2d';
+import { parseUNetConfig } from '../src/engine/nn/unet-config';
+import { loadWeights, uploadTensor, type WeightStorage } from '../src/engine/weights/gpu-weights';
+import { nodeModelFolder } from '../src/engine/weights/node-byte-source';
+import type { WeightStore } from '../src/engine/weights/weight-store';
+import { fixturesDir } from '../scripts/golden/fixtures-dir';
+import { randn, relError, rng, tensorFrom, testGpu } from './support/gpu';
+
+const FIXTURE = join(fixturesDir(), 'unet-sd15-tiny');
+const PREFIX = 'down_blocks.0.attentions.0';
+const SELF_ATTENTION = `${PREFIX}.transformer_blocks.0.attn1`;
+const [BATCH, SIDE, TEXT_TOKENS] = [2, 16, 7];
+/** The stacked projection sums each output in the same order as the separate ones; SwiftShader
+ * gives identical bits. The bound leaves room for a linear tiling that sums in another order. */
+const TOLERANCE = 1e-6;
+
+async function fixtureWeights(gpu: GpuContext, storage: WeightStorage): Promise<WeightStore> {
+  const source = await nodeModelFolder(FIXTURE).open('diffusion_pytorch_model.safetensors');
+  return loadWeights(gpu, source, { storage, filter: (name) => name.startsWith(PREFIX) });
+}
+
+/** `weights` with extra tensors, as a checkpoint that has them would give. */
+function withExtra(weights: WeightStore, extra: Map<string, Tensor>): WeightStore {
+  return {
+    get: (name) => extra.get(name) ?? weights.get(name),
+    has: (name) => extra.has(name) || weights.has(name),
+    names: () => [...weights.names(), ...extra.keys()],
+    byteSize: weights.byteSize,
+    destroy: () => weights.destroy(),
+  };
+}
+
+/** One transformer call on fixed random inputs, with multipliers on both attention sites. */
+async function runTransformer(gpu: GpuContext, weights: WeightStore): Promise<{ out: Float32Array; dispatches: number }> {
+  const config = parseUNetConfig(await nodeModelFolder(FIXTURE).readJson('config.json'));
+  const block = config.down[0];
+  const random = rng(21);
+  const x = tensorFrom(gpu, [BATCH, block.outChannels, SIDE, SIDE], randn(BATCH * block.outChannels * SIDE * SIDE, random), 'x');
+  const context = tensorFrom(gpu, [BATCH, TEXT_TOKENS, config.crossAttentionDim], randn(BATCH * TEXT_TOKENS * config.crossAttentionDim, random), 'context');
+  const multipliers = gpu.upload('multipliers', new Float32Array([2, 0.5, 3, 1.5, 0.5, 2, 1, 0.75]));
+  const rec = new Recorder(gpu, 'transformer');
+  const output = rec.keep(
+    transformer2d(rec, x, weights, PREFIX, {
+      heads: block.heads,
+      groups: config.normGroups,
+      useLinearProjection: config.useLinearProjection,
+      layers: block.transformerLayers,
+      context,
+      site: (path) => ({ site: path.endsWith('attn1') ? 0 : 1, buffer: multipliers }),
+    }),
+  );
+  const plan = rec.finish();
+  plan.run();
+  const out = await gpu.readF32(output.buffer, x.shape.reduce((a, b) => a * b, 1));
+  plan.destroy();
+  for (const t of [x, context, output]) t.buffer.destroy();
+  multipliers.destroy();
+  return { out, dispatches: plan.steps.length };
+}
+
+describe('self-attention projects q, k and v in one dispatch', () => {
+  for (const storage of ['f32', 'f16'] as const) {
+    it(`gives the output of three projections, in two fewer dispatches (${storage} weights)`, async () => {
+      const gpu = await testGpu();
+      const weights = await fixtureWeights(gpu, storage);
+      const separate = await runTransformer(gpu, weights);
+      const fused = fuseSelfAttentionProjections(gpu, weights, [SELF_ATTENTION]);
+      expect(fused.has(`${SELF_ATTENTION}.to_qkv.weight`)).toBe(true);
+      expect(fused.get(`${SELF_ATTENTION}.to_qkv.weight`)).toMatchObject({ shape: [96, 32], dtype: storage });
+      const stacked = await runTransformer(gpu, fused);
+      expect(stacked.dispatches).toBe(separate.dispatches - 2);
+      expect(relError(stacked.out, separate.out)).toBeLessThan(TOLERANCE);
+      fused.destroy();
+    });
+  }
+
+  it('keeps three projections where one of them has a bias, and applies the bias', async () => {
+    const gpu = await testGpu();
+    const weights = await fixtureWeights(gpu, 'f32');
+    const plain = await runTransformer(gpu, weights);
+    // On to_v: a bias on to_k adds q·b to every logit of a row, which softmax cancels.
+    const bias = uploadTensor(gpu, 'to_v.bias', [32], randn(32, rng(4)));
+    const biased = fuseSelfAttentionProjections(gpu, withExtra(weights, new Map([[`${SELF_ATTENTION}.to_v.bias`, bias]])), [SELF_ATTENTION]);
+    expect(biased.has(`${SELF_ATTENTION}.to_qkv.weight`)).toBe(false);
+    const separate = await runTransformer(gpu, biased);
+    expect(separate.dispatches).toBe(plain.dispatches);
+    expect(relError(separate.out, plain.out)).toBeGreaterThan(1e-3);
+    biased.destroy();
+    bias.buffer.destroy();
+  });
+});
