@@ -13,10 +13,10 @@
 // multipliers are read from a storage buffer at run time, so the sliders need no re-recording.
 //
 // Two entry points, plain f32 with workgroup memory: `main_row_per_thread` (head dims up to 80, one
-// query row per thread or per few threads, at the end of this file; where the device has subgroups,
-// a row's threads merge their results through them) and `main` (tiles of queries x keys shared by
-// 128 threads; any head dim, see "Heads wider than the tiles" below). attention.ts picks one, and its
-// sizes as override constants, from the shape, the head dim and the device.
+// query row per thread, its keys optionally split across workgroups and merged by
+// `merge_key_splits`; at the end of this file) and `main` (tiles of queries x keys shared by 128
+// threads; any head dim, see "Heads wider than the tiles" below). attention.ts picks one, and its
+// sizes as override constants, from the shape, the head dim and the device's workgroup memory.
 
 struct Params {
   seq_q: u32,
@@ -33,6 +33,11 @@ struct Params {
   q_offset: u32,
   k_offset: u32,
   v_offset: u32,
+  // main_row_per_thread's key splits (1: none) and the keys of each (a multiple of BLOCK_K_ROWS);
+  // rows: B * H * seq_q, the query rows of all heads, for the partial results' layout.
+  key_splits: u32,
+  keys_per_split: u32,
+  rows: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -231,34 +236,24 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
 }
 
 // ---------------------------------------------------------------------------------------------
-// Row-per-thread variant, for head dims up to 80: SPLITS threads (lanes) own one query row and keep
-// q and their output in registers; keys and values pass through workgroup memory BLOCK_K_ROWS at a
-// time, so no scores are exchanged between threads and a block of keys costs two barriers. Lane s of
-// a row takes keys s, s + SPLITS, s + 2 SPLITS, ... of each block with its own running softmax
-// (m, l, o); merge_lanes then merges a row's lanes into one. With SPLITS 1 every thread reads the
-// same key at once (a broadcast) and nothing is merged. More lanes per row spread layers with few
-// query rows (the default model's 2 heads of 1024) over more workgroups. Same algorithm and bindings
-// as `main`; HEAD_DIM >= D (one chunk: workgroup y is the head).
+// Row-per-thread variant, for head dims up to 80: each thread owns one query row and keeps q and
+// its output in registers; keys and values pass through workgroup memory BLOCK_K_ROWS at a time and
+// every thread reads the same key at once (a broadcast), so no scores are exchanged between threads
+// and a block of keys costs two barriers. Same algorithm and bindings as `main`; HEAD_DIM >= D (one
+// chunk: workgroup y is the head).
 //
-// merge_lanes is not in this file: attention.ts appends shaders/attention-merge-subgroup.wgsl (lanes
-// exchange registers with subgroupShuffleXor; needs `subgroups` and SPLITS <= the subgroup size) or
-// shaders/attention-merge-workgroup.wgsl (the plain fallback, through workgroup memory).
+// (Several threads per row, each taking every n-th key and merged through subgroup shuffles or
+// workgroup memory, were tried on an H200 and lost to the key splits below everywhere: the lanes of
+// a row read different keys, and each workgroup stages its keys for fewer rows.)
 
 override ROW_THREADS: u32 = 64u;
-// Lanes per query row: 1, 2, 4 or 8.
-override SPLITS: u32 = 1u;
-// Keys whose logits a lane holds at once: one rescale of the output per chunk, not per key.
+// Keys whose logits a thread holds at once: one rescale of the output per chunk, not per key.
 override KEY_CHUNK: u32 = 32u;
 const MAX_KEY_CHUNK: u32 = 32u;
-const BLOCK_K_ROWS: u32 = 32u; // a multiple of KEY_CHUNK * SPLITS
+const BLOCK_K_ROWS: u32 = 32u; // a multiple of KEY_CHUNK
 const MAX_HEAD_VEC4: u32 = 20u; // head dims up to 80
 override HEAD_VEC4: u32 = HEAD_DIM / 4u;
-override ROWS_PER_GROUP: u32 = ROW_THREADS / SPLITS;
-override KEYS_PER_LANE: u32 = BLOCK_K_ROWS / SPLITS;
-// With several lanes per row, the lanes read different keys at once: rows padded by one vec4 (an
-// odd stride, as HEAD_VEC4 is even) put those keys in different memory banks.
-override KV_STRIDE: u32 = HEAD_VEC4 + select(0u, 1u, SPLITS > 1u);
-override ROW_TILE_SIZE: u32 = BLOCK_K_ROWS * KV_STRIDE;
+override ROW_TILE_SIZE: u32 = BLOCK_K_ROWS * HEAD_VEC4;
 
 var<workgroup> k_rows: array<vec4<f32>, ROW_TILE_SIZE>;
 var<workgroup> v_rows: array<vec4<f32>, ROW_TILE_SIZE>;
@@ -283,15 +278,23 @@ fn load4_kv(values: bool, token: u32, col0: u32, d4: u32) -> vec4<f32> {
   return r;
 }
 
+// Key splits (flash-decoding: Dao et al., "Flash-Decoding for long-context inference", 2023): with
+// p.key_splits > 1, workgroup z is (batch, split) and takes only keys [split * keys_per_split, ...);
+// it writes the row's unnormalised partial result (o, m, l) instead of out, and merge_key_splits
+// merges the splits' partials into out. Layers with few query rows (the default model's 2 heads of
+// 1024) get more workgroups that way, and each still stages its keys for ROW_THREADS rows.
+// Partial results: record (split * rows + r) of HEAD_DIM + 2 floats, r = (b * H + h) * seq_q + i.
+override PARTIAL_RECORD: u32 = HEAD_DIM + 2u;
+
 @compute @workgroup_size(ROW_THREADS)
-fn main_row_per_thread(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-  let q0 = wg.x * ROWS_PER_GROUP;
-  // A row's lanes are adjacent threads, so they share a subgroup (merge-subgroup relies on it).
-  let lane = t % SPLITS;
-  let row = q0 + t / SPLITS;
+fn main_row_per_thread(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let q0 = wg.x * ROW_THREADS;
+  let row = q0 + t;
   let col0 = wg.y * p.head_dim;
-  let q_base = wg.z * p.seq_q;
-  let k_base = wg.z * p.seq_k;
+  let batch = wg.z / p.key_splits;
+  let split = wg.z % p.key_splits;
+  let q_base = batch * p.seq_q;
+  let k_base = batch * p.seq_k;
 
   var logit_scale = p.softmax_scale;
   var value_scale = 1.0;
@@ -305,14 +308,17 @@ fn main_row_per_thread(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocati
   if (row < p.seq_q) {
     for (var d4 = 0u; d4 < HEAD_VEC4; d4++) { q_row[d4] = load4_q(q_base + row, col0, d4) * logit_scale; }
   }
-  // A lane that has seen only masked keys keeps m = NEG_BIG, l = 0, o = 0 (its weights are zeroed
-  // below, not e^0), and so adds nothing when the lanes merge.
+  // A split that has seen only masked keys keeps m = NEG_BIG, l = 0, o = 0 (its weights are zeroed
+  // below, not e^0), and so adds nothing when the splits merge.
   var row_max = NEG_BIG;
   var row_sum = 0.0;
 
-  var key_end = p.seq_k;
-  if (p.causal != 0u) { key_end = min(key_end, q0 + ROWS_PER_GROUP); }
-  for (var k0 = 0u; k0 < key_end; k0 += BLOCK_K_ROWS) {
+  // Keys [key_first, key_last) of this split; beyond the last query row of a causal group, all masked.
+  var key_last = p.seq_k;
+  if (p.causal != 0u) { key_last = min(key_last, q0 + ROW_THREADS); }
+  let key_first = split * p.keys_per_split;
+  if (p.key_splits > 1u) { key_last = min(key_last, key_first + p.keys_per_split); }
+  for (var k0 = key_first; k0 < key_last; k0 += BLOCK_K_ROWS) {
     workgroupBarrier();
     for (var i = t; i < BLOCK_K_ROWS * HEAD_VEC4; i += ROW_THREADS) {
       let j = i / HEAD_VEC4;
@@ -323,19 +329,19 @@ fn main_row_per_thread(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocati
         key = load4_kv(false, k_base + k0 + j, col0, d4);
         value = load4_kv(true, k_base + k0 + j, col0, d4);
       }
-      k_rows[j * KV_STRIDE + d4] = key;
-      v_rows[j * KV_STRIDE + d4] = value;
+      k_rows[i] = key;
+      v_rows[i] = value;
     }
     workgroupBarrier();
 
-    for (var c0 = 0u; c0 < KEYS_PER_LANE; c0 += KEY_CHUNK) {
+    for (var c0 = 0u; c0 < BLOCK_K_ROWS; c0 += KEY_CHUNK) {
       var logits = array<f32, MAX_KEY_CHUNK>();
       var chunk_max = NEG_BIG;
       for (var c = 0u; c < KEY_CHUNK; c++) {
-        let j = (c0 + c) * SPLITS + lane;
+        let j = c0 + c;
         var dot_qk = 0.0;
-        for (var d4 = 0u; d4 < HEAD_VEC4; d4++) { dot_qk += dot(q_row[d4], k_rows[j * KV_STRIDE + d4]); }
-        let masked = k0 + j >= p.seq_k || (p.causal != 0u && k0 + j > row);
+        for (var d4 = 0u; d4 < HEAD_VEC4; d4++) { dot_qk += dot(q_row[d4], k_rows[j * HEAD_VEC4 + d4]); }
+        let masked = k0 + j >= key_last || (p.causal != 0u && k0 + j > row);
         logits[c] = select(dot_qk, NEG_BIG, masked);
         chunk_max = max(chunk_max, logits[c]);
       }
@@ -348,22 +354,59 @@ fn main_row_per_thread(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocati
       for (var c = 0u; c < KEY_CHUNK; c++) {
         let weight = select(exp2(logits[c] - row_max), 0.0, logits[c] == NEG_BIG);
         row_sum += weight;
-        let j = (c0 + c) * SPLITS + lane;
-        for (var d4 = 0u; d4 < HEAD_VEC4; d4++) { o[d4] += weight * v_rows[j * KV_STRIDE + d4]; }
+        for (var d4 = 0u; d4 < HEAD_VEC4; d4++) { o[d4] += weight * v_rows[(c0 + c) * HEAD_VEC4 + d4]; }
       }
     }
   }
 
-  // After the merge, lane s holds the row's sums in o[d4] for d4 = s, s + SPLITS, ..., and writes those.
-  // row_sum >= 1: the row's largest logit contributes e^0.
-  row_sum = merge_lanes(t, lane, row_max, row_sum, &o);
-  if (row < p.seq_q) {
-    let norm = value_scale / row_sum;
-    let base = (q_base + row) * p.out_stride + col0;
-    for (var d4 = lane; d4 < HEAD_VEC4; d4 += SPLITS) {
+  if (row >= p.seq_q) { return; }
+  if (p.key_splits > 1u) {
+    // This split's partial result for the row: o and l relative to m, unscaled by mv.
+    let record = (split * p.rows + (batch * nwg.y + wg.y) * p.seq_q + row) * PARTIAL_RECORD;
+    for (var d4 = 0u; d4 < HEAD_VEC4; d4++) {
       for (var c = 0u; c < 4u; c++) {
-        if (d4 * 4u + c < p.head_dim) { out[base + d4 * 4u + c] = o[d4][c] * norm; }
+        if (d4 * 4u + c < p.head_dim) { out[record + d4 * 4u + c] = o[d4][c]; }
       }
     }
+    out[record + p.head_dim] = row_max;
+    out[record + p.head_dim + 1u] = row_sum;
+    return;
   }
+  // row_sum >= 1: the row's largest logit contributes e^0.
+  let norm = value_scale / row_sum;
+  let base = (q_base + row) * p.out_stride + col0;
+  for (var d4 = 0u; d4 < HEAD_VEC4; d4++) {
+    for (var c = 0u; c < 4u; c++) {
+      if (d4 * 4u + c < p.head_dim) { out[base + d4 * 4u + c] = o[d4][c] * norm; }
+    }
+  }
+}
+
+// The key splits' partial results of one output value per invocation, merged into out: with
+// m = max_s m_s, out = mv * sum_s e^(m_s - m) o_s / sum_s e^(m_s - m) l_s. The partials are bound
+// where k is (this entry point reads no keys).
+const MERGE_GROUP: u32 = 256u;
+
+@compute @workgroup_size(MERGE_GROUP)
+fn merge_key_splits(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let i = (wg.x + wg.y * nwg.x) * MERGE_GROUP + li;
+  if (i >= p.rows * p.head_dim) { return; }
+  let r = i / p.head_dim;
+  let d = i % p.head_dim;
+  var m = NEG_BIG;
+  for (var s = 0u; s < p.key_splits; s++) { m = max(m, k[(s * p.rows + r) * PARTIAL_RECORD + p.head_dim]); }
+  var l = 0.0;
+  var o = 0.0;
+  for (var s = 0u; s < p.key_splits; s++) {
+    let record = (s * p.rows + r) * PARTIAL_RECORD;
+    let weight = exp2(k[record + p.head_dim] - m);
+    l += k[record + p.head_dim + 1u] * weight;
+    o += k[record + d] * weight;
+  }
+  var value_scale = 1.0;
+  if (HAS_MULTIPLIERS) { value_scale = multipliers[p.multiplier_index + 2u]; }
+  let heads = p.out_stride / p.head_dim;
+  let row = r % p.seq_q;
+  let bh = r / p.seq_q;
+  out[((bh / heads) * p.seq_q + row) * p.out_stride + (bh % heads) * p.head_dim + d] = o * value_scale / l;
 }

@@ -10,7 +10,6 @@ import {
   type RowKernelShape,
 } from '../src/engine/kernels/attention';
 import type { GpuContext } from '../src/engine/gpu/gpu-context';
-import { createNodeGpuContext } from '../src/engine/gpu/node-gpu';
 import { Recorder } from '../src/engine/gpu/recorder';
 import { randInt, randn, relError, rng, runOnce, tensorFrom, testGpu } from './support/gpu';
 
@@ -40,8 +39,8 @@ function describeCase(c: Case): string {
 }
 
 function describeRowKernel(k: RowKernelShape): string {
-  const lanes = k.splits ? `, ${k.splits} lanes per row merged through ${k.merge ?? 'the default'}` : '';
-  return `row-per-thread ${k.threads}x${k.keyChunk}${lanes}`;
+  const keySplits = k.keySplits ? `, keys in ${k.keySplits} splits` : '';
+  return `row-per-thread ${k.threads}x${k.keyChunk}${keySplits}`;
 }
 
 /** `parts` ([rows, width] each) side by side in one [batch, rows / batch, parts * width + 3] tensor, in
@@ -121,18 +120,16 @@ describe('attention matches softmax(q·kᵀ/√D)·v on random shapes', () => {
   cases.push({ batch: 2, heads: 1, headDim: 24, seqQ: 70, seqK: 66, causal: true, kernel: { kind: 'tiled', tiles: largestTiles } });
   cases.push({ batch: 2, heads: 3, headDim: 61, seqQ: 70, seqK: 69, causal: true, multipliers: [2, 1, 1], kernel: { kind: 'row-per-thread', threads: 128, keyChunk: 8 } });
   cases.push({ batch: 1, heads: 2, headDim: 5, seqQ: 3, seqK: 40, kernel: { kind: 'row-per-thread', threads: 64, keyChunk: 16 } });
-  // Several lanes per query row, merged through subgroups (the fast path; SwiftShader's subgroups
-  // have 4 invocations) and through workgroup memory (the fallback): causal rows whose first lanes
-  // see only masked keys, fewer keys than lanes, key chunks shorter than a lane's keys.
-  for (const merge of ['subgroup', 'workgroup'] as const) {
-    for (const splits of merge === 'subgroup' ? [2, 4] : [2, 4, 8]) {
-      const lanes = { kind: 'row-per-thread', splits, merge } as const;
-      cases.push({ batch: 2, heads: 3, headDim: 64, seqQ: 45, seqK: 70, multipliers: [2, 1, 3], kernel: { ...lanes, threads: 128, keyChunk: 32 / splits } });
-      cases.push({ batch: 1, heads: 2, headDim: 13, seqQ: 40, seqK: 40, causal: true, kernel: { ...lanes, threads: 64, keyChunk: 32 / splits } });
-      cases.push({ batch: 2, heads: 1, headDim: 80, seqQ: 9, seqK: 3, kernel: { ...lanes, threads: 128, keyChunk: 32 / splits } });
-      cases.push({ batch: 1, heads: 2, headDim: 40, seqQ: 33, seqK: 77, multipliers: [1, 10, 0.5], kernel: { ...lanes, threads: 64, keyChunk: 16 / splits } });
-    }
+  // Keys split across workgroups and merged by a second pass (flash-decoding): splits that get only
+  // masked keys (causal rows), fewer keys than splits of 32, a last split cut short, and q, k, v read
+  // in place from one tensor.
+  for (const keySplits of [2, 3, 8]) {
+    cases.push({ batch: 2, heads: 2, headDim: 64, seqQ: 50, seqK: 200, multipliers: [2, 1, 3], kernel: { kind: 'row-per-thread', threads: 128, keyChunk: 32, keySplits } });
+    cases.push({ batch: 1, heads: 3, headDim: 13, seqQ: 90, seqK: 90, causal: true, kernel: { kind: 'row-per-thread', threads: 64, keyChunk: 32, keySplits } });
+    cases.push({ batch: 2, heads: 1, headDim: 40, seqQ: 7, seqK: 40, kernel: { kind: 'row-per-thread', threads: 64, keyChunk: 16, keySplits } });
   }
+  cases.push({ batch: 2, heads: 2, headDim: 24, seqQ: 40, seqK: 100, causal: true, multipliers: [1, 10, 0.5], kernel: { kind: 'row-per-thread', threads: 128, keyChunk: 8, keySplits: 2 } });
+  cases.push({ batch: 2, heads: 2, headDim: 64, seqQ: 70, seqK: 70, multipliers: [2, 1, 3], layout: 'qkv', kernel: { kind: 'row-per-thread', threads: 128, keyChunk: 32, keySplits: 3 } });
 
   // One head wider than the tiles (SD's VAE mid-block: one head of 512): the output columns in chunks,
   // each recomputing q·k over all D. Whatever chunking the device picks, then chunks forced on small
@@ -146,8 +143,8 @@ describe('attention matches softmax(q·kᵀ/√D)·v on random shapes', () => {
   cases.push({ batch: 1, heads: 1, headDim: 70, seqQ: 70, seqK: 50, causal: true, kernel: { kind: 'tiled', tiles: largestTiles, columns: 32 } });
 
   // q, k, v read in place from the one output of a fused projection (or k, v from one, q from its
-  // own), by every kernel: the device's choice, each tiling, one and several lanes per row with both
-  // merges, and a head wider than the tiles.
+  // own), by every kernel: the device's choice, each tiling, one row per thread with and without key
+  // splits, and a head wider than the tiles.
   cases.push({ batch: 2, heads: 3, headDim: 20, seqQ: 41, seqK: 41, causal: true, multipliers: [2, 1, 3], layout: 'qkv' });
   cases.push({ batch: 2, heads: 2, headDim: 12, seqQ: 30, seqK: 9, multipliers: [1, 10, 0.5], layout: 'kv' });
   ATTENTION_TILES.forEach((tiles, i) =>
@@ -156,13 +153,8 @@ describe('attention matches softmax(q·kᵀ/√D)·v on random shapes', () => {
   cases.push({ batch: 1, heads: 1, headDim: 24, seqQ: 70, seqK: 70, causal: true, layout: 'qkv', kernel: { kind: 'tiled', tiles: largestTiles } });
   cases.push({ batch: 2, heads: 3, headDim: 61, seqQ: 37, seqK: 37, multipliers: [2, 1, 1], layout: 'qkv', kernel: { kind: 'row-per-thread', threads: 128, keyChunk: 8 } });
   cases.push({ batch: 1, heads: 2, headDim: 5, seqQ: 3, seqK: 40, layout: 'kv', kernel: { kind: 'row-per-thread', threads: 64, keyChunk: 16 } });
-  for (const merge of ['subgroup', 'workgroup'] as const) {
-    for (const splits of merge === 'subgroup' ? [2, 4] : [2, 4, 8]) {
-      const lanes = { kind: 'row-per-thread', splits, merge } as const;
-      cases.push({ batch: 2, heads: 2, headDim: 64, seqQ: 33, seqK: 33, multipliers: [2, 1, 3], layout: 'qkv', kernel: { ...lanes, threads: 128, keyChunk: 32 / splits } });
-      cases.push({ batch: 1, heads: 3, headDim: 13, seqQ: 20, seqK: 50, causal: true, layout: 'kv', kernel: { ...lanes, threads: 64, keyChunk: 16 / splits } });
-    }
-  }
+  cases.push({ batch: 2, heads: 2, headDim: 64, seqQ: 33, seqK: 33, multipliers: [2, 1, 3], layout: 'qkv', kernel: { kind: 'row-per-thread', threads: 128, keyChunk: 32, keySplits: 2 } });
+  cases.push({ batch: 1, heads: 3, headDim: 13, seqQ: 20, seqK: 50, causal: true, layout: 'kv', kernel: { kind: 'row-per-thread', threads: 64, keyChunk: 16, keySplits: 2 } });
   cases.push({ batch: 1, heads: 1, headDim: 300, seqQ: 19, seqK: 19, layout: 'qkv' });
   cases.push({ batch: 2, heads: 3, headDim: 40, seqQ: 29, seqK: 29, causal: true, multipliers: [2, 1, 3], layout: 'qkv', kernel: { kind: 'tiled', tiles: ATTENTION_TILES[0], columns: 16 } });
   cases.push({ batch: 1, heads: 2, headDim: 70, seqQ: 26, seqK: 40, layout: 'kv', kernel: { kind: 'tiled', tiles: largestTiles, columns: 32 } });
@@ -212,68 +204,31 @@ describe('attention matches softmax(q·kᵀ/√D)·v on random shapes', () => {
 });
 
 describe('the attention kernel for a head dim', () => {
-  const device = { workgroupBytes: 32768 };
   it('keeps whole heads up to 256 in one pass, as before', () => {
-    expect(chooseAttentionKernel(40, device)).toEqual({ kind: 'row-per-thread', threads: 64, keyChunk: 32 });
-    expect(chooseAttentionKernel(80, device)).toEqual({ kind: 'row-per-thread', threads: 128, keyChunk: 32 });
-    expect(chooseAttentionKernel(160, device)).toEqual({ kind: 'tiled', tiles: ATTENTION_TILES[0] });
-    expect(chooseAttentionKernel(256, device)).toEqual({ kind: 'tiled', tiles: ATTENTION_TILES[1] });
+    expect(chooseAttentionKernel(40, 32768)).toEqual({ kind: 'row-per-thread', threads: 64, keyChunk: 32 });
+    expect(chooseAttentionKernel(80, 32768)).toEqual({ kind: 'row-per-thread', threads: 128, keyChunk: 32 });
+    expect(chooseAttentionKernel(160, 32768)).toEqual({ kind: 'tiled', tiles: ATTENTION_TILES[0] });
+    expect(chooseAttentionKernel(256, 32768)).toEqual({ kind: 'tiled', tiles: ATTENTION_TILES[1] });
   });
 
   it("splits SD's VAE head of 512 into the fewest column chunks the workgroup memory holds", () => {
-    expect(chooseAttentionKernel(512, device)).toEqual({ kind: 'tiled', tiles: ATTENTION_TILES[1], columns: 256 });
-    expect(chooseAttentionKernel(512, { workgroupBytes: 16384 })).toEqual({ kind: 'tiled', tiles: ATTENTION_TILES[1], columns: 128 });
-    expect(chooseAttentionKernel(300, device)).toEqual({ kind: 'tiled', tiles: ATTENTION_TILES[0], columns: 152 });
+    expect(chooseAttentionKernel(512, 32768)).toEqual({ kind: 'tiled', tiles: ATTENTION_TILES[1], columns: 256 });
+    expect(chooseAttentionKernel(512, 16384)).toEqual({ kind: 'tiled', tiles: ATTENTION_TILES[1], columns: 128 });
+    expect(chooseAttentionKernel(300, 32768)).toEqual({ kind: 'tiled', tiles: ATTENTION_TILES[0], columns: 152 });
   });
 
-  it('gives query rows more lanes only where there are too few rows to fill the GPU', () => {
-    expect(chooseAttentionKernel(40, device, { batch: 2, heads: 8, seqQ: 4096 })).toEqual({ kind: 'row-per-thread', threads: 64, keyChunk: 32 });
-    expect(chooseAttentionKernel(80, device, { batch: 2, heads: 8, seqQ: 1024 })).toEqual({ kind: 'row-per-thread', threads: 128, keyChunk: 32 });
-    // The default model's 2 heads of 32 x 32 and 3 heads of 16 x 16, batch 2 (CFG).
-    expect(chooseAttentionKernel(64, device, { batch: 2, heads: 2, seqQ: 1024 })).toEqual({ kind: 'row-per-thread', threads: 128, keyChunk: 4, splits: 8 });
-    expect(chooseAttentionKernel(64, device, { batch: 2, heads: 3, seqQ: 256 })).toEqual({ kind: 'row-per-thread', threads: 128, keyChunk: 4, splits: 8 });
-  });
-
-  it("takes the subgroup merge only where subgroups hold a row's lanes, and says why not", async () => {
-    const gpu = await testGpu();
-    const subgroupSize = gpu.features.has('subgroups') ? gpu.adapter.subgroupMinSize : 0;
-    if (subgroupSize >= 8) return; // subgroups of 8 or more hold 8 lanes: the kernel below is valid there
-    const x = tensorFrom(gpu, [1, 8, 8], randn(64, rng(3)));
-    const rec = new Recorder(gpu, 'lanes wider than subgroups');
-    const kernel: AttentionKernel = { kind: 'row-per-thread', threads: 64, keyChunk: 1, splits: 8, merge: 'subgroup' };
-    expect(() => attention(rec, x, x, x, { heads: 1, kernel })).toThrow(subgroupSize ? /do not fit subgroups of/ : /no subgroups/);
-    rec.finish().destroy();
-  });
-});
-
-describe('attention on a device without subgroups', () => {
-  it('runs the workgroup-memory merge wherever it would have used subgroups', async () => {
-    const gpu = await createNodeGpuContext({ withoutFeatures: ['subgroups'], onError: (e) => { throw e; } });
-    try {
-      expect(gpu.features.has('subgroups')).toBe(false);
-      const random = rng(11);
-      const shape = { batch: 1, heads: 2, headDim: 24, seqQ: 30, seqK: 50, multipliers: [2, 1, 0.5] };
-      const width = shape.heads * shape.headDim;
-      const [q, k, v] = [shape.seqQ, shape.seqK, shape.seqK].map((seq) => randn(seq * width, random));
-      const buffer = gpu.upload('multipliers', new Float32Array([...shape.multipliers, 1]));
-      for (const merge of [undefined, 'workgroup'] as const) {
-        const kernel: AttentionKernel | undefined = merge && { kind: 'row-per-thread', threads: 64, keyChunk: 8, splits: 4, merge };
-        const out = await runOnce(gpu, (rec) =>
-          attention(rec, tensorFrom(gpu, [1, shape.seqQ, width], q), tensorFrom(gpu, [1, shape.seqK, width], k), tensorFrom(gpu, [1, shape.seqK, width], v), {
-            heads: shape.heads,
-            multipliers: { buffer, site: 0 },
-            kernel,
-          }),
-        );
-        expect(relError(out, reference.attention(q, k, v, shape))).toBeLessThan(TOLERANCE);
-      }
-      const rec = new Recorder(gpu, 'no subgroups');
-      const x = tensorFrom(gpu, [1, 8, 8], randn(64, random));
-      expect(() => attention(rec, x, x, x, { heads: 1, kernel: { kind: 'row-per-thread', threads: 64, keyChunk: 8, splits: 4, merge: 'subgroup' } })).toThrow(/no subgroups/);
-      rec.finish().destroy();
-    } finally {
-      gpu.destroy();
-    }
+  it('splits the keys across workgroups only where the query rows make too few of them', () => {
+    // SD 1.5's 64x64 level: 1024 workgroups of rows already; its 32x32 level, 128.
+    expect(chooseAttentionKernel(40, 32768, { batch: 2, heads: 8, seqQ: 4096, seqK: 4096 })).toEqual({ kind: 'row-per-thread', threads: 64, keyChunk: 32 });
+    expect(chooseAttentionKernel(80, 32768, { batch: 2, heads: 8, seqQ: 1024, seqK: 1024 })).toEqual({ kind: 'row-per-thread', threads: 128, keyChunk: 32, keySplits: 2 });
+    // The default model's 2 heads of 32 x 32 and 3 heads of 16 x 16, batch 2 (CFG): as many splits as
+    // 256 workgroups need, at most one per block of 32 keys.
+    expect(chooseAttentionKernel(64, 32768, { batch: 2, heads: 2, seqQ: 1024, seqK: 1024 })).toEqual({ kind: 'row-per-thread', threads: 128, keyChunk: 32, keySplits: 8 });
+    expect(chooseAttentionKernel(64, 32768, { batch: 2, heads: 3, seqQ: 256, seqK: 256 })).toEqual({ kind: 'row-per-thread', threads: 128, keyChunk: 32, keySplits: 8 });
+    // Its cross-attention to 32 text tokens: one block of keys, so 16-row tiles make the workgroups.
+    expect(chooseAttentionKernel(64, 32768, { batch: 2, heads: 2, seqQ: 1024, seqK: 32 })).toEqual({ kind: 'tiled', tiles: ATTENTION_TILES[0] });
+    // SD 1.5's cross-attention to 77 tokens keeps one row per thread.
+    expect(chooseAttentionKernel(40, 32768, { batch: 2, heads: 8, seqQ: 4096, seqK: 77 })).toEqual({ kind: 'row-per-thread', threads: 64, keyChunk: 32 });
   });
 });
 

@@ -51,8 +51,6 @@ export interface AdapterDescription {
   device: string;
   description: string;
   features: string[];
-  /** The smallest subgroup size the adapter may use (0 where it does not say). */
-  subgroupMinSize: number;
 }
 
 export class GpuContext {
@@ -98,7 +96,6 @@ export class GpuContext {
         device: info?.device ?? '',
         description: info?.description ?? '',
         features: [...adapter.features].sort(),
-        subgroupMinSize: (info as { subgroupMinSize?: number } | undefined)?.subgroupMinSize ?? 0,
       },
       new Set(device.features),
     );

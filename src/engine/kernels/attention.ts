@@ -1,10 +1,8 @@
 // Multi-head scaled dot-product attention with run-time multipliers on q·k and v: where the
 // Self-attention and Cross-attention sliders act. See shaders/attention.wgsl for the algorithm.
 import wgsl from '../../../shaders/attention.wgsl?raw';
-import mergeSubgroupWgsl from '../../../shaders/attention-merge-subgroup.wgsl?raw';
-import mergeWorkgroupWgsl from '../../../shaders/attention-merge-workgroup.wgsl?raw';
 import type { GpuContext } from '../gpu/gpu-context';
-import type { Recorder } from '../gpu/recorder';
+import { grid1d, type Recorder } from '../gpu/recorder';
 import { params } from '../gpu/params';
 import { assertShape, shapeString, type Tensor } from '../gpu/tensor';
 
@@ -68,36 +66,25 @@ export function chooseAttentionTiles(headDim: number, workgroupBytes: number): A
 const ROW_BLOCK_K = 32;
 const ROW_MAX_KEY_CHUNK = 32;
 const ROW_MAX_HEAD_DIM = 80;
-const ROW_SPLITS = [1, 2, 4, 8];
+const MAX_KEY_SPLITS = 32;
+/** Invocations per workgroup of merge_key_splits (MERGE_GROUP in the shader). */
+const MERGE_GROUP = 256;
 
-/** How the lanes of a query row merge their results: subgroup shuffles (the fast path) or workgroup
- * memory (the plain fallback, for devices without subgroups or with subgroups smaller than the lanes). */
-export type LaneMerge = 'subgroup' | 'workgroup';
-
-/** The row-per-thread kernel: `threads` per workgroup, `splits` lanes per query row (default 1),
- * each holding `keyChunk` logits at once; `merge` defaults to subgroups where the device allows. */
+/** The row-per-thread kernel: `threads` query rows per workgroup, each thread holding `keyChunk`
+ * logits at once; `keySplits` workgroups share a row block's keys (flash-decoding), each writing a
+ * partial result that a second dispatch merges (default 1: no split). */
 export interface RowKernelShape {
   threads: number;
   keyChunk: number;
-  splits?: number;
-  merge?: LaneMerge;
+  keySplits?: number;
 }
 
-/** Which kernel computes attention: one query row per thread or per few threads (head dims up to
- * 80), or tiles of queries x keys shared by 128 threads (any head dim). The tiles hold `columns`
- * columns of a head (a multiple of 8; by default the whole head, padded to 8, which takes head dims
- * up to 256). A head wider than that is split into ceil(D / columns) chunks of output columns, one
- * workgroup each: every chunk recomputes the full q·k over all D (summed `columns` at a time) and
- * writes its columns. */
+/** Which kernel computes attention: one query row per thread (head dims up to 80), or tiles of
+ * queries x keys shared by 128 threads (any head dim). The tiles hold `columns` columns of a head
+ * (a multiple of 8; by default the whole head, padded to 8, which takes head dims up to 256). A head
+ * wider than that is split into ceil(D / columns) chunks of output columns, one workgroup each: every
+ * chunk recomputes the full q·k over all D (summed `columns` at a time) and writes its columns. */
 export type AttentionKernel = ({ kind: 'row-per-thread' } & RowKernelShape) | { kind: 'tiled'; tiles: AttentionTiles; columns?: number };
-
-/** What the kernel choice depends on besides the head dim. */
-export interface AttentionDevice {
-  /** maxComputeWorkgroupStorageSize. */
-  workgroupBytes: number;
-  /** The adapter's smallest subgroup size; 0 without the `subgroups` feature. */
-  subgroupSize?: number;
-}
 
 /** Head columns the kernel's tiles hold (the shader's HEAD_DIM), and so chunks of a head (1 unless it is wider). */
 function kernelColumns(kernel: AttentionKernel, headDim: number): { columns: number; chunks: number } {
@@ -105,65 +92,48 @@ function kernelColumns(kernel: AttentionKernel, headDim: number): { columns: num
   return { columns, chunks: Math.ceil(headDim / columns) };
 }
 
-/** The merge a row kernel uses on this device: the one it asks for, else subgroups where they hold its lanes. */
-function laneMerge(kernel: RowKernelShape, device: AttentionDevice): LaneMerge {
-  return kernel.merge ?? ((kernel.splits ?? 1) <= (device.subgroupSize ?? 0) ? 'subgroup' : 'workgroup');
-}
-
-/** Workgroup memory of the row kernel: its key and value blocks (rows padded by a vec4 when split)
- * and, for the workgroup merge, each thread's max, sum and one vec4 of its output. */
-function rowKernelBytes(kernel: RowKernelShape, headDim: number, merge: LaneMerge): number {
-  const splits = kernel.splits ?? 1;
-  const stride = paddedHeadDim(headDim) / 4 + (splits > 1 ? 1 : 0);
-  const mergeBytes = splits > 1 && merge === 'workgroup' ? kernel.threads * (4 + 4 + 16) : 0;
-  return 2 * ROW_BLOCK_K * stride * 16 + mergeBytes;
-}
-
-/** Why this kernel cannot run this head dim on this device, or undefined. */
-function kernelProblem(kernel: AttentionKernel, headDim: number, device: AttentionDevice): string | undefined {
-  const { workgroupBytes } = device;
+/** Why this kernel cannot run this head dim on a device with `workgroupBytes`, or undefined. */
+function kernelProblem(kernel: AttentionKernel, headDim: number, workgroupBytes: number): string | undefined {
   if (kernel.kind === 'tiled') return tilesProblem(kernel.tiles, kernelColumns(kernel, headDim).columns, workgroupBytes);
-  const splits = kernel.splits ?? 1;
   if (paddedHeadDim(headDim) > ROW_MAX_HEAD_DIM) return `head dim ${headDim} is over ${ROW_MAX_HEAD_DIM}`;
-  if (!ROW_SPLITS.includes(splits) || kernel.threads % splits !== 0) return `${splits} lanes per row do not divide ${kernel.threads} threads`;
-  const keysPerLane = ROW_BLOCK_K / splits;
-  if (kernel.keyChunk > ROW_MAX_KEY_CHUNK || keysPerLane % kernel.keyChunk !== 0) return `key chunk ${kernel.keyChunk} does not divide ${keysPerLane} keys per lane`;
-  const merge = laneMerge(kernel, device);
-  if (merge === 'subgroup' && splits > (device.subgroupSize ?? 0)) {
-    return device.subgroupSize ? `${splits} lanes per row do not fit subgroups of ${device.subgroupSize}` : 'the device has no subgroups';
-  }
-  const bytes = rowKernelBytes(kernel, headDim, merge);
+  if (kernel.keyChunk > ROW_MAX_KEY_CHUNK || ROW_BLOCK_K % kernel.keyChunk !== 0) return `key chunk ${kernel.keyChunk} does not divide ${ROW_BLOCK_K}`;
+  const keySplits = kernel.keySplits ?? 1;
+  if (!Number.isInteger(keySplits) || keySplits < 1 || keySplits > MAX_KEY_SPLITS) return `${keySplits} key splits is not an integer in 1-${MAX_KEY_SPLITS}`;
+  const bytes = 2 * ROW_BLOCK_K * paddedHeadDim(headDim) * 4; // k_rows and v_rows
   if (bytes > workgroupBytes) return `needs ${bytes} bytes of workgroup memory, the device has ${workgroupBytes}`;
   return undefined;
 }
 
-/** Below this many workgroups of one-lane rows, the row kernel gives each query row ROW_LANES_FEW_ROWS
- * lanes. Measured on an H200 (scripts/bench/attention-sweep.ts, 128 threads, D 64): the default
- * model's 2 heads of 1024 rows, batch 2 (32 workgroups), took 0.30 ms with 8 lanes per row against
- * 0.35 with 1; its 3 heads of 256 (12 workgroups) 0.059 against 0.093. With 2 or 4 lanes they gained
- * less or lost, and on SD's layers (128 workgroups and more) every split lost, up to 5x: each
- * workgroup stages all the keys for fewer rows, and the lanes of a row no longer read the same key. */
-const FEW_ROW_WORKGROUPS = 64;
-const ROW_LANES_FEW_ROWS = 8;
+/** Workgroups that the row kernel's key splits aim for where the query rows alone make fewer. */
+const ROW_TARGET_WORKGROUPS = 256;
 
-/** The kernel for this head dim on this device, and for `shape` if given (without it, one lane per
- * row). Measured on an H200 (Vulkan through dawn.node; scripts/bench/attention-sweep.ts), B 2 x H 8:
- * one row per thread with 32-key chunks took 2.2 ms at D 40, L 4096 with 64 threads (128: 2.75; the
- * best tiling: 6.4) and 0.44 ms at D 80, L 1024 with 128 threads (64: 0.49; tiled: 0.89). Other
- * chunks were slower, some (64 threads, 16-key chunks at D 40) 5x slower. Keys taken four at a time,
- * or two query rows per thread, gained nothing (2.2 to 6.3 ms at D 40). */
-export function chooseAttentionKernel(
-  headDim: number,
-  device: AttentionDevice,
-  shape?: { batch: number; heads: number; seqQ: number },
-): AttentionKernel {
-  const oneLane = paddedHeadDim(headDim) > 40 ? 128 : 64;
-  const fewRows = !!shape && Math.ceil(shape.seqQ / oneLane) * shape.heads * shape.batch < FEW_ROW_WORKGROUPS;
-  const rows: AttentionKernel = fewRows
-    ? { kind: 'row-per-thread', threads: 128, keyChunk: ROW_BLOCK_K / ROW_LANES_FEW_ROWS, splits: ROW_LANES_FEW_ROWS }
-    : { kind: 'row-per-thread', threads: oneLane, keyChunk: ROW_BLOCK_K };
-  if (!kernelProblem(rows, headDim, device)) return rows;
-  const { workgroupBytes } = device;
+/**
+ * The kernel for this head dim on a device with `workgroupBytes` of workgroup memory, and for
+ * `shape` if given (without it, no key splits). Measured on an H200 (Vulkan through dawn.node;
+ * scripts/bench/attention-sweep.ts, raw output in docs/bench/h200-2026-11-26-c-attention-sweep*.txt):
+ * - One row per thread with 32-key chunks: 2.2 ms at D 40, L 4096, B 2 x H 8 with 64 threads (128:
+ *   2.75; the best tiling: 6.4), 0.44 ms at D 80, L 1024 with 128 threads (64: 0.49; tiled: 0.89).
+ *   Other chunks were slower, some (64 threads, 16-key chunks at D 40) 5x slower; keys taken four at
+ *   a time, or two query rows per thread, gained nothing.
+ * - Where the rows make few workgroups, the keys split across workgroups up to about 256 of them
+ *   (128 threads): the default model's 2 heads of 1024, batch 2 (32 workgroups), 0.35 -> 0.12 ms with
+ *   8 splits; SD 1.5's 32x32 level (128 workgroups) 0.45 -> 0.33 ms with 2; SD-Turbo's 64x64 level
+ *   (160) 1.52 -> 1.45 ms with 2 (1.23 with 8; the rule favours the smaller models).
+ * - Few rows and no more than one block of keys (the default model's cross-attention to 32 tokens):
+ *   16 x 16 tiles, 0.033 -> 0.022 ms.
+ */
+export function chooseAttentionKernel(headDim: number, workgroupBytes: number, shape?: { batch: number; heads: number; seqQ: number; seqK: number }): AttentionKernel {
+  const threads = paddedHeadDim(headDim) > 40 ? 128 : 64;
+  let rows: AttentionKernel = { kind: 'row-per-thread', threads, keyChunk: ROW_BLOCK_K };
+  if (shape) {
+    const workgroups = Math.ceil(shape.seqQ / 128) * shape.heads * shape.batch;
+    const keyBlocks = Math.ceil(shape.seqK / ROW_BLOCK_K);
+    const keySplits = Math.min(Math.ceil(ROW_TARGET_WORKGROUPS / workgroups), keyBlocks, MAX_KEY_SPLITS);
+    const fewTiles = ATTENTION_TILES[0];
+    if (keySplits > 1) rows = { kind: 'row-per-thread', threads: 128, keyChunk: ROW_BLOCK_K, keySplits };
+    else if (keyBlocks === 1 && workgroups < ROW_TARGET_WORKGROUPS / 4 && !tilesProblem(fewTiles, paddedHeadDim(headDim), workgroupBytes)) return { kind: 'tiled', tiles: fewTiles };
+  }
+  if (!kernelProblem(rows, headDim, workgroupBytes)) return rows;
   const tiles = chooseAttentionTiles(headDim, workgroupBytes);
   if (tiles) return { kind: 'tiled', tiles };
   // Too wide for the tiles (SD's VAE: one head of 512): the fewest, and so widest, chunks that some
@@ -176,44 +146,31 @@ export function chooseAttentionKernel(
   }
 }
 
-/** The device's side of the kernel choice. */
-export function attentionDevice(gpu: GpuContext): AttentionDevice {
-  return { workgroupBytes: gpu.limits.maxComputeWorkgroupStorageSize, subgroupSize: gpu.features.has('subgroups') ? gpu.adapter.subgroupMinSize : 0 };
-}
-
 /** A compute path for attention on this device: pipeline inputs and the queries one workgroup covers. */
 interface AttentionVariant {
   entryPoint: string;
-  code: string;
   constants: Record<string, number>;
   queriesPerWorkgroup: number;
   /** Workgroups per head along y: the head's column chunks (1 unless it is wider than the tiles). */
   chunksPerHead: number;
+  /** The row kernel's key splits (1: none). */
+  keySplits: number;
 }
 
-/** The shader module with the row kernel's lane merge: subgroups enabled for theirs. */
-const SHADER_CODE: Record<LaneMerge, string> = {
-  subgroup: `enable subgroups;\n${wgsl}\n${mergeSubgroupWgsl}`,
-  workgroup: `${wgsl}\n${mergeWorkgroupWgsl}`,
-};
-
-function chooseVariant(gpu: GpuContext, headDim: number, shape: { batch: number; heads: number; seqQ: number }, hasMultipliers: boolean, forced?: AttentionKernel): AttentionVariant {
-  const device = attentionDevice(gpu);
-  const kernel = forced ?? chooseAttentionKernel(headDim, device, shape);
-  const problem = kernelProblem(kernel, headDim, device);
+function chooseVariant(gpu: GpuContext, headDim: number, shape: { batch: number; heads: number; seqQ: number; seqK: number }, hasMultipliers: boolean, forced?: AttentionKernel): AttentionVariant {
+  const workgroupBytes = gpu.limits.maxComputeWorkgroupStorageSize;
+  const kernel = forced ?? chooseAttentionKernel(headDim, workgroupBytes, shape);
+  const problem = kernelProblem(kernel, headDim, workgroupBytes);
   if (problem) throw new Error(`attention: ${JSON.stringify(kernel)}: ${problem}`);
   const { columns, chunks } = kernelColumns(kernel, headDim);
   const shared = { HAS_MULTIPLIERS: hasMultipliers ? 1 : 0, HEAD_DIM: columns };
   if (kernel.kind === 'row-per-thread') {
-    const splits = kernel.splits ?? 1;
-    const constants = { ...shared, ROW_THREADS: kernel.threads, KEY_CHUNK: kernel.keyChunk, SPLITS: splits };
-    const code = SHADER_CODE[laneMerge(kernel, device)];
-    return { entryPoint: 'main_row_per_thread', code, constants, queriesPerWorkgroup: kernel.threads / splits, chunksPerHead: 1 };
+    const constants = { ...shared, ROW_THREADS: kernel.threads, KEY_CHUNK: kernel.keyChunk };
+    return { entryPoint: 'main_row_per_thread', constants, queriesPerWorkgroup: kernel.threads, chunksPerHead: 1, keySplits: kernel.keySplits ?? 1 };
   }
   const { tiles } = kernel;
   return {
     entryPoint: 'main',
-    code: SHADER_CODE.workgroup,
     constants: {
       ...shared,
       BLOCK_Q: tiles.blockQ,
@@ -223,6 +180,7 @@ function chooseVariant(gpu: GpuContext, headDim: number, shape: { batch: number;
     },
     queriesPerWorkgroup: tiles.blockQ,
     chunksPerHead: chunks,
+    keySplits: 1,
   };
 }
 
@@ -294,20 +252,37 @@ export function attention(rec: Recorder, qInput: AttentionInput, kInput: Attenti
     if (input.tensor.buffer === out.buffer) throw new Error(`${label}: out may not share a buffer with ${input.tensor.label}`);
   }
 
-  const variant = chooseVariant(rec.gpu, headDim, { batch, heads, seqQ }, !!opts.multipliers, opts.kernel);
+  const variant = chooseVariant(rec.gpu, headDim, { batch, heads, seqQ, seqK }, !!opts.multipliers, opts.kernel);
   const multiplierIndex = 4 * (opts.multipliers?.site ?? 0);
+  const rows = batch * heads * seqQ;
+  // Key splits of ROW_BLOCK_K-aligned ranges; the last may be short, none empty.
+  const keysPerSplit = Math.ceil(seqK / variant.keySplits / ROW_BLOCK_K) * ROW_BLOCK_K;
+  const keySplits = Math.ceil(seqK / keysPerSplit);
+  const uniforms = params()
+    .u32(seqQ, seqK, headDim, width, opts.causal ? 1 : 0, multiplierIndex)
+    .f32(Math.LOG2E / Math.sqrt(headDim))
+    .u32(...[q, k, v].map((input) => input.tensor.shape[2]), q.first, k.first, v.first)
+    .u32(keySplits, keysPerSplit, rows);
+  const pipeline = (entryPoint: string) => rec.gpu.pipeline('attention', wgsl, entryPoint, variant.constants);
+  const workgroups = [Math.ceil(seqQ / variant.queriesPerWorkgroup), heads * variant.chunksPerHead, batch * keySplits] as const;
+  // q, k and v may be one tensor bound three times (all read-only, which WebGPU allows). Without
+  // multipliers, q stands in for the multipliers buffer; the shader then never reads it.
+  const multipliers = opts.multipliers?.buffer ?? q.tensor;
+  if (keySplits === 1) {
+    rec.dispatch({ label, pipeline: pipeline(variant.entryPoint), params: uniforms, bindings: [q.tensor, k.tensor, v.tensor, multipliers, out], workgroups });
+    return out;
+  }
+  // Each split's partial result per row (o, m, l: the shader's PARTIAL_RECORD), then their merge.
+  const partials = rec.alloc([keySplits, rows, Number(variant.constants.HEAD_DIM) + 2], `${label}:key-splits`);
+  rec.dispatch({ label: `${label}:key-splits`, pipeline: pipeline(variant.entryPoint), params: uniforms, bindings: [q.tensor, k.tensor, v.tensor, multipliers, partials], workgroups });
   rec.dispatch({
-    label,
-    pipeline: rec.gpu.pipeline('attention', variant.code, variant.entryPoint, variant.constants),
-    params: params()
-      .u32(seqQ, seqK, headDim, width, opts.causal ? 1 : 0, multiplierIndex)
-      .f32(Math.LOG2E / Math.sqrt(headDim))
-      .u32(...[q, k, v].map((input) => input.tensor.shape[2]), q.first, k.first, v.first),
-    // q, k and v may be one tensor bound three times (all read-only, which WebGPU allows). Without
-    // multipliers, q stands in for the multipliers buffer; the shader then never reads it.
-    bindings: [q.tensor, k.tensor, v.tensor, opts.multipliers?.buffer ?? q.tensor, out],
-    workgroups: [Math.ceil(seqQ / variant.queriesPerWorkgroup), heads * variant.chunksPerHead, batch],
+    label: `${label}:merge`,
+    pipeline: pipeline('merge_key_splits'),
+    params: uniforms,
+    bindings: [null, partials, null, opts.multipliers?.buffer ?? partials, out],
+    workgroups: grid1d(Math.ceil((rows * headDim) / MERGE_GROUP)),
   });
+  rec.release(partials);
   return out;
 }
 
