@@ -86,19 +86,9 @@ fn values_moments(start: u32, len: u32, li: u32) -> vec4f {
   return vec4f(count, mean, m2, 0.0);
 }
 
-// Merges every invocation's moments; all invocations get the total. Call in uniform control flow.
-fn workgroup_moments(own: vec4f, li: u32) -> vec4f {
-  partial[li] = own;
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-    workgroupBarrier();
-    if (li < stride) { partial[li] = merge(partial[li], partial[li + stride]); }
-  }
-  workgroupBarrier();
-  let total = partial[0];
-  // Every invocation has read the total before any may overwrite `partial` in a later call.
-  workgroupBarrier();
-  return total;
-}
+// workgroup_moments(own, li), which merges every invocation's moments and gives all of them the
+// total, is not in this file: norm.ts appends shaders/norm-reduce-subgroup.wgsl where the device has
+// subgroups, else shaders/norm-reduce-workgroup.wgsl (the plain fallback).
 
 fn rstd(m: vec4f) -> f32 {
   return inverseSqrt(m.z / m.x + p.eps);

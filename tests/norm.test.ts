@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../src/engine/gpu/gpu-context';
 import type { Tensor } from '../src/engine/gpu/tensor';
+import { createNodeGpuContext } from '../src/engine/gpu/node-gpu';
 import { groupNorm, layerNorm, reference } from '../src/engine/kernels/norm';
 import { randInt, randn, relError, rng, runOnce, tensorFrom, testGpu } from './support/gpu';
 
@@ -162,5 +163,34 @@ describe('layerNorm matches torch.nn.LayerNorm (float64 reference)', () => {
     const bias = randn(2, random);
     const out = await runOnce(gpu, (rec) => layerNorm(rec, tensorFrom(gpu, [rows, 2], x), tensorFrom(gpu, [2], weight), tensorFrom(gpu, [2], bias), { eps: 1e-5 }));
     expect(relError(out, reference.layerNorm(x, 2, weight, bias, 1e-5))).toBeLessThan(4e-7);
+  });
+});
+
+// Where the device has subgroups (SwiftShader's have 4 invocations), the reductions above merge
+// through them; here the same kernels run the plain workgroup-memory tree, as on a device without.
+describe('groupNorm and layerNorm on a device without subgroups', () => {
+  it('match the float64 reference through the plain reduction: one-workgroup rows, chunked rows, LayerNorm', async () => {
+    const gpu = await createNodeGpuContext({ withoutFeatures: ['subgroups'], onError: (e) => { throw e; } });
+    const random = rng(21);
+    try {
+      expect(gpu.features.has('subgroups')).toBe(false);
+      for (const [channels, side, groups] of [[64, 16, 32], [3, 53, 1]] as const) {
+        const shape = [2, channels, side, side];
+        const x = shifted(2 * channels * side * side, random, 3, 2);
+        const weight = randn(channels, random);
+        const bias = randn(channels, random);
+        const out = await runOnce(gpu, (rec) =>
+          groupNorm(rec, tensorFrom(gpu, shape, x), tensorFrom(gpu, [channels], weight), tensorFrom(gpu, [channels], bias), { groups, eps: 1e-5, silu: true }),
+        );
+        expect(relError(out, reference.groupNorm(x, channels, side * side, weight, bias, { groups, eps: 1e-5, silu: true }))).toBeLessThan(4e-7);
+      }
+      const x = shifted(5 * 320, random, -4, 3);
+      const weight = randn(320, random);
+      const bias = randn(320, random);
+      const out = await runOnce(gpu, (rec) => layerNorm(rec, tensorFrom(gpu, [5, 320], x), tensorFrom(gpu, [320], weight), tensorFrom(gpu, [320], bias), { eps: 1e-5 }));
+      expect(relError(out, reference.layerNorm(x, 320, weight, bias, 1e-5))).toBeLessThan(8e-7);
+    } finally {
+      gpu.destroy();
+    }
   });
 });

@@ -1,8 +1,16 @@
 // GroupNorm (optionally fused with SiLU) and LayerNorm, as torch.nn defines them.
-import wgsl from '../../../shaders/norm.wgsl?raw';
+import normWgsl from '../../../shaders/norm.wgsl?raw';
+import reduceSubgroupWgsl from '../../../shaders/norm-reduce-subgroup.wgsl?raw';
+import reduceWorkgroupWgsl from '../../../shaders/norm-reduce-workgroup.wgsl?raw';
+import type { GpuContext } from '../gpu/gpu-context';
 import { grid1d, type Recorder } from '../gpu/recorder';
 import { params } from '../gpu/params';
 import { numel, sameShape, shapeString, type Tensor } from '../gpu/tensor';
+
+/** The shader with its workgroup reduction: through subgroups where the device has them. */
+function shaderFor(gpu: GpuContext): string {
+  return gpu.features.has('subgroups') ? `enable subgroups;\n${normWgsl}\n${reduceSubgroupWgsl}` : `${normWgsl}\n${reduceWorkgroupWgsl}`;
+}
 
 /** Invocations per workgroup (the shader's WG override): GroupNorm works on long rows and chunks,
  * LayerNorm on rows of 320 to 1280 values, where 64 invocations keep 5 to 20 each busy. */
@@ -82,7 +90,7 @@ export function groupNorm(
   if (rowLen <= GROUP_NORM_ROW_MAX) {
     rec.dispatch({
       label: `group_norm_row:${label}`,
-      pipeline: rec.gpu.pipeline('norm', wgsl, 'group_norm_row', applyConstants),
+      pipeline: rec.gpu.pipeline('norm', shaderFor(rec.gpu), 'group_norm_row', applyConstants),
       params: normParams(shape),
       bindings: [x, weight, bias, null, out],
       workgroups: grid1d(rows),
@@ -93,7 +101,7 @@ export function groupNorm(
 
   rec.dispatch({
     label: `group_norm_partials:${label}`,
-    pipeline: rec.gpu.pipeline('norm', wgsl, 'group_norm_partials', constants),
+    pipeline: rec.gpu.pipeline('norm', shaderFor(rec.gpu), 'group_norm_partials', constants),
     params: normParams(shape),
     bindings: [x, null, null, moments, null],
     workgroups: grid1d(rows * chunks),
@@ -101,7 +109,7 @@ export function groupNorm(
   if (chunks > 1) {
     rec.dispatch({
       label: `group_norm_merge:${label}`,
-      pipeline: rec.gpu.pipeline('norm', wgsl, 'group_norm_merge', constants),
+      pipeline: rec.gpu.pipeline('norm', shaderFor(rec.gpu), 'group_norm_merge', constants),
       params: normParams(shape),
       bindings: [null, null, null, moments, null],
       workgroups: grid1d(rows),
@@ -109,7 +117,7 @@ export function groupNorm(
   }
   rec.dispatch({
     label: `group_norm_apply:${label}`,
-    pipeline: rec.gpu.pipeline('norm', wgsl, 'group_norm_apply', applyConstants),
+    pipeline: rec.gpu.pipeline('norm', shaderFor(rec.gpu), 'group_norm_apply', applyConstants),
     params: normParams(shape),
     bindings: [x, weight, bias, moments, out],
     workgroups: grid1d(Math.ceil(count / GROUP_NORM_WORKGROUP)),
@@ -128,7 +136,7 @@ export function layerNorm(rec: Recorder, x: Tensor, weight: Tensor, bias: Tensor
   const rows = channels === 0 ? 0 : numel(x.shape) / channels;
   rec.dispatch({
     label: `layer_norm:${label}`,
-    pipeline: rec.gpu.pipeline('norm', wgsl, 'layer_norm', { ...affineConstants(weight, bias), WG: LAYER_NORM_WORKGROUP }),
+    pipeline: rec.gpu.pipeline('norm', shaderFor(rec.gpu), 'layer_norm', { ...affineConstants(weight, bias), WG: LAYER_NORM_WORKGROUP }),
     params: normParams({ rows, rowLen: channels, eps: opts.eps }),
     bindings: [x, weight, bias, null, out],
     workgroups: grid1d(rows),
