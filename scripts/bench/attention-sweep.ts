@@ -5,10 +5,10 @@
 // Also prints what the adapter offers for faster paths (features, subgroup sizes, subgroup-matrix
 // configurations), which the WebGPU device itself does not report.
 import { createNodeGpuContext, nodeGpu } from '../../src/engine/gpu/node-gpu';
-import { Recorder } from '../../src/engine/gpu/recorder';
 import type { Tensor } from '../../src/engine/gpu/tensor';
 import { attention, ATTENTION_TILES, type AttentionKernel } from '../../src/engine/kernels/attention';
 import { gaussianNoise } from '../../src/engine/sampling/noise';
+import { iterationsArg, medianKernelMs } from './time-kernel';
 
 interface Shape {
   name: string;
@@ -44,8 +44,6 @@ const KERNELS: (AttentionKernel | undefined)[] = [
 /** Each shape's kernels are timed this many times over, in turn, to show drift between readings. */
 const ROUNDS = 2;
 
-/** Dispatches of one kernel per timed plan, so submit and wait overheads are spread over many. */
-const REPEATS = 10;
 const describeKernel = (k: AttentionKernel | undefined): string => {
   if (!k) return 'default';
   if (k.kind === 'tiled') return `tiled ${k.tiles.blockQ}x${k.tiles.blockK}`;
@@ -65,7 +63,7 @@ async function printAdapter(): Promise<void> {
 async function main(): Promise<void> {
   await printAdapter();
   const gpu = await createNodeGpuContext();
-  const iterations = Number(process.argv.find((a) => a.startsWith('--iterations='))?.split('=')[1] ?? 10);
+  const iterations = iterationsArg();
   for (const s of SHAPES) {
     const width = s.heads * s.headDim;
     const input = (label: string, seq: number, seed: number): Tensor => ({ buffer: gpu.upload(label, gaussianNoise(seed, s.batch * seq * width)), shape: [s.batch, seq, width], dtype: 'f32', byteOffset: 0, label });
@@ -76,30 +74,17 @@ async function main(): Promise<void> {
     const multipliers = { buffer: gpu.upload('multipliers', new Float32Array([1, 1, 1, 1])), site: 0 };
     // Two multiply-adds per query, key and column: q·k and the weighted sum of v.
     const flops = 4 * s.batch * s.heads * s.seqQ * s.seqK * s.headDim;
-    for (let round = 0; round < ROUNDS; round++) for (const kernel of KERNELS) {
-      let plan;
-      try {
-        const rec = new Recorder(gpu, 'sweep');
-        const out = rec.keep(rec.alloc(q.shape, 'out'));
-        for (let i = 0; i < REPEATS; i++) attention(rec, q, k, v, { heads: s.heads, kernel, out, multipliers });
-        plan = rec.finish();
-      } catch (e) {
-        if (round === 0) console.log(JSON.stringify({ shape: s.name, kernel: describeKernel(kernel), skipped: (e as Error).message }));
-        continue;
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const kernel of KERNELS) {
+        let ms: number;
+        try {
+          ms = await medianKernelMs(gpu, iterations, (rec) => attention(rec, q, k, v, { heads: s.heads, kernel, out: rec.alloc(q.shape, 'out'), multipliers }));
+        } catch (e) {
+          if (round === 0) console.log(JSON.stringify({ shape: s.name, kernel: describeKernel(kernel), skipped: (e as Error).message }));
+          continue;
+        }
+        console.log(JSON.stringify({ shape: s.name, round, kernel: describeKernel(kernel), ms: +ms.toFixed(4), tflops: +(flops / ms / 1e9).toFixed(2) }));
       }
-      plan.run();
-      await gpu.idle();
-      const times: number[] = [];
-      for (let i = 0; i < iterations; i++) {
-        const t0 = performance.now();
-        plan.run();
-        await gpu.idle();
-        times.push((performance.now() - t0) / REPEATS);
-      }
-      times.sort((a, b) => a - b);
-      const ms = times[Math.floor(times.length / 2)];
-      console.log(JSON.stringify({ shape: s.name, round, kernel: describeKernel(kernel), ms: +ms.toFixed(4), tflops: +(flops / ms / 1e9).toFixed(2) }));
-      plan.destroy();
     }
   }
   gpu.destroy();

@@ -3,9 +3,9 @@
 //   vite-node scripts/bench/gemm-sweep.ts        (here: SwiftShader, slow; on the GPU machine
 //   through scripts/build-device-bundle.mjs scripts/bench/gemm-sweep.ts)
 import { createNodeGpuContext } from '../../src/engine/gpu/node-gpu';
-import { Recorder } from '../../src/engine/gpu/recorder';
 import { conv2d, conv2dTileNames, type Conv2dTileName } from '../../src/engine/kernels/conv2d';
 import { randomTensor } from '../../src/engine/kernels/random-fill';
+import { iterationsArg, medianKernelMs } from './time-kernel';
 
 interface ConvShape {
   name: string;
@@ -26,11 +26,10 @@ const SHAPES: ConvShape[] = [
   { name: 'SD 1.5 32x32 640->640 3x3', batch: 2, cin: 640, cout: 640, size: 32, kernel: 3 },
 ];
 const SPLITS: (number | undefined)[] = [undefined, 1, 2, 4, 8];
-const REPEATS = 10;
 
 async function main(): Promise<void> {
   const gpu = await createNodeGpuContext();
-  const iterations = Number(process.argv.find((a) => a.startsWith('--iterations='))?.split('=')[1] ?? 10);
+  const iterations = iterationsArg();
   for (const s of SHAPES) {
     const x = randomTensor(gpu, 'x', [s.batch, s.cin, s.size, s.size], 'f32', 1, 1);
     const weight = randomTensor(gpu, 'w', [s.cout, s.cin, s.kernel, s.kernel], 'f16', 1 / Math.sqrt(s.cin * s.kernel * s.kernel), 2);
@@ -38,24 +37,9 @@ async function main(): Promise<void> {
     const flops = 2 * s.batch * s.size * s.size * s.cout * s.cin * s.kernel * s.kernel;
     const tunings: ({ tile?: Conv2dTileName; splits?: number } | undefined)[] = [undefined, ...conv2dTileNames.flatMap((tile) => SPLITS.map((splits) => ({ tile, splits })))];
     for (const tuning of tunings) {
-      const rec = new Recorder(gpu, 'sweep');
-      const out = rec.keep(rec.alloc([s.batch, s.cout, s.size, s.size], 'out'));
-      for (let i = 0; i < REPEATS; i++) conv2d(rec, x, { weight, bias }, { out, tuning });
-      const plan = rec.finish();
-      plan.run();
-      await gpu.idle();
-      const times: number[] = [];
-      for (let i = 0; i < iterations; i++) {
-        const t0 = performance.now();
-        plan.run();
-        await gpu.idle();
-        times.push((performance.now() - t0) / REPEATS);
-      }
-      times.sort((a, b) => a - b);
-      const ms = times[Math.floor(times.length / 2)];
+      const ms = await medianKernelMs(gpu, iterations, (rec) => conv2d(rec, x, { weight, bias }, { tuning }));
       const label = tuning ? `${tuning.tile} splits ${tuning.splits ?? 'auto'}` : 'default';
       console.log(JSON.stringify({ shape: s.name, tuning: label, ms: +ms.toFixed(4), tflops: +(flops / ms / 1e9).toFixed(2) }));
-      plan.destroy();
     }
     for (const t of [x, weight, bias]) t.buffer.destroy();
   }
