@@ -4,9 +4,11 @@
 
 import {
   BACKEND_NAMES,
+  CFG_RANGE,
   MULTIPLIER_RANGE,
   NEUTRAL_MULTIPLIERS,
   SAMPLER_NAMES,
+  STEP_RANGE,
   type AttentionKind,
   type AttentionMultipliers,
   type AttentionSite,
@@ -52,9 +54,11 @@ export const KNOWN_MODELS: readonly string[] = [DEFAULT_MODEL];
 
 export const LIMITS = {
   seed: { min: 0, max: 2 ** 32 - 1 },
-  steps: { min: 1, max: 100 },
-  // The pipeline refuses CFG below 1 (1 already skips the unconditional half) and above 30.
-  cfg: { min: 1, max: 30 },
+  // The playground stops at 100 steps (more changes nothing a person sees); the pipeline takes up to
+  // STEP_RANGE.max.
+  steps: { min: STEP_RANGE.min, max: 100 },
+  // CFG 1 already skips the unconditional half; the pipeline refuses more than 30.
+  cfg: CFG_RANGE,
   multiplier: MULTIPLIER_RANGE,
   promptLength: 500,
 } as const;

@@ -20,7 +20,7 @@ import { WebGpuBackend, type BackendLoader, type DenoisingBackend } from './back
 import { denoise, throwIfAborted, type Embeddings } from './denoise';
 import { gaussianNoise } from './noise';
 import type { GenerateProgress, GenerateRequest, GenerateResult, ModelDefaults, ModelInfo, RgbaImage } from './pipeline-types';
-import { SAMPLER_NAMES } from './pipeline-types';
+import { CFG_RANGE, SAMPLER_NAMES, STEP_RANGE } from './pipeline-types';
 import { createScheduler, parseSchedulerConfig, type SchedulerConfig } from './schedulers';
 
 /** What model_index.json may say beyond diffusers' fields (see public/models/emoji-64). */
@@ -42,10 +42,6 @@ interface ModelIndex {
 }
 
 export type { LoadProgress };
-
-/** Steps and CFG outside these are refused: they only make a page hang or produce noise. */
-export const STEP_RANGE = { min: 1, max: 150 } as const;
-export const CFG_RANGE = { min: 1, max: 30 } as const;
 
 export class DiffusionPipeline {
   private readonly decodeRunner: DecodeRunner;
