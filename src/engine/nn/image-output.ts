@@ -7,7 +7,9 @@ import { params } from '../gpu/params';
 import { grid1d, Recorder, type Plan } from '../gpu/recorder';
 import { byteSize, numel, shapeString, type Tensor } from '../gpu/tensor';
 import type { RgbaImage } from '../sampling/pipeline-types';
-import type { ModelFolder } from '../weights/model-folder';
+import { loadWeights } from '../weights/gpu-weights';
+import { subFolder, type ModelFolder } from '../weights/model-folder';
+import type { WeightStore } from '../weights/weight-store';
 
 const WORKGROUP = 256;
 
@@ -138,6 +140,56 @@ export class DecodeRunner {
 }
 
 /** The first of `names` that `folder` holds: checkpoints ship f32 or fp16 variants of one file. */
+/** A decoder with its own weights on the GPU (SD's VAE, TAESD): decode and decodeToImage replay its
+ * `record` through a DecodeRunner; destroy frees the plans and the weights. */
+export abstract class WeightedDecoder implements ImageDecoder {
+  abstract readonly latentChannels: number;
+  private readonly runner: DecodeRunner;
+
+  protected constructor(
+    gpu: GpuContext,
+    readonly upscale: number,
+    protected readonly weights: WeightStore,
+    label: string,
+  ) {
+    this.runner = new DecodeRunner(gpu, this, label);
+  }
+
+  abstract record(rec: Recorder, latent: Tensor, opts?: DecodeOptions): Tensor;
+
+  /** The decoded image [N, 3, H, W] in [-1, 1] on the GPU, valid until the next decode of this shape. */
+  decode(latent: Tensor, opts: DecodeOptions = {}): Tensor {
+    return this.runner.decode(latent, opts);
+  }
+
+  decodeToImage(latent: Tensor, opts: DecodeOptions & { index?: number } = {}): Promise<RgbaImage> {
+    return this.runner.decodeToImage(latent, opts);
+  }
+
+  destroy(): void {
+    this.runner.destroy();
+    this.weights.destroy();
+  }
+}
+
+/** A diffusers autoencoder folder's config.json, checked by `parse` before anything is uploaded,
+ * and the weights `keep` selects from its first safetensors file of `weightFiles` (the decoder's:
+ * the encoder's are never uploaded). */
+export async function loadDecoderParts<Config, Spec>(
+  gpu: GpuContext,
+  folder: ModelFolder,
+  subdir: string,
+  parse: (config: Config, where: string) => Spec,
+  files: { weightFiles: readonly string[]; keep: (name: string) => boolean },
+  onProgress?: (loaded: number, total: number) => void,
+): Promise<{ spec: Spec; weights: WeightStore }> {
+  const dir = subdir ? subFolder(folder, subdir) : folder;
+  const spec = parse(await dir.readJson<Config>('config.json'), `${dir.name}/config.json`);
+  const file = await firstPresent(dir, files.weightFiles);
+  const weights = await loadWeights(gpu, await dir.open(file), { filter: files.keep, onProgress });
+  return { spec, weights };
+}
+
 export async function firstPresent(folder: ModelFolder, names: readonly string[]): Promise<string> {
   for (const name of names) if (await folder.has(name)) return name;
   throw new Error(`${folder.name}: none of ${names.join(', ')} found`);

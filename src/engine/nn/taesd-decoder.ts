@@ -14,11 +14,9 @@ import type { Tensor } from '../gpu/tensor';
 import { conv2d } from '../kernels/conv2d';
 import { relu, scaledTanh } from '../kernels/activation';
 import { upsampleNearest2x } from '../kernels/layout';
-import { loadWeights } from '../weights/gpu-weights';
-import { subFolder, type ModelFolder } from '../weights/model-folder';
+import type { ModelFolder } from '../weights/model-folder';
 import type { WeightStore } from '../weights/weight-store';
-import { DecodeRunner, firstPresent, scaleShift, type DecodeOptions, type ImageDecoder } from './image-output';
-import type { RgbaImage } from '../sampling/pipeline-types';
+import { loadDecoderParts, scaleShift, WeightedDecoder, type DecodeOptions } from './image-output';
 
 /** config.json of an AutoencoderTiny, Hugging Face field names. */
 export interface AutoencoderTinyConfig {
@@ -127,17 +125,13 @@ function tinyBlock(rec: Recorder, x: Tensor, weights: WeightStore, prefix: strin
 }
 
 /** TAESD's decoder with its weights on the GPU. */
-export class TaesdDecoder implements ImageDecoder {
-  readonly upscale: number;
-  private readonly runner: DecodeRunner;
-
+export class TaesdDecoder extends WeightedDecoder {
   private constructor(
     gpu: GpuContext,
     readonly spec: TaesdDecoderSpec,
-    private readonly weights: WeightStore,
+    weights: WeightStore,
   ) {
-    this.upscale = 2 ** (spec.numBlocks.length - 1);
-    this.runner = new DecodeRunner(gpu, this, 'taesd');
+    super(gpu, 2 ** (spec.numBlocks.length - 1), weights, 'taesd');
   }
 
   get latentChannels(): number {
@@ -146,10 +140,10 @@ export class TaesdDecoder implements ImageDecoder {
 
   /** Reads `subdir`/config.json and the decoder's weights (the encoder's are not uploaded). */
   static async load(gpu: GpuContext, folder: ModelFolder, subdir = 'vae', opts: { onProgress?: (loaded: number, total: number) => void } = {}): Promise<TaesdDecoder> {
-    const dir = subdir ? subFolder(folder, subdir) : folder;
-    const spec = parseTaesdConfig(await dir.readJson<AutoencoderTinyConfig>('config.json'), `${dir.name}/config.json`);
-    const file = await firstPresent(dir, WEIGHT_FILES);
-    const weights = await loadWeights(gpu, await dir.open(file), { filter: (name) => name.startsWith('decoder.'), onProgress: opts.onProgress });
+    const { spec, weights } = await loadDecoderParts(gpu, folder, subdir, parseTaesdConfig, {
+      weightFiles: WEIGHT_FILES,
+      keep: (name) => name.startsWith('decoder.'),
+    }, opts.onProgress);
     return new TaesdDecoder(gpu, spec, weights);
   }
 
@@ -161,19 +155,5 @@ export class TaesdDecoder implements ImageDecoder {
     const image = taesdDecode(rec, input, this.weights, this.spec);
     if (input !== latent) rec.release(input);
     return image;
-  }
-
-  /** The decoded image [N, 3, H, W] in [-1, 1] on the GPU, valid until the next decode of this shape. */
-  decode(latent: Tensor, opts: DecodeOptions = {}): Tensor {
-    return this.runner.decode(latent, opts);
-  }
-
-  decodeToImage(latent: Tensor, opts: DecodeOptions & { index?: number } = {}): Promise<RgbaImage> {
-    return this.runner.decodeToImage(latent, opts);
-  }
-
-  destroy(): void {
-    this.runner.destroy();
-    this.weights.destroy();
   }
 }

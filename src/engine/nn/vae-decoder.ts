@@ -15,12 +15,10 @@ import { groupNorm } from '../kernels/norm';
 import { linear } from '../kernels/linear';
 import { attention } from '../kernels/attention';
 import { nchwToTokens, tokensToNchw, upsampleNearest2x } from '../kernels/layout';
-import { loadWeights } from '../weights/gpu-weights';
-import { subFolder, type ModelFolder } from '../weights/model-folder';
+import type { ModelFolder } from '../weights/model-folder';
 import type { WeightStore } from '../weights/weight-store';
-import type { RgbaImage } from '../sampling/pipeline-types';
 import { resnetBlock } from './resnet-block';
-import { DecodeRunner, firstPresent, scaleShift, type DecodeOptions, type ImageDecoder } from './image-output';
+import { loadDecoderParts, scaleShift, WeightedDecoder, type DecodeOptions } from './image-output';
 
 /** config.json of an AutoencoderKL, Hugging Face field names. */
 export interface AutoencoderKLConfig {
@@ -162,17 +160,13 @@ function attentionProjection(weights: WeightStore, prefix: string, name: Project
 }
 
 /** The SD VAE's decoder with its weights on the GPU. */
-export class VaeDecoder implements ImageDecoder {
-  readonly upscale: number;
-  private readonly runner: DecodeRunner;
-
+export class VaeDecoder extends WeightedDecoder {
   private constructor(
     gpu: GpuContext,
     readonly spec: VaeDecoderSpec,
-    private readonly weights: WeightStore,
+    weights: WeightStore,
   ) {
-    this.upscale = 2 ** (spec.blockOutChannels.length - 1);
-    this.runner = new DecodeRunner(gpu, this, 'vae');
+    super(gpu, 2 ** (spec.blockOutChannels.length - 1), weights, 'vae');
   }
 
   get latentChannels(): number {
@@ -181,13 +175,10 @@ export class VaeDecoder implements ImageDecoder {
 
   /** Reads `subdir`/config.json and the decoder's weights (post_quant_conv and decoder.*; the encoder's are not uploaded). */
   static async load(gpu: GpuContext, folder: ModelFolder, subdir = 'vae', opts: { onProgress?: (loaded: number, total: number) => void } = {}): Promise<VaeDecoder> {
-    const dir = subdir ? subFolder(folder, subdir) : folder;
-    const spec = parseVaeConfig(await dir.readJson<AutoencoderKLConfig>('config.json'), `${dir.name}/config.json`);
-    const file = await firstPresent(dir, WEIGHT_FILES);
-    const weights = await loadWeights(gpu, await dir.open(file), {
-      filter: (name) => name.startsWith('decoder.') || name.startsWith('post_quant_conv.'),
-      onProgress: opts.onProgress,
-    });
+    const { spec, weights } = await loadDecoderParts(gpu, folder, subdir, parseVaeConfig, {
+      weightFiles: WEIGHT_FILES,
+      keep: (name) => name.startsWith('decoder.') || name.startsWith('post_quant_conv.'),
+    }, opts.onProgress);
     return new VaeDecoder(gpu, spec, weights);
   }
 
@@ -198,19 +189,5 @@ export class VaeDecoder implements ImageDecoder {
     const image = vaeDecode(rec, z, this.weights, this.spec);
     if (z !== latent) rec.release(z);
     return image;
-  }
-
-  /** The decoded image [N, 3, H, W] in [-1, 1] on the GPU, valid until the next decode of this shape. */
-  decode(latent: Tensor, opts: DecodeOptions = {}): Tensor {
-    return this.runner.decode(latent, opts);
-  }
-
-  decodeToImage(latent: Tensor, opts: DecodeOptions & { index?: number } = {}): Promise<RgbaImage> {
-    return this.runner.decodeToImage(latent, opts);
-  }
-
-  destroy(): void {
-    this.runner.destroy();
-    this.weights.destroy();
   }
 }
