@@ -32,6 +32,9 @@ struct Params {
   // Split K: the K range of one z workgroup (a multiple of TILE_K), and the number of ranges.
   k_per_split: u32,
   splits: u32,
+  // HAS_BATCH_BIAS: the value for (image b, channel n) is batch_bias[offset + b * stride + n].
+  batch_bias_stride: u32,
+  batch_bias_offset: u32,
 }
 
 // Kernel size, tile shape and the optional parts change the code, so they are pipeline constants;
@@ -48,6 +51,9 @@ override WEIGHT_F16: bool = false;
 override BIAS_F16: bool = false;
 override HAS_BIAS: bool = false;
 override HAS_RESIDUAL: bool = false;
+// A bias per image and channel, after the bias: a ResNet block's time embedding, added in conv1's
+// epilogue instead of a pass of its own.
+override HAS_BATCH_BIAS: bool = false;
 override SPLIT_K: bool = false;
 
 // Sizes of private arrays must be constants: these bound THREAD_M, THREAD_N and the loads per
@@ -76,6 +82,8 @@ override WEIGHT_PITCH: u32 = TILE_N / 4u + 1u;
 // The output, or with SPLIT_K the partial sums [splits, N, Cout, Hout, Wout].
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 @group(0) @binding(6) var<storage, read> partial: array<f32>;
+// Without HAS_BATCH_BIAS the launcher binds another read-only input here.
+@group(0) @binding(7) var<storage, read> batch_bias: array<f32>;
 
 // patch_tile[k][m / 4] and weight_tile[k][n / 4]: one TILE_K step of both GEMM operands.
 var<workgroup> patch_tile: array<vec4f, TILE_K * TILE_M / 4u>;
@@ -101,6 +109,16 @@ fn bias_at(index: u32) -> f32 {
 fn out_index(m: u32, n: u32) -> u32 {
   let plane = p.out_height * p.out_width;
   return ((m / plane) * p.out_channels + n) * plane + m % plane;
+}
+
+/** The epilogue after the K sum: bias, the per-image bias, the residual, at output index `index`
+ * of image `image`, channel `n`. */
+fn finish_output(value: f32, index: u32, image: u32, n: u32) -> f32 {
+  var result = value;
+  if (HAS_BIAS) { result += bias_at(n); }
+  if (HAS_BATCH_BIAS) { result += batch_bias[p.batch_bias_offset + image * p.batch_bias_stride + n]; }
+  if (HAS_RESIDUAL) { result += residual[index]; }
+  return result;
 }
 
 /** The output pixel whose patch column an invocation loads, decoded once. */
@@ -214,19 +232,17 @@ fn conv2d(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: v
       let n = n0 + (lid.y + (j / 4u) * GROUP_N) * 4u + j % 4u;
       if (n >= p.out_channels) { continue; }
       let index = out_index(m, n);
-      var value = acc[i][j / 4u][j % 4u];
+      let value = acc[i][j / 4u][j % 4u];
       if (SPLIT_K) {
         out[split_offset + index] = value;
       } else {
-        if (HAS_BIAS) { value += bias_at(n); }
-        if (HAS_RESIDUAL) { value += residual[index]; }
-        out[index] = value;
+        out[index] = finish_output(value, index, m / (p.out_height * p.out_width), n);
       }
     }
   }
 }
 
-// out = sum over splits of partial (+ bias) (+ residual), one invocation per output element.
+// out = sum over splits of partial (+ bias) (+ per-image bias) (+ residual), one invocation per output element.
 override SUM_GROUP: u32 = 256u;
 
 @compute @workgroup_size(SUM_GROUP)
@@ -238,7 +254,6 @@ fn conv2d_split_sum(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) n
   for (var z = 0u; z < p.splits; z++) {
     value += partial[z * count + index];
   }
-  if (HAS_BIAS) { value += bias_at((index / (p.out_height * p.out_width)) % p.out_channels); }
-  if (HAS_RESIDUAL) { value += residual[index]; }
-  out[index] = value;
+  let channel_row = index / (p.out_height * p.out_width);
+  out[index] = finish_output(value, index, channel_row / p.out_channels, channel_row % p.out_channels);
 }

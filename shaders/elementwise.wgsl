@@ -3,9 +3,8 @@
 
 struct Params {
   count: u32,
-  // For add_channel: elements per channel (H*W) and channels per batch item.
-  inner: u32,
-  channels: u32,
+  _pad0: u32,
+  _pad1: u32,
   // For scale: the constant factor.
   factor: f32,
 }
@@ -26,15 +25,6 @@ fn add(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @b
   let i = flat_index(wg, nwg, li);
   if (i >= p.count) { return; }
   out[i] = a[i] + b[i];
-}
-
-// out[n, c, s] = a[n, c, s] + b[n, c]: a per-(batch, channel) value broadcast over space,
-// as the ResNet block adds its time embedding.
-@compute @workgroup_size(WG)
-fn add_channel(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
-  let i = flat_index(wg, nwg, li);
-  if (i >= p.count) { return; }
-  out[i] = a[i] + b[i / p.inner];
 }
 
 // SiLU(x) = x * sigmoid(x).

@@ -16,12 +16,14 @@ interface Case {
   padding?: number;
   bias: boolean;
   residual: boolean;
+  /** A per-image bias read from a wider tensor (stride cout + 3, offset 2), as a time embedding. */
+  batchBias?: boolean;
   tile?: Conv2dTileName;
   splits?: number;
 }
 
 function describeCase(c: Case): string {
-  const extras = [c.bias && 'bias', c.residual && 'residual', c.padding !== undefined && `pad ${c.padding}`, c.tile && `tile ${c.tile}`, c.splits && `${c.splits} K splits`].filter(Boolean);
+  const extras = [c.bias && 'bias', c.batchBias && 'per-image bias', c.residual && 'residual', c.padding !== undefined && `pad ${c.padding}`, c.tile && `tile ${c.tile}`, c.splits && `${c.splits} K splits`].filter(Boolean);
   return `x [${c.batch}, ${c.cin}, ${c.height}, ${c.width}] * ${c.kernel}x${c.kernel} -> ${c.cout}, stride ${c.stride}${extras.length ? `, ${extras.join(', ')}` : ''}`;
 }
 
@@ -50,12 +52,28 @@ async function check(c: Case, seed: number, f16 = false): Promise<number> {
     }
   }
   const expected = reference.conv2d(x, xShape, weight, wShape, bias, { stride: c.stride, padding: c.padding, residual });
+  const stride = c.cout + 3;
+  const offset = 2;
+  const batchBias = c.batchBias ? randn(offset + c.batch * stride, random) : undefined;
+  if (batchBias) {
+    const plane = expected.shape[2] * expected.shape[3];
+    expected.data.forEach((_, i) => {
+      const row = Math.floor(i / plane);
+      expected.data[i] += batchBias[offset + Math.floor(row / c.cout) * stride + (row % c.cout)];
+    });
+  }
   const out = await runOnce(gpu, (rec) =>
     conv2d(
       rec,
       tensorFrom(gpu, xShape, x, 'x'),
       { weight: weightTensor, bias: biasTensor },
-      { stride: c.stride, padding: c.padding, residual: residual && tensorFrom(gpu, expected.shape, residual, 'residual'), tuning: { tile: c.tile, splits: c.splits } },
+      {
+        stride: c.stride,
+        padding: c.padding,
+        residual: residual && tensorFrom(gpu, expected.shape, residual, 'residual'),
+        batchBias: batchBias && { tensor: tensorFrom(gpu, [batchBias.length], batchBias, 'per-image bias'), stride, offset },
+        tuning: { tile: c.tile, splits: c.splits },
+      },
     ),
   );
   return relError(out, expected.data);
@@ -116,6 +134,8 @@ describe('conv2d matches the direct convolution', () => {
   cases.push({ batch: 1, cin: 5, cout: 7, height: 9, width: 6, kernel: 3, stride: 1, padding: 0, bias: true, residual: true });
   cases.push({ batch: 1, cin: 4, cout: 3, height: 13, width: 11, kernel: 3, stride: 1, bias: true, residual: false });
   cases.push({ batch: 2, cin: 3, cout: 33, height: 1, width: 1, kernel: 3, stride: 1, bias: false, residual: true });
+  // A ResNet block's conv1: bias, then the time embedding per image and channel, in one pass.
+  cases.push({ batch: 3, cin: 6, cout: 10, height: 8, width: 5, kernel: 3, stride: 1, bias: true, residual: false, batchBias: true, splits: 1 });
 
   cases.forEach((c, i) => {
     it(describeCase(c), async () => {
@@ -133,8 +153,8 @@ describe('conv2d matches the direct convolution', () => {
 
   // K split into ranges whose partial sums a second pass adds: K = 37*9 = 333 in 4 ranges of 96, 96,
   // 96 and 45 (not a multiple of TILE_K), with and without bias and residual.
-  for (const [bias, residual] of [[true, true], [false, false]]) {
-    const c: Case = { batch: 2, cin: 37, cout: 21, height: 5, width: 7, kernel: 3, stride: 1, bias, residual, tile: 'medium', splits: 4 };
+  for (const [bias, residual, batchBias] of [[true, true, true], [false, false, false], [false, true, true]]) {
+    const c: Case = { batch: 2, cin: 37, cout: 21, height: 5, width: 7, kernel: 3, stride: 1, bias, residual, batchBias, tile: 'medium', splits: 4 };
     it(describeCase(c), async () => {
       expect(await check(c, 13)).toBeLessThan(TOLERANCE);
     });

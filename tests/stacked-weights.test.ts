@@ -41,6 +41,18 @@ describe('stacking the rows of weight matrices', () => {
     });
   }
 
+  it('stacks vectors (biases) end to end as one [N1 + N2] vector, and refuses a matrix among them', async () => {
+    const gpu = await testGpu();
+    const a = matrix(gpu, 'a', [6, 1], 'f16');
+    const b = matrix(gpu, 'b', [10, 1], 'f16');
+    const vectors = [a, b].map((p) => ({ ...p.tensor, shape: [p.tensor.shape[0]] }));
+    const weights = withRowStacks(gpu, store(vectors), [{ name: 'ab', parts: ['a', 'b'] }]);
+    expect(weights.get('ab')).toMatchObject({ shape: [16], dtype: 'f16' });
+    expect(new Uint32Array(await gpu.readBytes(weights.get('ab').buffer))).toEqual(new Uint32Array([...a.words, ...b.words]));
+    expect(rowStackProblem([vectors[0], matrix(gpu, 'm', [2, 4], 'f16').tensor])).toBe('m is not a vector like a');
+    weights.destroy();
+  });
+
   it('leaves out what a byte copy cannot stack, and says why', async () => {
     const gpu = await testGpu();
     const f32 = matrix(gpu, 'first', [2, 4], 'f32').tensor;

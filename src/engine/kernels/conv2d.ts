@@ -15,12 +15,21 @@ export interface Conv2dWeights {
   bias?: Tensor;
 }
 
+export interface BatchBias {
+  tensor: Tensor;
+  stride: number;
+  offset: number;
+}
+
 export interface Conv2dOptions {
   stride?: 1 | 2;
   /** Zero padding on every side; default (kh-1)/2, which keeps the size at stride 1. */
   padding?: number;
   /** Added after the bias; has the output's shape. */
   residual?: Tensor;
+  /** A bias per image and output channel, added after the bias (a ResNet block's time embedding):
+   * image b, channel n reads tensor[offset + b * stride + n] (f32). */
+  batchBias?: BatchBias;
   out?: Tensor;
   label?: string;
   /** Forces a tile shape or a K split (tests, benchmarks); by default both follow the GEMM's size. */
@@ -127,6 +136,14 @@ export function conv2d(rec: Recorder, x: Tensor, w: Conv2dWeights, opts: Conv2dO
   if (outHeight < 1 || outWidth < 1) throw new Error(`${label}: input ${shapeString(x.shape)} is smaller than the ${kh}x${kw} kernel`);
   const outShape = [batch, cout, outHeight, outWidth];
   if (opts.residual) assertShape(opts.residual, outShape, `${label} residual`);
+  const batchBias = opts.batchBias;
+  if (batchBias) {
+    const { tensor, stride: bStride, offset } = batchBias;
+    const last = offset + (batch - 1) * bStride + cout;
+    if (tensor.dtype !== 'f32' || offset < 0 || bStride < cout || last > tensor.shape.reduce((a, b) => a * b, 1)) {
+      throw new Error(`${label}: per-image bias at ${offset} + b * ${bStride} does not fit ${tensor.label} ${shapeString(tensor.shape)} (${tensor.dtype}) for ${batch} x ${cout} values`);
+    }
+  }
   const out = opts.out ?? rec.alloc(outShape, label);
   assertShape(out, outShape, `${label} output`);
   for (const input of [x, opts.residual]) {
@@ -147,24 +164,38 @@ export function conv2d(rec: Recorder, x: Tensor, w: Conv2dWeights, opts: Conv2dO
     BIAS_F16: w.bias?.dtype === 'f16' ? 1 : 0,
     HAS_BIAS: w.bias ? 1 : 0,
     HAS_RESIDUAL: opts.residual ? 1 : 0,
+    HAS_BATCH_BIAS: batchBias ? 1 : 0,
     SPLIT_K: splits > 1 ? 1 : 0,
   };
-  const uniforms = params().u32(cin, height, width, cout, outHeight, outWidth, stride, padding, m, k, kPerSplit, splits);
+  const uniforms = params().u32(cin, height, width, cout, outHeight, outWidth, stride, padding, m, k, kPerSplit, splits, batchBias?.stride ?? 0, batchBias?.offset ?? 0);
   const workgroups = [Math.ceil(m / tile.TILE_M), Math.ceil(cout / tile.TILE_N), splits] as const;
-  // Absent bias and residual bind x in their place (read-only bindings may alias); the shader skips them.
+  // Absent bias, residual and per-image bias bind x in their place (read-only bindings may alias);
+  // the shader skips them.
   const bias = w.bias ?? x;
   const residual = opts.residual ?? x;
   if (splits === 1) {
-    rec.dispatch({ label, pipeline: rec.gpu.pipeline('conv2d', wgsl, 'conv2d', constants), params: uniforms, bindings: [x, w.weight, bias, residual, out], workgroups });
+    rec.dispatch({ label, pipeline: rec.gpu.pipeline('conv2d', wgsl, 'conv2d', constants), params: uniforms, bindings: [x, w.weight, bias, residual, out, null, batchBias?.tensor ?? x], workgroups });
     return out;
   }
   const partial = rec.alloc([splits, ...outShape], `${label}:partial`);
-  rec.dispatch({ label: `${label}:split`, pipeline: rec.gpu.pipeline('conv2d', wgsl, 'conv2d', constants), params: uniforms, bindings: [x, w.weight, bias, residual, partial], workgroups });
+  rec.dispatch({
+    label: `${label}:split`,
+    pipeline: rec.gpu.pipeline('conv2d', wgsl, 'conv2d', constants),
+    params: uniforms,
+    bindings: [x, w.weight, bias, residual, partial, null, batchBias?.tensor ?? x],
+    workgroups,
+  });
   rec.dispatch({
     label: `${label}:sum`,
-    pipeline: rec.gpu.pipeline('conv2d', wgsl, 'conv2d_split_sum', { SUM_GROUP, HAS_BIAS: constants.HAS_BIAS, BIAS_F16: constants.BIAS_F16, HAS_RESIDUAL: constants.HAS_RESIDUAL }),
+    pipeline: rec.gpu.pipeline('conv2d', wgsl, 'conv2d_split_sum', {
+      SUM_GROUP,
+      HAS_BIAS: constants.HAS_BIAS,
+      BIAS_F16: constants.BIAS_F16,
+      HAS_RESIDUAL: constants.HAS_RESIDUAL,
+      HAS_BATCH_BIAS: constants.HAS_BATCH_BIAS,
+    }),
     params: uniforms,
-    bindings: [null, null, bias, residual, out, partial],
+    bindings: [null, null, bias, residual, out, partial, batchBias?.tensor ?? partial],
     workgroups: grid1d(Math.ceil((m * cout) / SUM_GROUP)),
   });
   rec.release(partial);

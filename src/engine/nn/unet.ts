@@ -20,7 +20,7 @@ import { concatChannels, upsampleNearest2x } from '../kernels/layout';
 import { linear } from '../kernels/linear';
 import { groupNorm } from '../kernels/norm';
 import { timestepEmbedding } from '../kernels/timestep-embedding';
-import { resnetBlock } from './resnet-block';
+import { resnetBlock, stackTimeProjections, type TimeProjectionStack } from './resnet-block';
 import { fuseSelfAttentionProjections, transformer2d, type AttentionSiteRef } from './transformer-2d';
 import { parseUNetConfig, type UNetConfig } from './unet-config';
 import { enumerateSites, multiplierTable } from './unet-sites';
@@ -47,8 +47,10 @@ export class UNet {
   private readonly siteIndex: Map<string, number>;
   private readonly multipliers: GPUBuffer;
   private readonly calls = new Map<string, UNetCall>();
-  /** The checkpoint's weights, plus each self-attention's stacked to_q, to_k, to_v (transformer-2d.ts). */
+  /** The checkpoint's weights, plus each self-attention's stacked to_q, to_k, to_v (transformer-2d.ts)
+   * and the ResNet blocks' stacked time-embedding projections (resnet-block.ts). */
   readonly weights: WeightStore;
+  private readonly timeProjections?: TimeProjectionStack;
 
   constructor(
     readonly gpu: GpuContext,
@@ -57,7 +59,9 @@ export class UNet {
   ) {
     this.sites = enumerateSites(config);
     const selfAttention = this.sites.filter((s) => s.kind === 'attn1').map((s) => s.path);
-    this.weights = fuseSelfAttentionProjections(gpu, weights, selfAttention);
+    const stacked = stackTimeProjections(gpu, fuseSelfAttentionProjections(gpu, weights, selfAttention), resnetPrefixes(config));
+    this.weights = stacked.weights;
+    this.timeProjections = stacked.stack;
     this.siteIndex = new Map(this.sites.map((s) => [s.path, s.index]));
     const table = multiplierTable(this.sites, []);
     this.multipliers = gpu.upload('unet:attention-multipliers', table);
@@ -136,13 +140,20 @@ export class UNet {
     const emb = linear(rec, hiddenAct, W('time_embedding.linear_2.weight'), W('time_embedding.linear_2.bias'), { label: 'time_embedding.linear_2' });
     const temb = silu(rec, emb);
     rec.release(projected, hidden, hiddenAct, emb);
+    // Every ResNet block's time_emb_proj(temb) in one linear, where their weights stack.
+    const stack = this.timeProjections;
+    const timeAll = stack && linear(rec, temb, W(stack.weight), W(stack.bias), { label: 'time_emb_proj.stacked' });
+    const time = (prefix: string) => {
+      const offset = stack?.offsets.get(prefix);
+      return timeAll && offset !== undefined ? { timeProjection: { tensor: timeAll, stride: timeAll.shape[1], offset } } : { temb };
+    };
 
     let h = conv2d(rec, sample, { weight: W('conv_in.weight'), bias: W('conv_in.bias') }, { label: 'conv_in' });
     const skips: Tensor[] = [h];
 
     c.down.forEach((block, i) => {
       for (let j = 0; j < block.layers; j++) {
-        const r = resnetBlock(rec, h, this.weights, `down_blocks.${i}.resnets.${j}`, { ...norm, temb });
+        const r = resnetBlock(rec, h, this.weights, `down_blocks.${i}.resnets.${j}`, { ...norm, ...time(`down_blocks.${i}.resnets.${j}`) });
         if (block.hasCrossAttention) {
           h = transformer(r, `down_blocks.${i}.attentions.${j}`, block.heads, block.transformerLayers);
           rec.release(r);
@@ -160,7 +171,8 @@ export class UNet {
 
     if (c.mid) {
       const mid = c.mid;
-      const resnet = (x: Tensor, j: number) => resnetBlock(rec, x, this.weights, `mid_block.resnets.${j}`, { ...norm, temb, outputScaleFactor: mid.outputScaleFactor });
+      const resnet = (x: Tensor, j: number) =>
+        resnetBlock(rec, x, this.weights, `mid_block.resnets.${j}`, { ...norm, ...time(`mid_block.resnets.${j}`), outputScaleFactor: mid.outputScaleFactor });
       let m = resnet(h, 0); // h is the last skip: the up blocks still need it
       const a = transformer(m, 'mid_block.attentions.0', mid.heads, mid.transformerLayers);
       rec.release(m);
@@ -175,7 +187,7 @@ export class UNet {
         if (!skip) throw new Error('UNet: the up blocks need more skip connections than the down blocks made (check layers_per_block)');
         const joined = concatChannels(rec, h, skip);
         rec.release(h, skip);
-        const r = resnetBlock(rec, joined, this.weights, `up_blocks.${i}.resnets.${j}`, { ...norm, temb });
+        const r = resnetBlock(rec, joined, this.weights, `up_blocks.${i}.resnets.${j}`, { ...norm, ...time(`up_blocks.${i}.resnets.${j}`) });
         rec.release(joined);
         if (block.hasCrossAttention) {
           h = transformer(r, `up_blocks.${i}.attentions.${j}`, block.heads, block.transformerLayers);
@@ -193,6 +205,7 @@ export class UNet {
       }
     });
     rec.release(temb);
+    if (timeAll) rec.release(timeAll);
 
     const normed = groupNorm(rec, h, W('conv_norm_out.weight'), W('conv_norm_out.bias'), { ...norm, silu: true, label: 'conv_norm_out' });
     rec.release(h);
@@ -210,4 +223,17 @@ export class UNet {
     this.multipliers.destroy();
     this.weights.destroy();
   }
+}
+
+/** The ResNet blocks of a UNet config, by weight prefix, in the order the forward pass runs them. */
+function resnetPrefixes(config: UNetConfig): string[] {
+  const prefixes: string[] = [];
+  config.down.forEach((block, i) => {
+    for (let j = 0; j < block.layers; j++) prefixes.push(`down_blocks.${i}.resnets.${j}`);
+  });
+  if (config.mid) prefixes.push('mid_block.resnets.0', 'mid_block.resnets.1');
+  config.up.forEach((block, i) => {
+    for (let j = 0; j < block.layers; j++) prefixes.push(`up_blocks.${i}.resnets.${j}`);
+  });
+  return prefixes;
 }

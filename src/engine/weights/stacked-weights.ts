@@ -1,8 +1,9 @@
 // Matrices made once, after loading, by stacking the rows of others: [N1, K], [N2, K], ... ->
 // [N1 + N2 + ..., K], so that one linear computes several projections of the same input side by
-// side (a self-attention's to_q, to_k, to_v, as diffusers' Attention.fuse_projections does). Each
-// stack is a byte copy on the GPU into a buffer of its own; the parts stay where they are, so a
-// layer that cannot use the stack still finds them.
+// side (a self-attention's to_q, to_k, to_v, as diffusers' Attention.fuse_projections does; every
+// ResNet block's time-embedding projection), and their biases: [N1], [N2], ... -> [N1 + N2 + ...].
+// Each stack is a byte copy on the GPU into a buffer of its own; the parts stay where they are, so
+// a layer that cannot use the stack still finds them.
 import type { GpuContext } from '../gpu/gpu-context';
 import { numel, tensorBytes, type Tensor } from '../gpu/tensor';
 import type { WeightStore } from './weight-store';
@@ -10,7 +11,7 @@ import type { WeightStore } from './weight-store';
 export interface RowStack {
   /** The key of the stacked matrix. */
   name: string;
-  /** Keys of the matrices [N_i, K] to stack, in order. */
+  /** Keys of the matrices [N_i, K] (or vectors [N_i]) to stack, in order. */
   parts: readonly string[];
 }
 
@@ -19,7 +20,9 @@ export function rowStackProblem(parts: readonly Tensor[]): string | undefined {
   if (parts.length === 0) return 'nothing to stack';
   const [first] = parts;
   for (const t of parts) {
-    if (t.shape.length !== 2 || t.shape[1] !== first.shape[1]) return `${t.label} is not a matrix of ${first.shape[1]} columns`;
+    if (first.shape.length === 1 ? t.shape.length !== 1 : t.shape.length !== 2 || t.shape[1] !== first.shape[1]) {
+      return first.shape.length === 1 ? `${t.label} is not a vector like ${first.label}` : `${t.label} is not a matrix of ${first.shape[1]} columns`;
+    }
     if (t.dtype !== first.dtype) return `${t.label} is ${t.dtype}, not ${first.dtype} like ${first.label}`;
     // An odd number of halves ends in a padding half (tensor.ts): the next part would start mid-word.
     if (t.dtype === 'f16' && numel(t.shape) % 2 !== 0) return `${t.label} holds an odd number of f16 values`;
@@ -38,7 +41,7 @@ export function withRowStacks(gpu: GpuContext, weights: WeightStore, stacks: rea
     if (weights.has(name)) throw new Error(`stacked weight ${name}: the store already holds a weight of that name`);
     const tensors = parts.map((part) => weights.get(part));
     if (rowStackProblem(tensors)) continue;
-    const shape = [tensors.reduce((rows, t) => rows + t.shape[0], 0), tensors[0].shape[1]];
+    const shape = [tensors.reduce((rows, t) => rows + t.shape[0], 0), ...tensors[0].shape.slice(1)];
     const bytes = tensors.reduce((sum, t) => sum + tensorBytes(t), 0);
     const buffer = gpu.createBuffer(name, bytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC);
     let offset = 0;
