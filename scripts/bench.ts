@@ -86,16 +86,23 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
+/** One UNet call as PyTorch's forward computes it: the cross-attention keys and values of the
+ * context too (the pipeline computes those once per prompt, not per call). */
+function runWholeCall(call: UNetCall): void {
+  call.contextPlan.run();
+  call.plan.run();
+}
+
 async function timeCall(gpu: GpuContext, call: UNetCall, iterations: number): Promise<number[]> {
   const warmup = Math.min(3, iterations);
   for (let i = 0; i < warmup; i++) {
-    call.plan.run();
+    runWholeCall(call);
     await gpu.idle();
   }
   const times: number[] = [];
   for (let i = 0; i < iterations; i++) {
     const t0 = performance.now();
-    call.plan.run();
+    runWholeCall(call);
     await gpu.idle();
     times.push(performance.now() - t0);
   }
@@ -120,11 +127,12 @@ async function benchUNet(gpu: GpuContext, name: string, unet: UNet, batch: numbe
     msMin: Math.min(...times),
     iterations: times.length,
     weightBytes: unet.weights.byteSize,
-    activationBytes: call.plan.activationBytes,
-    peakActivationBytes: call.plan.peakActivationBytes,
-    dispatches: call.plan.steps.length,
+    // The context plan's keys and values stay allocated for the whole call.
+    activationBytes: call.plan.activationBytes + call.contextPlan.activationBytes,
+    peakActivationBytes: call.plan.peakActivationBytes + call.contextPlan.activationBytes,
+    dispatches: call.contextPlan.steps.length + call.plan.steps.length,
   };
-  if (opts.profile && canProfile(gpu.device)) result.kernels = await profilePlan(gpu.device, call.plan);
+  if (opts.profile && canProfile(gpu.device)) result.kernels = await profilePlan(gpu.device, [call.contextPlan, call.plan]);
   return result;
 }
 

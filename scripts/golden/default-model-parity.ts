@@ -69,6 +69,7 @@ export async function* defaultModelParity(gpu: GpuContext, model: ModelFolder, f
     gpu.write(call.sample.buffer, concat(input.data, input.data));
     gpu.write(call.timesteps.buffer, new Float32Array(2 * count).fill(tensor('timesteps').data[0]));
     gpu.write(call.context.buffer, concat(...new Array<Float32Array>(count).fill(uncond), tensor('text_embeddings').data));
+    call.contextPlan.run();
     call.plan.run();
     const out = await gpu.readF32(call.output.buffer, 2 * input.data.length);
     yield compare('unet_out_step0_uncond', out.subarray(0, input.data.length), tensor('unet_out_step0_uncond').data, PARITY_TOLERANCE);

@@ -87,6 +87,7 @@ async function* modelOutputChecks(unet: UNet, cases: FixtureCases, get: (n: stri
       unet.gpu.write(call.sample.buffer, sample.data);
       unet.gpu.write(call.timesteps.buffer, timestep.data);
       unet.gpu.write(call.context.buffer, context.data);
+      call.contextPlan.run();
       call.plan.run();
       const out = await unet.gpu.readF32(call.output.buffer, get(name).data.length);
       yield compare(name, out, get(name).data);

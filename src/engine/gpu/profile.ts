@@ -14,15 +14,18 @@ export function canProfile(device: GPUDevice): boolean {
   return device.features.has('timestamp-query');
 }
 
-/** Runs `plan` once with timestamps and returns GPU milliseconds per kernel variant, largest first. */
-export async function profilePlan(device: GPUDevice, plan: Plan): Promise<KernelTime[]> {
+/** Runs `plans` once, in order, with timestamps and returns GPU milliseconds per kernel variant,
+ * largest first (a UNet call is two plans: its context plan, then the call). */
+export async function profilePlan(device: GPUDevice, plans: Plan | readonly Plan[]): Promise<KernelTime[]> {
   if (!canProfile(device)) throw new Error('profilePlan: the device has no timestamp-query feature');
-  const steps = plan.steps;
+  const list: readonly Plan[] = plans instanceof Array ? plans : [plans];
+  const steps = list.flatMap((plan) => plan.steps);
+  const label = list.map((plan) => plan.label).join(' + ');
   const count = steps.length * 2;
-  const querySet = device.createQuerySet({ label: `${plan.label}:timestamps`, type: 'timestamp', count });
+  const querySet = device.createQuerySet({ label: `${label}:timestamps`, type: 'timestamp', count });
   const resolve = device.createBuffer({ label: 'timestamps:resolve', size: count * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
   const read = device.createBuffer({ label: 'timestamps:read', size: count * 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const encoder = device.createCommandEncoder({ label: `${plan.label}:profile` });
+  const encoder = device.createCommandEncoder({ label: `${label}:profile` });
   steps.forEach((step, i) => {
     const pass = encoder.beginComputePass({ label: step.label, timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
     pass.setPipeline(step.pipeline);

@@ -14,8 +14,9 @@
 //
 // Self-attention projects q, k and v from the same input: where their weights have no bias, they are
 // stacked once into one [3C, C] matrix (fuseSelfAttentionProjections), so one linear dispatch gives
-// [B, L, 3C] and attention reads q, k, v from it in place. Cross-attention keeps three projections
-// (its k and v come from the text).
+// [B, L, 3C] and attention reads q, k, v from it in place. Cross-attention's k and v depend on the
+// text alone: the UNet computes them once per context (crossAttentionKeyValues) and every call reuses
+// them. The multipliers never touch them (mk, mv act inside attention), so a slider keeps them valid.
 import type { GpuContext } from '../gpu/gpu-context';
 import type { Recorder } from '../gpu/recorder';
 import { sameShape, type Tensor } from '../gpu/tensor';
@@ -49,6 +50,15 @@ export interface Transformer2DOptions {
   context: Tensor;
   /** Called once per attention module in order (attn1, attn2 of each block) to get its site. */
   site: (path: string) => AttentionSiteRef;
+  /** A cross-attention module's keys and values, where they were computed once per context
+   * (crossAttentionKeyValues, in the UNet's context plan) instead of in every call. */
+  crossKeyValues?: (attentionPath: string) => KeyValues | undefined;
+}
+
+/** A cross-attention module's to_k(context) and to_v(context). */
+export interface KeyValues {
+  k: Tensor;
+  v: Tensor;
 }
 
 export function transformer2d(rec: Recorder, x: Tensor, weights: WeightStore, prefix: string, opts: Transformer2DOptions): Tensor {
@@ -118,7 +128,7 @@ function basicTransformerBlock(rec: Recorder, h: Tensor, weights: WeightStore, p
   rec.release(n1);
 
   const n2 = ln(afterSelf, 'norm2');
-  const afterCross = attentionModule(rec, n2, opts.context, afterSelf, weights, `${prefix}.attn2`, opts.heads, opts.site(`${prefix}.attn2`));
+  const afterCross = attentionModule(rec, n2, opts.context, afterSelf, weights, `${prefix}.attn2`, opts.heads, opts.site(`${prefix}.attn2`), opts.crossKeyValues?.(`${prefix}.attn2`));
   rec.release(n2, afterSelf);
 
   const n3 = ln(afterCross, 'norm3');
@@ -141,8 +151,9 @@ function attentionModule(
   prefix: string,
   heads: number,
   site: AttentionSiteRef,
+  keyValues?: KeyValues,
 ): Tensor {
-  const { q, k, v, projected } = projectQkv(rec, queryInput, keyValueInput, weights, prefix);
+  const { q, k, v, projected } = projectQkv(rec, queryInput, keyValueInput, weights, prefix, keyValues);
   const attended = attention(rec, q, k, v, { heads, multipliers: { buffer: site.buffer, site: site.site }, label: prefix });
   rec.release(...projected);
   const out = linear(rec, attended, weights.get(`${prefix}.to_out.0.weight`), optional(weights, `${prefix}.to_out.0.bias`), {
@@ -155,23 +166,36 @@ function attentionModule(
 }
 
 /** q, k, v of an attention module: column slices of one stacked projection for a self-attention
- * with a to_qkv weight, else three linears. `projected` are the tensors to release after attention. */
+ * with a to_qkv weight; q alone where the keys and values are given (cross-attention, computed once
+ * per context); else three linears. `projected` are the tensors to release after attention. */
 function projectQkv(
   rec: Recorder,
   queryInput: Tensor,
   keyValueInput: Tensor,
   weights: WeightStore,
   prefix: string,
+  keyValues?: KeyValues,
 ): { q: AttentionInput; k: AttentionInput; v: AttentionInput; projected: Tensor[] } {
   if (queryInput === keyValueInput && weights.has(stackedQkvName(prefix))) {
     const qkv = linear(rec, queryInput, weights.get(stackedQkvName(prefix)), undefined, { label: `${prefix}.to_qkv` });
     const [q, k, v] = splitColumns(qkv, 3);
     return { q, k, v, projected: [qkv] };
   }
-  const [q, k, v] = QKV_PROJECTIONS.map((name) =>
-    linear(rec, name === 'to_q' ? queryInput : keyValueInput, weights.get(`${prefix}.${name}.weight`), optional(weights, `${prefix}.${name}.bias`), {
-      label: `${prefix}.${name}`,
-    }),
-  );
+  if (keyValues) {
+    const q = project(rec, queryInput, weights, prefix, 'to_q');
+    return { q, ...keyValues, projected: [q] };
+  }
+  const [q, k, v] = QKV_PROJECTIONS.map((name) => project(rec, name === 'to_q' ? queryInput : keyValueInput, weights, prefix, name));
   return { q, k, v, projected: [q, k, v] };
+}
+
+/** One of an attention module's input projections: `name` (to_q, to_k, to_v) of `input`. */
+function project(rec: Recorder, input: Tensor, weights: WeightStore, prefix: string, name: (typeof QKV_PROJECTIONS)[number]): Tensor {
+  return linear(rec, input, weights.get(`${prefix}.${name}.weight`), optional(weights, `${prefix}.${name}.bias`), { label: `${prefix}.${name}` });
+}
+
+/** A cross-attention module's keys and values of `context`: they depend on the text alone, so the
+ * UNet computes them once per context (its context plan), not in every call. */
+export function crossAttentionKeyValues(rec: Recorder, context: Tensor, weights: WeightStore, attentionPath: string): KeyValues {
+  return { k: project(rec, context, weights, attentionPath, 'to_k'), v: project(rec, context, weights, attentionPath, 'to_v') };
 }

@@ -21,7 +21,7 @@ import { linear } from '../kernels/linear';
 import { groupNorm } from '../kernels/norm';
 import { timestepEmbedding } from '../kernels/timestep-embedding';
 import { resnetBlock, stackTimeProjections, type TimeProjectionStack } from './resnet-block';
-import { fuseSelfAttentionProjections, transformer2d, type AttentionSiteRef } from './transformer-2d';
+import { crossAttentionKeyValues, fuseSelfAttentionProjections, transformer2d, type AttentionSiteRef, type KeyValues } from './transformer-2d';
 import { parseUNetConfig, type UNetConfig } from './unet-config';
 import { enumerateSites, multiplierTable } from './unet-sites';
 
@@ -40,6 +40,9 @@ export interface UNetCall {
   /** [B, out_channels, H, W] */
   readonly output: Tensor;
   readonly plan: Plan;
+  /** Run after writing `context` (before `plan`): every cross-attention's keys and values of the
+   * context, which `plan` reads; they depend on the text alone, so they are not recomputed per call. */
+  readonly contextPlan: Plan;
 }
 
 export class UNet {
@@ -115,12 +118,20 @@ export class UNet {
     const sample = this.input([batch, c.inChannels, height, width], 'sample');
     const timesteps = this.input([batch], 'timesteps');
     const context = this.input([batch, contextLength, c.crossAttentionDim], 'context');
+    const contextRec = new Recorder(this.gpu, `unet context ${batch}x${contextLength}`);
+    const crossKeyValues = new Map<string, KeyValues>();
+    for (const site of this.sites) {
+      if (site.kind !== 'attn2') continue;
+      const { k, v } = crossAttentionKeyValues(contextRec, context, this.weights, site.path);
+      crossKeyValues.set(site.path, { k: contextRec.keep(k), v: contextRec.keep(v) });
+    }
+    const contextPlan = contextRec.finish();
     const rec = new Recorder(this.gpu, `unet ${batch}x${height}x${width}`);
-    const output = rec.keep(this.forward(rec, sample, timesteps, context));
-    return { batch, height, width, contextLength, sample, timesteps, context, output, plan: rec.finish() };
+    const output = rec.keep(this.forward(rec, sample, timesteps, context, crossKeyValues));
+    return { batch, height, width, contextLength, sample, timesteps, context, output, plan: rec.finish(), contextPlan };
   }
 
-  private forward(rec: Recorder, sample: Tensor, timesteps: Tensor, context: Tensor): Tensor {
+  private forward(rec: Recorder, sample: Tensor, timesteps: Tensor, context: Tensor, crossKeyValues: ReadonlyMap<string, KeyValues>): Tensor {
     const c = this.config;
     const W = (name: string) => this.weights.get(name);
     const norm = { groups: c.normGroups, eps: c.normEps };
@@ -130,7 +141,15 @@ export class UNet {
       return { site: index, buffer: this.multipliers };
     };
     const transformer = (x: Tensor, prefix: string, heads: number, layers: number) =>
-      transformer2d(rec, x, this.weights, prefix, { heads, groups: c.normGroups, useLinearProjection: c.useLinearProjection, layers, context, site });
+      transformer2d(rec, x, this.weights, prefix, {
+        heads,
+        groups: c.normGroups,
+        useLinearProjection: c.useLinearProjection,
+        layers,
+        context,
+        site,
+        crossKeyValues: (path) => crossKeyValues.get(path),
+      });
 
     // Time embedding: sinusoidal projection, linear_1, SiLU, linear_2. Every resnet applies SiLU to
     // the embedding before its own projection, so that SiLU is computed once here.
@@ -217,6 +236,7 @@ export class UNet {
   destroy(): void {
     for (const call of this.calls.values()) {
       call.plan.destroy();
+      call.contextPlan.destroy();
       for (const t of [call.sample, call.timesteps, call.context]) t.buffer.destroy();
     }
     this.calls.clear();

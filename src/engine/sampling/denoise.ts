@@ -150,6 +150,7 @@ function writeContext(unet: UNet, call: UNetCall, prompts: readonly Embeddings[]
     }
   });
   unet.gpu.device.queue.submit([encoder.finish()]);
+  call.contextPlan.run();
 }
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {
