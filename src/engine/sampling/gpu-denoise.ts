@@ -90,9 +90,10 @@ export async function denoiseOnGpu(opts: DenoiseOptions, model: GpuModelCall): P
   try {
     const workgroups = grid1d(Math.ceil(size / WORKGROUP));
     for (let i = 0; i < steps; i++) {
-      const { flags, coefficients } = formulaWords(scheduler.stepFormula(i));
+      const formula = scheduler.stepFormula(i);
+      const { flags, coefficients } = formulaWords(formula);
       const uniforms = params()
-        .u32(size, guided ? 1 : 0, FORMULA_INDEX[scheduler.stepFormula(i).formula], flags)
+        .u32(size, guided ? 1 : 0, FORMULA_INDEX[formula.formula], flags)
         .f32(guidance, scheduler.modelInputDivisor(i), ...coefficients);
       const before = new Recorder(gpu, `sampling step ${i}: model input`);
       before.dispatch({ label: 'model_input', pipeline: gpu.pipeline('scheduler-step', wgsl, 'model_input'), params: uniforms, bindings: [latents, null, null, null, model.sample], workgroups });
