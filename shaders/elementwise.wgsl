@@ -3,8 +3,6 @@
 
 struct Params {
   count: u32,
-  _pad0: u32,
-  _pad1: u32,
   // For scale: the constant factor.
   factor: f32,
 }

@@ -1,5 +1,7 @@
 // A self-attention's to_q, to_k, to_v as one stacked projection: the same transformer output as three
 // projections, in two fewer dispatches, and three projections wherever the stack cannot be made.
+// A cross-attention's keys and values computed once per context: the same output as projecting the
+// context in every call.
 // Weights: one Transformer2DModel of the golden UNet fixture (diffusers, random weights).
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';

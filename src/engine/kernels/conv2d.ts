@@ -1,5 +1,6 @@
 // 2D convolution (PyTorch's nn.Conv2d semantics, zero padding) as one implicit-GEMM kernel, with the
-// bias and an optional residual (ResNet shortcut, proj_out + skip) fused into its epilogue.
+// bias, an optional per-image bias (a ResNet block's time embedding) and an optional residual (ResNet
+// shortcut, proj_out + skip) fused into its epilogue.
 import wgsl from '../../../shaders/conv2d.wgsl?raw';
 import { grid1d, type Recorder } from '../gpu/recorder';
 import { params } from '../gpu/params';

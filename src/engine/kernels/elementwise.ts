@@ -15,7 +15,7 @@ function launch(rec: Recorder, entry: Entry, a: Tensor, b: Tensor, out: Tensor, 
   rec.dispatch({
     label: `${entry}:${out.label}`,
     pipeline: rec.gpu.pipeline('elementwise', wgsl, entry),
-    params: params().u32(count, 0, 0).f32(factor),
+    params: params().u32(count).f32(factor),
     bindings: [a, UNARY.has(entry) ? null : b, out],
     workgroups: grid1d(Math.ceil(count / WORKGROUP)),
   });

@@ -1,6 +1,7 @@
 // Samplers of diffusers, reproduced to the float32 rounding: DDIMScheduler (eta 0),
 // EulerDiscreteScheduler, EulerAncestralDiscreteScheduler and DPMSolverMultistepScheduler as
-// DPM++ 2M. Latents are small, so the math runs on the CPU between UNet calls.
+// DPM++ 2M. step() runs on the CPU; each step's coefficients (stepFormula) also drive the GPU
+// sampling loop (gpu-denoise.ts), which our WGSL UNet uses so that nothing is read back per step.
 //
 // Use, as diffusers' StableDiffusionPipeline does, with a new scheduler for every image (DPM++
 // remembers the previous step's prediction):
