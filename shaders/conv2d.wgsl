@@ -5,12 +5,10 @@
 //   m = (b, oy, ox) output pixel,  n = output channel,  k = (ci, ky, kx) in PyTorch's weight order,
 //   patch[m, k] = x[b, ci, oy*stride - padding + ky, ox*stride - padding + kx]  (0 outside: zero padding)
 //
-// A workgroup computes a TILE_M x TILE_N block of out, walking K in TILE_K steps: each step's patch and
-// weight tiles are staged in workgroup memory, and the next step's are loaded into registers while this
-// one is multiplied (one barrier-separated buffer, prefetched through registers). An invocation owns
-// THREAD_M x THREAD_N outputs, in runs of 4 along m and along n so that it reads workgroup memory as
-// vec4s; its runs are strided by the workgroup size, so neighbouring invocations read neighbouring
-// vec4s and write neighbouring pixels.
+// The matrix product is the register-tiled core that linear shares (src/engine/kernels/gemm-core.ts):
+// its entry point `conv2d` is written out by the launcher for the tile and appended to this file,
+// which supplies the loads, the workgroup tiles and the epilogue. Outputs are NCHW, so neighbouring
+// invocations own neighbouring pixels m.
 //
 // Split K: with workgroups in z, workgroup z sums only K range [z*k_per_split, (z+1)*k_per_split) and
 // writes its partial block to partial[z] (SPLIT_K on); `conv2d_split_sum` adds the partials, the bias
@@ -37,15 +35,15 @@ struct Params {
   batch_bias_offset: u32,
 }
 
-// Kernel size, tile shape and the optional parts change the code, so they are pipeline constants;
-// image sizes are uniforms.
+// Kernel size, tile shape and the optional parts change the code, so they are pipeline constants
+// (the core is written out for the same tile); image sizes are uniforms.
 override KERNEL_H: u32 = 3u;
 override KERNEL_W: u32 = 3u;
 override TILE_M: u32 = 64u;
 override TILE_N: u32 = 64u;
 override TILE_K: u32 = 16u;
-override THREAD_M: u32 = 4u; // multiple of 4, at most MAX_THREAD
-override THREAD_N: u32 = 4u; // multiple of 4, at most MAX_THREAD
+override THREAD_M: u32 = 4u; // multiple of 4
+override THREAD_N: u32 = 4u; // multiple of 4
 // Weights (and bias) stored as f16 pairs packed in u32 words (see tensor.ts), or as f32 bits.
 override WEIGHT_F16: bool = false;
 override BIAS_F16: bool = false;
@@ -56,11 +54,6 @@ override HAS_RESIDUAL: bool = false;
 override HAS_BATCH_BIAS: bool = false;
 override SPLIT_K: bool = false;
 
-// Sizes of private arrays must be constants: these bound THREAD_M, THREAD_N and the loads per
-// invocation. The launcher checks its tiles against the same numbers (conv2d.ts).
-const MAX_THREAD: u32 = 8u;
-const MAX_LOADS: u32 = 16u;
-
 override GROUP_M: u32 = TILE_M / THREAD_M;
 override GROUP_N: u32 = TILE_N / THREAD_N;
 override THREADS: u32 = GROUP_M * GROUP_N;
@@ -68,9 +61,11 @@ override THREADS: u32 = GROUP_M * GROUP_N;
 // and the same weight row k (THREADS is a multiple of TILE_K) in WEIGHT_LOADS columns.
 override PATCH_LOADS: u32 = TILE_K * TILE_M / THREADS;
 override WEIGHT_LOADS: u32 = TILE_K * TILE_N / THREADS;
-// Weight tile rows get one vec4 of padding: its loads walk down k, and unpadded rows of TILE_N floats
-// would all start in the same memory bank.
-override WEIGHT_PITCH: u32 = TILE_N / 4u + 1u;
+// Patch tile rows are stored along m by neighbouring invocations: no padding needed. Weight tile rows
+// get one vec4 of padding: its stores walk down k, and unpadded rows of TILE_N floats would all start
+// in the same memory bank.
+override A_PITCH: u32 = TILE_M / 4u;
+override B_PITCH: u32 = TILE_N / 4u + 1u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -85,9 +80,9 @@ override WEIGHT_PITCH: u32 = TILE_N / 4u + 1u;
 // Without HAS_BATCH_BIAS the launcher binds another read-only input here.
 @group(0) @binding(7) var<storage, read> batch_bias: array<f32>;
 
-// patch_tile[k][m / 4] and weight_tile[k][n / 4]: one TILE_K step of both GEMM operands.
-var<workgroup> patch_tile: array<vec4f, TILE_K * TILE_M / 4u>;
-var<workgroup> weight_tile: array<vec4f, TILE_K * WEIGHT_PITCH>;
+// a_tile[k][m / 4] (patches) and b_tile[k][n / 4] (weights): one TILE_K step of both GEMM operands.
+var<workgroup> a_tile: array<vec4f, TILE_K * A_PITCH>;
+var<workgroup> b_tile: array<vec4f, TILE_K * B_PITCH>;
 
 fn unpack_at(words_f16: bool, word: u32, index: u32) -> f32 {
   if (words_f16) {
@@ -121,124 +116,109 @@ fn finish_output(value: f32, index: u32, image: u32, n: u32) -> f32 {
   return result;
 }
 
-/** The output pixel whose patch column an invocation loads, decoded once. */
-struct PatchColumn {
-  valid: bool,
+struct GemmRange { m0: u32, n0: u32, k_begin: u32, k_end: u32 }
+
+fn gemm_range(wg: vec3u) -> GemmRange {
+  let k_begin = wg.z * p.k_per_split;
+  return GemmRange(wg.x * TILE_M, wg.y * TILE_N, k_begin, min(k_begin + p.k_per_split, p.k));
+}
+
+// What an invocation loads each step: one patch column (one output pixel, decoded once) in
+// PATCH_LOADS rows of k from k_row, every THREADS / TILE_M rows; and one weight row k (wk) in
+// WEIGHT_LOADS columns from wn, every THREADS / TILE_K columns. Neighbouring invocations read
+// neighbouring pixels of x, and neighbouring k of a weight row (contiguous in PyTorch's layout).
+// Pixels and channels beyond the output are clamped to the last one (see gemm-core.ts).
+struct GemmLoads {
+  m_local: u32,
+  k_row: u32,
   iy0: i32,
   ix0: i32,
   x_base: u32,
+  wk: u32,
+  wn: u32,
+  n_first: u32,
+  k_end: u32,
 }
 
-fn patch_column(m: u32) -> PatchColumn {
+fn gemm_loads(range: GemmRange, li: u32) -> GemmLoads {
+  let m_local = li % TILE_M;
+  let m = min(range.m0 + m_local, p.m - 1u);
   let out_plane = p.out_height * p.out_width;
   let pixel = m % out_plane;
-  return PatchColumn(
-    m < p.m,
+  return GemmLoads(
+    m_local,
+    li / TILE_M,
     i32((pixel / p.out_width) * p.stride) - i32(p.padding),
     i32((pixel % p.out_width) * p.stride) - i32(p.padding),
     (m / out_plane) * p.in_channels * p.in_height * p.in_width,
+    li % TILE_K,
+    li / TILE_K,
+    range.n0,
+    range.k_end,
   );
 }
 
-fn patch_at(column: PatchColumn, k: u32, k_end: u32) -> f32 {
-  if (!column.valid || k >= k_end) { return 0.0; }
+/** Row k of this invocation's patch column: x at tap (ky, kx) of input channel ci, zero outside the
+ * image (zero padding) and beyond the K range. */
+fn patch_at(l: GemmLoads, k: u32) -> f32 {
   let ci = k / (KERNEL_H * KERNEL_W);
   let tap = k % (KERNEL_H * KERNEL_W);
-  let iy = column.iy0 + i32(tap / KERNEL_W);
-  let ix = column.ix0 + i32(tap % KERNEL_W);
-  if (iy < 0 || iy >= i32(p.in_height) || ix < 0 || ix >= i32(p.in_width)) { return 0.0; } // zero padding
-  return x[column.x_base + (ci * p.in_height + u32(iy)) * p.in_width + u32(ix)];
+  let iy = l.iy0 + i32(tap / KERNEL_W);
+  let ix = l.ix0 + i32(tap % KERNEL_W);
+  if (k >= l.k_end || iy < 0 || iy >= i32(p.in_height) || ix < 0 || ix >= i32(p.in_width)) { return 0.0; }
+  return x[l.x_base + (ci * p.in_height + u32(iy)) * p.in_width + u32(ix)];
 }
 
-/** One TILE_K step's global loads for this invocation, into registers. */
-fn load_step(
-  k0: u32,
-  k_end: u32,
-  column: PatchColumn,
-  load_k: u32,
-  n_first: u32,
-  wk: u32,
-  patch_next: ptr<function, array<f32, MAX_LOADS>>,
-  weight_next: ptr<function, array<f32, MAX_LOADS>>,
-) {
-  for (var s = 0u; s < PATCH_LOADS; s++) {
-    (*patch_next)[s] = patch_at(column, k0 + load_k + s * (THREADS / TILE_M), k_end);
-  }
-  let k = k0 + wk;
-  for (var s = 0u; s < WEIGHT_LOADS; s++) {
-    let n = n_first + s * (THREADS / TILE_K);
-    (*weight_next)[s] = select(0.0, weight_at(n * p.k + k), n < p.out_channels && k < k_end);
-  }
+fn patch_row(l: GemmLoads, q: u32, c: u32, k0: u32) -> u32 {
+  return k0 + l.k_row + (4u * q + c) * (THREADS / TILE_M);
 }
 
-@compute @workgroup_size(GROUP_M, GROUP_N)
-fn conv2d(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
-  let m0 = wg.x * TILE_M;
-  let n0 = wg.y * TILE_N;
-  let k_begin = wg.z * p.k_per_split;
-  let k_end = min(k_begin + p.k_per_split, p.k);
+// A loop, not four calls written out: SwiftShader took minutes to compile sixteen inlined patch_at
+// (the 64x16 tile's loads) as straight-line code; GPU compilers unroll a loop of four anyway.
+fn load_a4(l: GemmLoads, q: u32, k0: u32) -> vec4f {
+  var v: vec4f;
+  for (var c = 0u; c < 4u; c++) { v[c] = patch_at(l, patch_row(l, q, c, k0)); }
+  return v;
+}
 
-  // What this invocation loads: one patch column (one output pixel) in PATCH_LOADS rows of k, and one
-  // weight row k in WEIGHT_LOADS columns (consecutive invocations read consecutive k, contiguous in
-  // PyTorch's layout).
-  let load_m = li % TILE_M;
-  let load_k = li / TILE_M;
-  let column = patch_column(m0 + load_m);
-  let load_wk = li % TILE_K;
-  let load_wn = li / TILE_K;
+fn store_a4(l: GemmLoads, q: u32, v: vec4f) {
+  let step = (THREADS / TILE_M) * A_PITCH;
+  let row = (l.k_row + 4u * q * (THREADS / TILE_M)) * A_PITCH + l.m_local / 4u;
+  let c = l.m_local % 4u;
+  a_tile[row][c] = v.x;
+  a_tile[row + step][c] = v.y;
+  a_tile[row + 2u * step][c] = v.z;
+  a_tile[row + 3u * step][c] = v.w;
+}
 
-  var patch_next: array<f32, MAX_LOADS>;
-  var weight_next: array<f32, MAX_LOADS>;
-  var acc: array<array<vec4f, MAX_THREAD / 4u>, MAX_THREAD>;
+/** Column s of this invocation's weight row at step k0: weight[n, k] for n = n_first + wn + s * step. */
+fn weight_for(l: GemmLoads, s: u32, k: u32) -> f32 {
+  let n = min(l.n_first + l.wn + s * (THREADS / TILE_K), p.out_channels - 1u);
+  return weight_at(n * p.k + k);
+}
 
-  load_step(k_begin, k_end, column, load_k, n0 + load_wn, load_wk, &patch_next, &weight_next);
-  for (var k0 = k_begin; k0 < k_end; k0 += TILE_K) {
-    workgroupBarrier(); // everyone is done reading the previous step's tiles
-    for (var s = 0u; s < PATCH_LOADS; s++) {
-      patch_tile[(load_k + s * (THREADS / TILE_M)) * (TILE_M / 4u) + load_m / 4u][load_m % 4u] = patch_next[s];
-    }
-    for (var s = 0u; s < WEIGHT_LOADS; s++) {
-      let col = load_wn + s * (THREADS / TILE_K);
-      weight_tile[load_wk * WEIGHT_PITCH + col / 4u][col % 4u] = weight_next[s];
-    }
-    workgroupBarrier();
-    // The next step's loads are in flight while this step multiplies.
-    if (k0 + TILE_K < k_end) {
-      load_step(k0 + TILE_K, k_end, column, load_k, n0 + load_wn, load_wk, &patch_next, &weight_next);
-    }
+fn load_b4(l: GemmLoads, q: u32, k0: u32) -> vec4f {
+  let k = k0 + l.wk;
+  return vec4f(weight_for(l, 4u * q, k), weight_for(l, 4u * q + 1u, k), weight_for(l, 4u * q + 2u, k), weight_for(l, 4u * q + 3u, k));
+}
 
-    for (var kk = 0u; kk < TILE_K; kk++) {
-      var b: array<vec4f, MAX_THREAD / 4u>;
-      for (var j = 0u; j < THREAD_N / 4u; j++) {
-        b[j] = weight_tile[kk * WEIGHT_PITCH + lid.y + j * GROUP_N];
-      }
-      for (var i = 0u; i < THREAD_M / 4u; i++) {
-        let a = patch_tile[kk * (TILE_M / 4u) + lid.x + i * GROUP_M];
-        for (var j = 0u; j < THREAD_N / 4u; j++) {
-          acc[4u * i][j] = fma(vec4f(a.x), b[j], acc[4u * i][j]);
-          acc[4u * i + 1u][j] = fma(vec4f(a.y), b[j], acc[4u * i + 1u][j]);
-          acc[4u * i + 2u][j] = fma(vec4f(a.z), b[j], acc[4u * i + 2u][j]);
-          acc[4u * i + 3u][j] = fma(vec4f(a.w), b[j], acc[4u * i + 3u][j]);
-        }
-      }
-    }
-  }
+fn store_b4(l: GemmLoads, q: u32, v: vec4f) {
+  let col = l.wn + 4u * q * (THREADS / TILE_K);
+  let step = THREADS / TILE_K;
+  let row = l.wk * B_PITCH;
+  b_tile[row + col / 4u][col % 4u] = v.x;
+  b_tile[row + (col + step) / 4u][(col + step) % 4u] = v.y;
+  b_tile[row + (col + 2u * step) / 4u][(col + 2u * step) % 4u] = v.z;
+  b_tile[row + (col + 3u * step) / 4u][(col + 3u * step) % 4u] = v.w;
+}
 
-  let split_offset = wg.z * p.m * p.out_channels;
-  for (var i = 0u; i < THREAD_M; i++) {
-    let m = m0 + (lid.x + (i / 4u) * GROUP_M) * 4u + i % 4u;
-    if (m >= p.m) { continue; }
-    for (var j = 0u; j < THREAD_N; j++) {
-      let n = n0 + (lid.y + (j / 4u) * GROUP_N) * 4u + j % 4u;
-      if (n >= p.out_channels) { continue; }
-      let index = out_index(m, n);
-      let value = acc[i][j / 4u][j % 4u];
-      if (SPLIT_K) {
-        out[split_offset + index] = value;
-      } else {
-        out[index] = finish_output(value, index, m / (p.out_height * p.out_width), n);
-      }
-    }
+fn write_output(m: u32, n: u32, value: f32, split: u32) {
+  if (m >= p.m || n >= p.out_channels) { return; }
+  let index = out_index(m, n);
+  if (SPLIT_K) {
+    out[split * p.m * p.out_channels + index] = value;
+  } else {
+    out[index] = finish_output(value, index, m / (p.out_height * p.out_width), n);
   }
 }
 

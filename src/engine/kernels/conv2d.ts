@@ -5,6 +5,7 @@ import wgsl from '../../../shaders/conv2d.wgsl?raw';
 import { grid1d, type Recorder } from '../gpu/recorder';
 import { params } from '../gpu/params';
 import { assertShape, shapeString, type Tensor } from '../gpu/tensor';
+import { withGemmCore } from './gemm-core';
 
 /** Output elements per workgroup of the split-K sum (SUM_GROUP in conv2d.wgsl). */
 const SUM_GROUP = 256;
@@ -47,9 +48,11 @@ interface Tile {
   THREAD_N: number;
 }
 
-// Measured on an H200 through Dawn/Vulkan (SD 1.5 shapes, batch 2): `medium` is best where the output
-// alone makes enough workgroups; `large` with a split K is 10-25% faster than `medium` with one at the
-// 32x32 and 16x16 levels (Cin*kh*kw >= 4096); `narrow` keeps Cout <= 16 from wasting most of a tile.
+// Measured on an H200 through Dawn/Vulkan (SD 1.5 shapes, batch 2; scripts/bench/gemm-sweep.ts):
+// `medium` is best where the output alone makes enough workgroups; `large` with a split K is faster
+// than `medium` with one where Cin*kh*kw >= 2048 (SD's 64x64 320->320: 25.2 vs 23.3 TFLOP/s; the
+// 32x32 and 16x16 levels by 10-25%), not below (the default model's 128->128 at 32x32: even);
+// `narrow` keeps Cout <= 16 from wasting most of a tile.
 const TILES = {
   large: { TILE_M: 128, TILE_N: 128, TILE_K: 8, THREAD_M: 8, THREAD_N: 8 },
   medium: { TILE_M: 64, TILE_N: 64, TILE_K: 16, THREAD_M: 4, THREAD_N: 4 },
@@ -59,12 +62,13 @@ const TILES = {
 export type Conv2dTileName = keyof typeof TILES;
 export const conv2dTileNames = Object.keys(TILES) as Conv2dTileName[];
 
-// Bounds of the shader's private arrays (MAX_THREAD, MAX_LOADS in conv2d.wgsl).
-const MAX_THREAD = 8;
-const MAX_LOADS = 16;
-
 function threads(t: Tile): number {
   return (t.TILE_M / t.THREAD_M) * (t.TILE_N / t.THREAD_N);
+}
+
+/** Patch and weight values that one invocation loads per K step (PATCH_LOADS, WEIGHT_LOADS in conv2d.wgsl). */
+function loads(t: Tile): { a: number; b: number } {
+  return { a: (t.TILE_K * t.TILE_M) / threads(t), b: (t.TILE_K * t.TILE_N) / threads(t) };
 }
 
 function workgroupBytes(t: Tile): number {
@@ -75,17 +79,17 @@ function workgroupBytes(t: Tile): number {
 function checkTile(name: string, t: Tile): void {
   const n = threads(t);
   const ok =
-    [t.THREAD_M, t.THREAD_N].every((v) => v % 4 === 0 && v <= MAX_THREAD) &&
+    [t.THREAD_M, t.THREAD_N].every((v) => v % 4 === 0) &&
     n % t.TILE_M === 0 &&
     n % t.TILE_K === 0 &&
-    (t.TILE_K * t.TILE_M) / n <= MAX_LOADS &&
-    (t.TILE_K * t.TILE_N) / n <= MAX_LOADS &&
+    Object.values(loads(t)).every(Number.isInteger) &&
     // WebGPU's default limits, which every adapter meets, so no tile depends on the device.
     n <= 256 &&
     workgroupBytes(t) <= 16384;
   if (!ok) throw new Error(`conv2d: tile ${name} ${JSON.stringify(t)} does not fit the shader`);
 }
 for (const [name, tile] of Object.entries(TILES)) checkTile(name, tile);
+
 
 /** Workgroups that keep a large GPU busy with few idle units in the last wave; output tiles fewer than
  * this get their K range split. (WebGPU does not tell the number of compute units; on an H200, 256
@@ -94,7 +98,7 @@ const TARGET_WORKGROUPS = 1024;
 /** The least K one split sums: below this the extra pass over the partial sums costs more than it gains. */
 const MIN_K_PER_SPLIT = 384;
 /** From this K on, a GEMM without enough output tiles runs faster in large tiles split along K. */
-const LARGE_TILE_MIN_K = 4096;
+const LARGE_TILE_MIN_K = 2048;
 
 function outputTiles(t: Tile, m: number, cout: number): number {
   return Math.ceil(m / t.TILE_M) * Math.ceil(cout / t.TILE_N);
@@ -174,14 +178,15 @@ export function conv2d(rec: Recorder, x: Tensor, w: Conv2dWeights, opts: Conv2dO
   // the shader skips them.
   const bias = w.bias ?? x;
   const residual = opts.residual ?? x;
+  const pipeline = rec.gpu.pipeline('conv2d', withGemmCore(wgsl, { entry: 'conv2d', tile, loads: loads(tile), fastAxis: 'm' }), 'conv2d', constants);
   if (splits === 1) {
-    rec.dispatch({ label, pipeline: rec.gpu.pipeline('conv2d', wgsl, 'conv2d', constants), params: uniforms, bindings: [x, w.weight, bias, residual, out, null, batchBias?.tensor ?? x], workgroups });
+    rec.dispatch({ label, pipeline, params: uniforms, bindings: [x, w.weight, bias, residual, out, null, batchBias?.tensor ?? x], workgroups });
     return out;
   }
   const partial = rec.alloc([splits, ...outShape], `${label}:partial`);
   rec.dispatch({
     label: `${label}:split`,
-    pipeline: rec.gpu.pipeline('conv2d', wgsl, 'conv2d', constants),
+    pipeline,
     params: uniforms,
     bindings: [x, w.weight, bias, residual, partial, null, batchBias?.tensor ?? x],
     workgroups,

@@ -4,6 +4,7 @@ import wgsl from '../../../shaders/linear.wgsl?raw';
 import { grid1d, type Recorder } from '../gpu/recorder';
 import { params } from '../gpu/params';
 import { numel, sameShape, shapeString, type Tensor } from '../gpu/tensor';
+import { withGemmCore } from './gemm-core';
 
 const MAX_WORKGROUPS_PER_DIM = 65535;
 /** Output elements per workgroup of the split-K sum (SUM_GROUP in linear.wgsl). */
@@ -33,12 +34,13 @@ const TILES = {
 export type LinearTileName = keyof typeof TILES;
 export const linearTileNames = Object.keys(TILES) as LinearTileName[];
 
-// Bounds of the shader's private arrays (MAX_THREAD, MAX_RUN in linear.wgsl).
-const MAX_THREAD = 8;
-const MAX_RUN = 8;
-
 function threads(t: Tile): number {
   return (t.TILE_M / t.THREAD_M) * (t.TILE_N / t.THREAD_N);
+}
+
+/** Values of x and of weight that one invocation loads per K step (X_RUN, W_RUN in linear.wgsl). */
+function runs(t: Tile): { a: number; b: number } {
+  return { a: (t.TILE_K * t.TILE_M) / threads(t), b: (t.TILE_K * t.TILE_N) / threads(t) };
 }
 
 function workgroupBytes(t: Tile): number {
@@ -49,10 +51,10 @@ function workgroupBytes(t: Tile): number {
  * consecutive k from one row of each slice (X_RUN, W_RUN in linear.wgsl). */
 function checkTile(name: string, t: Tile): void {
   const n = threads(t);
-  const runs = [(t.TILE_K * t.TILE_M) / n, (t.TILE_K * t.TILE_N) / n];
+  const { a, b } = runs(t);
   const ok =
-    [t.THREAD_M, t.THREAD_N].every((v) => v % 4 === 0 && v <= MAX_THREAD) &&
-    runs.every((run) => Number.isInteger(run) && run <= MAX_RUN && t.TILE_K % run === 0) &&
+    [t.THREAD_M, t.THREAD_N].every((v) => v % 4 === 0) &&
+    [a, b].every((run) => Number.isInteger(run) && t.TILE_K % run === 0) &&
     // WebGPU's default limits, which every adapter meets, so no tile depends on the device.
     n <= 256 &&
     workgroupBytes(t) <= 16384;
@@ -61,12 +63,14 @@ function checkTile(name: string, t: Tile): void {
 for (const [name, tile] of Object.entries(TILES)) checkTile(name, tile);
 
 // Tile and split choice, from measurements on an H200 through Dawn/Vulkan (SD 1.5 shapes, batch 2,
-// f16 weights; TFLOP/s): `large` wins only with 1024+ of its tiles (GEGLU 8192x320->2560: 25.4 vs
-// medium 23.6; at 640 tiles it lost to tall 22.5 vs 24.0), `tall` likewise (2048x640->5120: 24.0 vs
-// medium 23.2, but 19.4 vs 23.3 at 640 tiles); otherwise `medium`, split along K below 512 output tiles
-// (512x5120->1280: 13.1 unsplit, 22.0 in 4), and `small` where even medium tiles are a few dozen.
-/** Output tiles from which the 8x8-per-invocation tiles fill an H200 (2 workgroups per compute unit). */
-const BIG_TILE_MIN_TILES = 1024;
+// f16 weights; TFLOP/s, scripts/bench/gemm-lab.ts): since the core is written out (gemm-core.ts),
+// `large` wins from 512 of its tiles (qkv 8192x320->960: 25.6 vs medium 21.9; GEGLU 2048x640->5120 at
+// 640 tiles: 24.6 vs 23.1) and loses below (ff 8192x1280->320, 192 tiles: 19.1 vs 21.9); `tall` lost
+// to one of the two everywhere, so only tests and sweeps name it. Otherwise `medium`, split along K
+// below 512 output tiles (512x5120->1280: 13.1 unsplit, 22.0 in 4), and `small` where even medium
+// tiles are a few dozen.
+/** Output tiles from which the 8x8-per-invocation tiles fill an H200. */
+const BIG_TILE_MIN_TILES = 512;
 /** Below this many output tiles the K range is split until about this many workgroups run. */
 const SPLIT_TARGET_WORKGROUPS = 512;
 /** The least K one split sums: below this the pass over the partial sums costs more than it gains. */
@@ -82,7 +86,6 @@ function chooseTile(rows: number, cols: number): LinearTileName {
   if (rows <= TILES.small.TILE_M || cols <= TILES.small.TILE_N) return 'small';
   if (outputTiles(TILES.medium, rows, cols) < SMALL_MAX_MEDIUM_TILES) return 'small';
   if (outputTiles(TILES.large, rows, cols) >= BIG_TILE_MIN_TILES) return 'large';
-  if (outputTiles(TILES.tall, rows, cols) >= BIG_TILE_MIN_TILES) return 'tall';
   return 'medium';
 }
 
@@ -145,10 +148,11 @@ export function linear(rec: Recorder, x: Tensor, weight: Tensor, bias?: Tensor, 
     HAS_RESIDUAL: opts.residual ? 1 : 0,
     HAS_SCALE: opts.outputScale ? 1 : 0,
   };
-  const constants = { ...epilogue, ...tile, WEIGHT_F16: weight.dtype === 'f16' ? 1 : 0, SPLIT_K: splits > 1 ? 1 : 0 };
+  const f16 = weight.dtype === 'f16';
+  const constants = { ...epilogue, ...tile, WEIGHT_F16: f16 ? 1 : 0, WEIGHT_PAIRS: f16 && inner % 2 === 0 ? 1 : 0, SPLIT_K: splits > 1 ? 1 : 0 };
   const uniforms = params().u32(rows, inner, cols, opts.outputScale?.index ?? 0, kPerSplit, splits);
   const optional = [bias ?? x, opts.residual ?? x, opts.outputScale?.buffer ?? x];
-  const pipeline = rec.gpu.pipeline('linear', wgsl, 'main', constants);
+  const pipeline = rec.gpu.pipeline('linear', withGemmCore(wgsl, { entry: 'main', tile, loads: runs(tile), fastAxis: 'n' }), 'main', constants);
   if (splits === 1) {
     rec.dispatch({ label, pipeline, params: uniforms, bindings: [x, weight, ...optional, out], workgroups });
     return out;
