@@ -1,4 +1,4 @@
-// npm run bench -- [--only default,ort,sd15,turbo] [--iterations N] [--profile] [--json FILE] [--latent N]
+// npm run bench -- [--only default,ort,sd15,turbo] [--iterations N] [--profile[=dispatches]] [--json FILE] [--latent N]
 //                  [--unet-config FILE [--batch N]]   (any UNet config.json, random f16 weights)
 //                  [--without subgroups,shader-f16]   (optional features left off: times the plain fallbacks)
 //
@@ -31,7 +31,8 @@ import { SD15_UNET, SD_TURBO_UNET } from './bench/unet-configs';
 interface Options {
   only: Set<string> | null;
   iterations: number;
-  profile: boolean;
+  /** Per-kernel GPU times; 'dispatches' lists every dispatch in plan order instead. */
+  profile: false | 'kernels' | 'dispatches';
   json?: string;
   model: string;
   /** Latent size of the SD-layout UNets (64 = 512 px); smaller only for quick checks. */
@@ -71,7 +72,7 @@ function parseArgs(argv: string[]): Options {
   return {
     only: only ? new Set(only.split(',')) : null,
     iterations: Number(value('--iterations') ?? 0),
-    profile: args.includes('--profile'),
+    profile: args.includes('--profile=dispatches') ? 'dispatches' : args.includes('--profile') ? 'kernels' : false,
     json: value('--json'),
     model: value('--model') ?? 'public/models/emoji-64',
     latent: Number(value('--latent') ?? 64),
@@ -132,7 +133,7 @@ async function benchUNet(gpu: GpuContext, name: string, unet: UNet, batch: numbe
     peakActivationBytes: call.plan.peakActivationBytes + call.contextPlan.activationBytes,
     dispatches: call.contextPlan.steps.length + call.plan.steps.length,
   };
-  if (opts.profile && canProfile(gpu.device)) result.kernels = await profilePlan(gpu.device, [call.contextPlan, call.plan]);
+  if (opts.profile && canProfile(gpu.device)) result.kernels = await profilePlan(gpu.device, [call.contextPlan, call.plan], opts.profile === 'dispatches' ? 'dispatch' : 'kernel');
   return result;
 }
 
@@ -226,7 +227,7 @@ async function benchBackends(gpu: GpuContext, opts: Options): Promise<BackendRes
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
-function report(gpu: GpuContext, results: UNetResult[], backends: BackendResult[]): string {
+function report(gpu: GpuContext, results: UNetResult[], backends: BackendResult[], opts: Options): string {
   const lines = [`device: ${gpu.adapterName}; features: ${[...gpu.features].sort().join(', ')}`, ''];
   if (backends.length) {
     lines.push('| default model on | batch | ms / UNet call with upload and read-back (median) | ms / image | images/s | settings |', '| --- | --- | --- | --- | --- | --- |');
@@ -244,7 +245,7 @@ function report(gpu: GpuContext, results: UNetResult[], backends: BackendResult[
     if (!r.kernels) continue;
     const total = r.kernels.reduce((s, k) => s + k.ms, 0);
     lines.push('', `${r.name}: GPU time by kernel (timestamp queries, one pass per dispatch; total ${total.toFixed(2)} ms)`);
-    for (const k of r.kernels.slice(0, 15)) lines.push(`  ${k.ms.toFixed(3).padStart(9)} ms ${((100 * k.ms) / total).toFixed(1).padStart(5)}%  ×${String(k.calls).padEnd(4)} ${k.kernel}`);
+    for (const k of opts.profile === 'dispatches' ? r.kernels : r.kernels.slice(0, 15)) lines.push(`  ${k.ms.toFixed(3).padStart(9)} ms ${((100 * k.ms) / total).toFixed(1).padStart(5)}%  ×${String(k.calls).padEnd(4)} ${k.kernel}`);
   }
   return lines.join('\n');
 }
@@ -270,7 +271,7 @@ async function main(): Promise<void> {
     if (want('turbo', !software)) results.push(await benchRandomUNet(gpu, 'SD-Turbo layout, random f16 weights', SD_TURBO_UNET, 1, opts));
     if (opts.unetConfig) results.push(await benchRandomUNet(gpu, `${opts.unetConfig}, random f16 weights`, JSON.parse(readFileSync(opts.unetConfig, 'utf8')), opts.batch, opts));
     if (software && !opts.only) console.error('SwiftShader: SD-size UNets and ONNX Runtime skipped (name them with --only sd15,turbo,ort to run them anyway).');
-    console.log(report(gpu, results, backends));
+    console.log(report(gpu, results, backends, opts));
     if (opts.json) writeFileSync(opts.json, JSON.stringify({ device: gpu.adapter, results, backends }, null, 1));
   } finally {
     gpu.destroy();

@@ -15,8 +15,9 @@ export function canProfile(device: GPUDevice): boolean {
 }
 
 /** Runs `plans` once, in order, with timestamps and returns GPU milliseconds per kernel variant,
- * largest first (a UNet call is two plans: its context plan, then the call). */
-export async function profilePlan(device: GPUDevice, plans: Plan | readonly Plan[]): Promise<KernelTime[]> {
+ * largest first (a UNet call is two plans: its context plan, then the call); or, by 'dispatch', one
+ * entry per dispatch in plan order, named by its label and kernel. */
+export async function profilePlan(device: GPUDevice, plans: Plan | readonly Plan[], groupBy: 'kernel' | 'dispatch' = 'kernel'): Promise<KernelTime[]> {
   if (!canProfile(device)) throw new Error('profilePlan: the device has no timestamp-query feature');
   const list: readonly Plan[] = plans instanceof Array ? plans : [plans];
   const steps = list.flatMap((plan) => plan.steps);
@@ -42,13 +43,14 @@ export async function profilePlan(device: GPUDevice, plans: Plan | readonly Plan
   resolve.destroy();
   querySet.destroy();
 
+  const msOf = (i: number) => Math.max(0, Number(stamps[2 * i + 1] - stamps[2 * i])) / 1e6;
+  if (groupBy === 'dispatch') return steps.map((step, i) => ({ kernel: `${step.label} [${step.pipeline.label}] ${step.workgroups.join('x')}`, calls: 1, ms: msOf(i) }));
   const byKernel = new Map<string, KernelTime>();
   steps.forEach((step, i) => {
-    const ns = Number(stamps[2 * i + 1] - stamps[2 * i]);
     const kernel = step.pipeline.label || step.label;
     const entry = byKernel.get(kernel) ?? { kernel, calls: 0, ms: 0 };
     entry.calls++;
-    entry.ms += Math.max(0, ns) / 1e6;
+    entry.ms += msOf(i);
     byKernel.set(kernel, entry);
   });
   return [...byKernel.values()].sort((a, b) => b.ms - a.ms);
