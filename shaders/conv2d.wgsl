@@ -33,6 +33,9 @@ struct Params {
   // HAS_BATCH_BIAS: the value for (image b, channel n) is batch_bias[offset + b * stride + n].
   batch_bias_stride: u32,
   batch_bias_offset: u32,
+  // 1: out (and residual) are tokens [N, Hout*Wout, Cout], as a transformer block reads them (a
+  // transformer's proj_in), instead of NCHW.
+  tokens_out: u32,
 }
 
 // Kernel size, tile shape and the optional parts change the code, so they are pipeline constants
@@ -100,8 +103,9 @@ fn bias_at(index: u32) -> f32 {
   return unpack_at(BIAS_F16, bias[select(index, index >> 1u, BIAS_F16)], index);
 }
 
-/** Where an output element lives in NCHW. */
+/** Where an output element lives: in NCHW, or in tokens [N, Hout*Wout, Cout] (m is image * plane + pixel). */
 fn out_index(m: u32, n: u32) -> u32 {
+  if (p.tokens_out != 0u) { return m * p.out_channels + n; }
   let plane = p.out_height * p.out_width;
   return ((m / plane) * p.out_channels + n) * plane + m % plane;
 }
@@ -234,6 +238,11 @@ fn conv2d_split_sum(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) n
   for (var z = 0u; z < p.splits; z++) {
     value += partial[z * count + index];
   }
-  let channel_row = index / (p.out_height * p.out_width);
-  out[index] = finish_output(value, index, channel_row / p.out_channels, channel_row % p.out_channels);
+  let plane = p.out_height * p.out_width;
+  if (p.tokens_out != 0u) {
+    out[index] = finish_output(value, index, index / (plane * p.out_channels), index % p.out_channels);
+  } else {
+    let channel_row = index / plane;
+    out[index] = finish_output(value, index, channel_row / p.out_channels, channel_row % p.out_channels);
+  }
 }

@@ -27,6 +27,9 @@ struct Params {
   // Split K: the K range of one z workgroup (a multiple of TILE_K), and the number of ranges.
   k_per_split: u32,
   splits: u32,
+  // Non-zero: y (and residual) are NCHW [B, N, H, W] with H*W = nchw_plane, the rows of x being the
+  // tokens b * H*W + pixel (a transformer's proj_out back to the image); else row-major [M, N].
+  nchw_plane: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -140,18 +143,30 @@ fn store_b4(l: GemmLoads, q: u32, v: vec4f) {
   b_tile[row + 3u * B_PITCH][c] = v.w;
 }
 
-fn write_output(m: u32, n: u32, value: f32, split: u32) {
-  if (m >= p.rows || n >= p.cols) { return; }
-  let index = m * p.cols + n;
-  if (SPLIT_K) {
-    y[split * p.rows * p.cols + index] = value;
-    return;
-  }
+/** Where output (m, n) lives in y and residual. */
+fn out_index(m: u32, n: u32) -> u32 {
+  if (p.nchw_plane == 0u) { return m * p.cols + n; }
+  return ((m / p.nchw_plane) * p.cols + n) * p.nchw_plane + m % p.nchw_plane;
+}
+
+/** The epilogue of output (m, n): bias, scale, residual. */
+fn finish_output(m: u32, n: u32, value: f32) {
+  let index = out_index(m, n);
   var v = value;
   if (HAS_BIAS) { v += bias[n]; }
   if (HAS_SCALE) { v *= scale[p.scale_index]; }
   if (HAS_RESIDUAL) { v += residual[index]; }
   y[index] = v;
+}
+
+fn write_output(m: u32, n: u32, value: f32, split: u32) {
+  if (m >= p.rows || n >= p.cols) { return; }
+  if (SPLIT_K) {
+    // Partial sums stay row-major; linear_split_sum puts them in place.
+    y[(split * p.rows + m) * p.cols + n] = value;
+    return;
+  }
+  finish_output(m, n, value);
 }
 
 // y = (sum over splits of partial + bias) * scale + residual, one invocation per output element.
@@ -166,8 +181,5 @@ fn linear_split_sum(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) n
   for (var z = 0u; z < p.splits; z++) {
     v += partial[z * count + index];
   }
-  if (HAS_BIAS) { v += bias[index % p.cols]; }
-  if (HAS_SCALE) { v *= scale[p.scale_index]; }
-  if (HAS_RESIDUAL) { v += residual[index]; }
-  y[index] = v;
+  finish_output(index / p.cols, index % p.cols, v);
 }

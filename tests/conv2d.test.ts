@@ -20,10 +20,20 @@ interface Case {
   batchBias?: boolean;
   tile?: Conv2dTileName;
   splits?: number;
+  /** Output and residual as tokens [N, H*W, C] (outLayout 'tokens'). */
+  tokensOut?: boolean;
+}
+
+/** NCHW values as tokens [N, H*W, C]. */
+function toTokens(data: Float32Array, [n, c, h, w]: readonly number[]): Float32Array {
+  const out = new Float32Array(data.length);
+  const plane = h * w;
+  for (let b = 0; b < n; b++) for (let ch = 0; ch < c; ch++) for (let i = 0; i < plane; i++) out[(b * plane + i) * c + ch] = data[(b * c + ch) * plane + i];
+  return out;
 }
 
 function describeCase(c: Case): string {
-  const extras = [c.bias && 'bias', c.batchBias && 'per-image bias', c.residual && 'residual', c.padding !== undefined && `pad ${c.padding}`, c.tile && `tile ${c.tile}`, c.splits && `${c.splits} K splits`].filter(Boolean);
+  const extras = [c.bias && 'bias', c.batchBias && 'per-image bias', c.residual && 'residual', c.padding !== undefined && `pad ${c.padding}`, c.tile && `tile ${c.tile}`, c.splits && `${c.splits} K splits`, c.tokensOut && 'tokens out'].filter(Boolean);
   return `x [${c.batch}, ${c.cin}, ${c.height}, ${c.width}] * ${c.kernel}x${c.kernel} -> ${c.cout}, stride ${c.stride}${extras.length ? `, ${extras.join(', ')}` : ''}`;
 }
 
@@ -62,6 +72,9 @@ async function check(c: Case, seed: number, f16 = false): Promise<number> {
       expected.data[i] += batchBias[offset + Math.floor(row / c.cout) * stride + (row % c.cout)];
     });
   }
+  const [n, cout, outHeight, outWidth] = expected.shape;
+  const outShape = c.tokensOut ? [n, outHeight * outWidth, cout] : expected.shape;
+  const inOutLayout = (data: Float32Array) => (c.tokensOut ? toTokens(data, expected.shape) : data);
   const out = await runOnce(gpu, (rec) =>
     conv2d(
       rec,
@@ -70,13 +83,14 @@ async function check(c: Case, seed: number, f16 = false): Promise<number> {
       {
         stride: c.stride,
         padding: c.padding,
-        residual: residual && tensorFrom(gpu, expected.shape, residual, 'residual'),
+        residual: residual && tensorFrom(gpu, outShape, inOutLayout(residual), 'residual'),
+        outLayout: c.tokensOut ? 'tokens' : undefined,
         batchBias: batchBias && { tensor: tensorFrom(gpu, [batchBias.length], batchBias, 'per-image bias'), stride, offset },
         tuning: { tile: c.tile, splits: c.splits },
       },
     ),
   );
-  return relError(out, expected.data);
+  return relError(out, inOutLayout(expected.data));
 }
 
 /** f32 -> IEEE half, packed two per u32 word, low half first (tensor.ts). The rounding mode does not
@@ -157,6 +171,15 @@ describe('conv2d matches the direct convolution', () => {
     const c: Case = { batch: 2, cin: 37, cout: 21, height: 5, width: 7, kernel: 3, stride: 1, bias, residual, batchBias, tile: 'medium', splits: 4 };
     it(describeCase(c), async () => {
       expect(await check(c, 13)).toBeLessThan(TOLERANCE);
+    });
+  }
+
+  // A transformer's proj_in: a 1x1 convolution that writes the token sequence [N, H*W, C] itself;
+  // also with a residual, a per-image bias and split K, whose epilogues then read tokens too.
+  for (const splits of [1, 3]) {
+    const c: Case = { batch: 2, cin: 40, cout: 37, height: 6, width: 5, kernel: 1, stride: 1, bias: true, residual: true, batchBias: true, tile: 'medium', splits, tokensOut: true };
+    it(describeCase(c), async () => {
+      expect(await check(c, 17)).toBeLessThan(TOLERANCE);
     });
   }
 

@@ -128,4 +128,28 @@ describe('linear matches torch.nn.Linear on random shapes', () => {
     expect(relError(results[1], results[0])).toBeGreaterThan(0.5);
     plan.destroy();
   });
+
+  // A transformer's proj_out: tokens [B, H*W, K] in, the image [B, N, H, W] out, plus the NCHW residual.
+  for (const splits of [1, 3]) {
+    it(`writes NCHW from tokens (proj_out), residual in NCHW, ${splits} K split(s)`, async () => {
+      const gpu = await testGpu();
+      const [batch, height, width, inner, cols] = [2, 5, 7, 70, 19];
+      const plane = height * width;
+      const x = randn(batch * plane * inner, random);
+      const w = randn(cols * inner, random, 1 / Math.sqrt(inner));
+      const bias = randn(cols, random);
+      const residual = randn(batch * cols * plane, random);
+      const rowMajor = reference.linear(x, w, bias, inner, cols);
+      const expected = new Float32Array(residual);
+      for (let b = 0; b < batch; b++) for (let i = 0; i < plane; i++) for (let n = 0; n < cols; n++) expected[(b * cols + n) * plane + i] += rowMajor[(b * plane + i) * cols + n];
+      const out = await runOnce(gpu, (rec) =>
+        linear(rec, tensorFrom(gpu, [batch, plane, inner], x), tensorFrom(gpu, [cols, inner], w), tensorFrom(gpu, [cols], bias), {
+          residual: tensorFrom(gpu, [batch, cols, height, width], residual),
+          nchwOutput: { height, width },
+          tuning: { tile: 'small', splits },
+        }),
+      );
+      expect(relError(out, expected)).toBeLessThan(TOLERANCE);
+    });
+  }
 });

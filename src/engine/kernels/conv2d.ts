@@ -33,6 +33,9 @@ export interface Conv2dOptions {
    * image b, channel n reads tensor[offset + b * stride + n] (f32). */
   batchBias?: BatchBias;
   out?: Tensor;
+  /** 'tokens': the output (and residual) is [N, Hout*Wout, Cout], the token sequence a transformer
+   * block reads, written in place of the NCHW [N, Cout, Hout, Wout] and a transpose. */
+  outLayout?: 'nchw' | 'tokens';
   label?: string;
   /** Forces a tile shape or a K split (tests, benchmarks); by default both follow the GEMM's size. */
   tuning?: { tile?: Conv2dTileName; splits?: number };
@@ -139,7 +142,8 @@ export function conv2d(rec: Recorder, x: Tensor, w: Conv2dWeights, opts: Conv2dO
   const outHeight = conv2dOutputSize(height, kh, stride, padding);
   const outWidth = conv2dOutputSize(width, kw, stride, padding);
   if (outHeight < 1 || outWidth < 1) throw new Error(`${label}: input ${shapeString(x.shape)} is smaller than the ${kh}x${kw} kernel`);
-  const outShape = [batch, cout, outHeight, outWidth];
+  const tokensOut = opts.outLayout === 'tokens';
+  const outShape = tokensOut ? [batch, outHeight * outWidth, cout] : [batch, cout, outHeight, outWidth];
   if (opts.residual) assertShape(opts.residual, outShape, `${label} residual`);
   const batchBias = opts.batchBias;
   if (batchBias) {
@@ -172,7 +176,7 @@ export function conv2d(rec: Recorder, x: Tensor, w: Conv2dWeights, opts: Conv2dO
     HAS_BATCH_BIAS: batchBias ? 1 : 0,
     SPLIT_K: splits > 1 ? 1 : 0,
   };
-  const uniforms = params().u32(cin, height, width, cout, outHeight, outWidth, stride, padding, m, k, kPerSplit, splits, batchBias?.stride ?? 0, batchBias?.offset ?? 0);
+  const uniforms = params().u32(cin, height, width, cout, outHeight, outWidth, stride, padding, m, k, kPerSplit, splits, batchBias?.stride ?? 0, batchBias?.offset ?? 0, tokensOut ? 1 : 0);
   const workgroups = [Math.ceil(m / tile.TILE_M), Math.ceil(cout / tile.TILE_N), splits] as const;
   // Absent bias, residual and per-image bias bind x in their place (read-only bindings may alias);
   // the shader skips them.

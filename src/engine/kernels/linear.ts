@@ -100,6 +100,10 @@ export interface LinearOptions {
   /** One f32 read at run time from buffer[index]: a slider writes it, the plan stays as recorded. */
   outputScale?: { buffer: GPUBuffer; index: number };
   out?: Tensor;
+  /** The rows of x are tokens [B, height*width, K] of an image: write y (and read residual) as NCHW
+   * [B, Nout, height, width] instead of [B, height*width, Nout] (a transformer's proj_out, without
+   * a transpose after it). */
+  nchwOutput?: { height: number; width: number };
   label?: string;
   /** Forces a tile shape or a K split (tests, benchmarks); by default both follow the problem's size. */
   tuning?: { tile?: LinearTileName; splits?: number };
@@ -120,7 +124,11 @@ export function linear(rec: Recorder, x: Tensor, weight: Tensor, bias?: Tensor, 
   if (bias && (numel(bias.shape) !== cols || bias.dtype !== 'f32')) {
     throw new Error(`${label}: bias ${shapeString(bias.shape)} ${bias.dtype} is not [${cols}] f32`);
   }
-  const outShape = [...x.shape.slice(0, -1), cols];
+  const plane = opts.nchwOutput ? opts.nchwOutput.height * opts.nchwOutput.width : 0;
+  if (opts.nchwOutput && (x.shape.length !== 3 || x.shape[1] !== plane)) {
+    throw new Error(`${label}: NCHW output of ${opts.nchwOutput.height}x${opts.nchwOutput.width} needs x [B, ${plane}, K], got ${shapeString(x.shape)}`);
+  }
+  const outShape = opts.nchwOutput ? [x.shape[0], cols, opts.nchwOutput.height, opts.nchwOutput.width] : [...x.shape.slice(0, -1), cols];
   const rows = numel(outShape) / cols;
   if (opts.residual && !sameShape(opts.residual.shape, outShape)) {
     throw new Error(`${label}: residual ${shapeString(opts.residual.shape)} is not the output's ${shapeString(outShape)}`);
@@ -150,7 +158,7 @@ export function linear(rec: Recorder, x: Tensor, weight: Tensor, bias?: Tensor, 
   };
   const f16 = weight.dtype === 'f16';
   const constants = { ...epilogue, ...tile, WEIGHT_F16: f16 ? 1 : 0, WEIGHT_PAIRS: f16 && inner % 2 === 0 ? 1 : 0, SPLIT_K: splits > 1 ? 1 : 0 };
-  const uniforms = params().u32(rows, inner, cols, opts.outputScale?.index ?? 0, kPerSplit, splits);
+  const uniforms = params().u32(rows, inner, cols, opts.outputScale?.index ?? 0, kPerSplit, splits, plane);
   const optional = [bias ?? x, opts.residual ?? x, opts.outputScale?.buffer ?? x];
   const pipeline = rec.gpu.pipeline('linear', withGemmCore(wgsl, { entry: 'main', tile, loads: runs(tile), fastAxis: 'n' }), 'main', constants);
   if (splits === 1) {

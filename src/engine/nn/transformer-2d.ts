@@ -24,9 +24,7 @@ import type { WeightStore } from '../weights/weight-store';
 import { withRowStacks } from '../weights/stacked-weights';
 import { attention, splitColumns, type AttentionInput } from '../kernels/attention';
 import { conv2d } from '../kernels/conv2d';
-import { add } from '../kernels/elementwise';
 import { geglu } from '../kernels/activation';
-import { nchwToTokens, tokensToNchw } from '../kernels/layout';
 import { layerNorm, groupNorm } from '../kernels/norm';
 import { linear } from '../kernels/linear';
 import { optional } from './resnet-block';
@@ -66,16 +64,13 @@ export function transformer2d(rec: Recorder, x: Tensor, weights: WeightStore, pr
   const w = (name: string) => weights.get(`${prefix}.${name}`);
   const normed = groupNorm(rec, x, w('norm.weight'), w('norm.bias'), { groups: opts.groups, eps: TRANSFORMER_GROUP_NORM_EPS, label: `${prefix}.norm` });
 
-  let h: Tensor;
-  if (opts.useLinearProjection) {
-    const tokens = nchwToTokens(rec, normed);
-    h = linear(rec, tokens, w('proj_in.weight'), optional(weights, `${prefix}.proj_in.bias`), { label: `${prefix}.proj_in` });
-    rec.release(tokens);
-  } else {
-    const projected = conv2d(rec, normed, { weight: w('proj_in.weight'), bias: optional(weights, `${prefix}.proj_in.bias`) }, { label: `${prefix}.proj_in` });
-    h = nchwToTokens(rec, projected);
-    rec.release(projected);
-  }
+  // proj_in and proj_out are the same matrix product whether the checkpoint stores them as 1x1
+  // convolutions or as linear layers (use_linear_projection): proj_in reads the NCHW image as a 1x1
+  // convolution and writes tokens; proj_out reads tokens as a linear layer and writes NCHW, adding x.
+  // Neither needs a transpose pass.
+  const projIn = w('proj_in.weight');
+  const [inner, channels] = projIn.shape;
+  let h = conv2d(rec, normed, { weight: { ...projIn, shape: [inner, channels, 1, 1] }, bias: optional(weights, `${prefix}.proj_in.bias`) }, { outLayout: 'tokens', label: `${prefix}.proj_in` });
   rec.release(normed);
 
   for (let i = 0; i < opts.layers; i++) {
@@ -84,17 +79,8 @@ export function transformer2d(rec: Recorder, x: Tensor, weights: WeightStore, pr
     h = next;
   }
 
-  let out: Tensor;
-  if (opts.useLinearProjection) {
-    const projected = linear(rec, h, w('proj_out.weight'), optional(weights, `${prefix}.proj_out.bias`), { label: `${prefix}.proj_out` });
-    const image = tokensToNchw(rec, projected, height, width);
-    out = add(rec, image, x);
-    rec.release(projected, image);
-  } else {
-    const image = tokensToNchw(rec, h, height, width);
-    out = conv2d(rec, image, { weight: w('proj_out.weight'), bias: optional(weights, `${prefix}.proj_out.bias`) }, { residual: x, label: `${prefix}.proj_out` });
-    rec.release(image);
-  }
+  const projOut = w('proj_out.weight');
+  const out = linear(rec, h, { ...projOut, shape: projOut.shape.slice(0, 2) }, optional(weights, `${prefix}.proj_out.bias`), { residual: x, nchwOutput: { height, width }, label: `${prefix}.proj_out` });
   rec.release(h);
   return out;
 }
