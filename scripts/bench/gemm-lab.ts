@@ -6,7 +6,7 @@
 import { createNodeGpuContext } from '../../src/engine/gpu/node-gpu';
 import type { GpuContext } from '../../src/engine/gpu/gpu-context';
 import { params } from '../../src/engine/gpu/params';
-import { linear, type LinearTileName } from '../../src/engine/kernels/linear';
+import { linear, linearTileNames, type LinearTileName } from '../../src/engine/kernels/linear';
 import { randomTensor } from '../../src/engine/kernels/random-fill';
 import type { Tensor } from '../../src/engine/gpu/tensor';
 import { Recorder } from '../../src/engine/gpu/recorder';
@@ -159,6 +159,9 @@ const SHAPES = [
   { name: 'SD1.5 ff out 8192x1280->320', rows: 8192, inner: 1280, cols: 320 },
   { name: 'SD1.5 qkv 8192x320->960', rows: 8192, inner: 320, cols: 960 },
   { name: 'SD1.5 32x32 GEGLU 2048x640->5120', rows: 2048, inner: 640, cols: 5120 },
+  { name: 'SD1.5 16x16 to_q 512x1280->1280', rows: 512, inner: 1280, cols: 1280 },
+  { name: 'SD1.5 16x16 ff out 512x5120->1280', rows: 512, inner: 5120, cols: 1280 },
+  { name: 'SD1.5 64x64 proj 8192x320->320', rows: 8192, inner: 320, cols: 320 },
   { name: 'square 4096x4096->4096', rows: 4096, inner: 4096, cols: 4096 },
   { name: 'default GEGLU 2048x64->512', rows: 2048, inner: 64, cols: 512 },
 ];
@@ -202,9 +205,9 @@ async function main(): Promise<void> {
     refPlan.run();
     const ref = await readBack(gpu, refOut, s.rows * s.cols);
     const scaleOf = Math.max(...Array.from(ref.subarray(0, 65536), Math.abs));
-    for (const tile of [undefined, 'large', 'tall', 'medium'] as (LinearTileName | undefined)[]) {
+    for (const tile of [undefined, ...linearTileNames] as (LinearTileName | undefined)[]) {
       try {
-        report(`production ${tile ?? 'default'}`, await medianKernelMs(gpu, iterations, (rec) => linear(rec, x, w, undefined, { tuning: tile ? { tile, splits: 1 } : undefined })));
+        report(`production ${tile ?? 'default'}`, await medianKernelMs(gpu, iterations, (rec) => linear(rec, x, w, undefined, { tuning: tile ? { tile } : undefined })));
       } catch (e) {
         console.log(JSON.stringify({ shape: s.name, variant: `production ${tile}`, error: String(e) }));
       }

@@ -52,10 +52,11 @@ interface Tile {
 }
 
 // Measured on an H200 through Dawn/Vulkan (SD 1.5 shapes, batch 2; scripts/bench/gemm-sweep.ts):
-// `medium` is best where the output alone makes enough workgroups; `large` with a split K is faster
-// than `medium` with one where Cin*kh*kw >= 2048 (SD's 64x64 320->320: 25.2 vs 23.3 TFLOP/s; the
-// 32x32 and 16x16 levels by 10-25%), not below (the default model's 128->128 at 32x32: even);
-// `narrow` keeps Cout <= 16 from wasting most of a tile.
+// `large` (split along K where its tiles are too few) is faster than `medium` where Cin*kh*kw >= 2048
+// (SD's 64x64 320->320: 25.2 vs 23.3 TFLOP/s; its 64x64 upsampler conv, 1280 medium tiles unsplit:
+// 25.6, where the 32x32 one ran at 34 in large tiles split 7 ways; the 32x32 and 16x16 levels by
+// 10-25%), not below (the default model's 128->128 at 32x32: even); `narrow` keeps Cout <= 16 from
+// wasting most of a tile.
 const TILES = {
   large: { TILE_M: 128, TILE_N: 128, TILE_K: 8, THREAD_M: 8, THREAD_N: 8 },
   medium: { TILE_M: 64, TILE_N: 64, TILE_K: 16, THREAD_M: 4, THREAD_N: 4 },
@@ -100,7 +101,7 @@ for (const [name, tile] of Object.entries(TILES)) checkTile(name, tile);
 const TARGET_WORKGROUPS = 1024;
 /** The least K one split sums: below this the extra pass over the partial sums costs more than it gains. */
 const MIN_K_PER_SPLIT = 384;
-/** From this K on, a GEMM without enough output tiles runs faster in large tiles split along K. */
+/** From this K on, large tiles (split along K where they are too few) run faster than medium ones. */
 const LARGE_TILE_MIN_K = 2048;
 
 function outputTiles(t: Tile, m: number, cout: number): number {
@@ -109,7 +110,7 @@ function outputTiles(t: Tile, m: number, cout: number): number {
 
 function chooseTile(m: number, cout: number, k: number): Conv2dTileName {
   if (cout <= TILES.narrow.TILE_N) return 'narrow';
-  if (outputTiles(TILES.medium, m, cout) >= TARGET_WORKGROUPS || k < LARGE_TILE_MIN_K) return 'medium';
+  if (k < LARGE_TILE_MIN_K) return 'medium';
   // Large tiles only where splitting K can still make enough of them: at SD's 8x8 level it cannot, and
   // 10 large tiles x 30 splits ran at 14 TFLOP/s on an H200 against 20 for 40 medium tiles x 26 splits.
   const largeSplitsNeeded = Math.ceil(TARGET_WORKGROUPS / outputTiles(TILES.large, m, cout));

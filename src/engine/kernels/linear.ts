@@ -65,12 +65,16 @@ for (const [name, tile] of Object.entries(TILES)) checkTile(name, tile);
 // Tile and split choice, from measurements on an H200 through Dawn/Vulkan (SD 1.5 shapes, batch 2,
 // f16 weights; TFLOP/s, scripts/bench/gemm-lab.ts): since the core is written out (gemm-core.ts),
 // `large` wins from 512 of its tiles (qkv 8192x320->960: 25.6 vs medium 21.9; GEGLU 2048x640->5120 at
-// 640 tiles: 24.6 vs 23.1) and loses below (ff 8192x1280->320, 192 tiles: 19.1 vs 21.9); `tall` lost
-// to one of the two everywhere, so only tests and sweeps name it. Otherwise `medium`, split along K
-// below 512 output tiles (512x5120->1280: 13.1 unsplit, 22.0 in 4), and `small` where even medium
-// tiles are a few dozen.
+// 640 tiles: 24.6 vs 23.1) and loses below (ff 8192x1280->320, 192 tiles: 19.1 vs 21.9), except
+// with a long K split into enough ranges (ff 512x5120->1280, 40 tiles in 13 splits: 25.6 vs medium in
+// 4, 20.1; 512x1280->1280 stays medium: 14.8 vs 11.7). `tall`, and 8x8 outputs per invocation in
+// 64x64 or 128x64 tiles (64 or 128 invocations: 11-17), lost everywhere; only tests and sweeps name
+// tall. Otherwise `medium`, split along K below 512 output tiles (512x5120->1280: 13.1 unsplit, 22.0
+// in 4), and `small` where even medium tiles are a few dozen.
 /** Output tiles from which the 8x8-per-invocation tiles fill an H200. */
 const BIG_TILE_MIN_TILES = 512;
+/** From this K on, large tiles split along K beat medium ones where the splits can make up the tiles. */
+const BIG_TILE_MIN_INNER = 2048;
 /** Below this many output tiles the K range is split until about this many workgroups run. */
 const SPLIT_TARGET_WORKGROUPS = 512;
 /** The least K one split sums: below this the pass over the partial sums costs more than it gains. */
@@ -82,10 +86,12 @@ function outputTiles(t: Tile, rows: number, cols: number): number {
   return Math.ceil(rows / t.TILE_M) * Math.ceil(cols / t.TILE_N);
 }
 
-function chooseTile(rows: number, cols: number): LinearTileName {
+function chooseTile(rows: number, cols: number, inner: number): LinearTileName {
   if (rows <= TILES.small.TILE_M || cols <= TILES.small.TILE_N) return 'small';
   if (outputTiles(TILES.medium, rows, cols) < SMALL_MAX_MEDIUM_TILES) return 'small';
-  if (outputTiles(TILES.large, rows, cols) >= BIG_TILE_MIN_TILES) return 'large';
+  const largeTiles = outputTiles(TILES.large, rows, cols);
+  if (largeTiles >= BIG_TILE_MIN_TILES) return 'large';
+  if (inner >= BIG_TILE_MIN_INNER && Math.ceil(SPLIT_TARGET_WORKGROUPS / largeTiles) <= Math.floor(inner / MIN_K_PER_SPLIT)) return 'large';
   return 'medium';
 }
 
@@ -140,7 +146,7 @@ export function linear(rec: Recorder, x: Tensor, weight: Tensor, bias?: Tensor, 
       throw new Error(`${label}: out may not alias an input (${input.label}): one dispatch cannot read and write a binding`);
     }
   }
-  const tile: Tile = TILES[opts.tuning?.tile ?? chooseTile(rows, cols)];
+  const tile: Tile = TILES[opts.tuning?.tile ?? chooseTile(rows, cols, inner)];
   const wantedSplits = Math.max(1, opts.tuning?.splits ?? chooseSplits(outputTiles(tile, rows, cols), inner));
   const kPerSplit = Math.max(tile.TILE_K, Math.ceil(inner / wantedSplits / tile.TILE_K) * tile.TILE_K);
   const splits = Math.ceil(inner / kPerSplit);
