@@ -226,6 +226,13 @@ fn write_output(m: u32, n: u32, value: f32, split: u32) {
   }
 }
 
+fn write_output4(m: u32, n: u32, values: vec4f, split: u32) {
+  write_output(m, n, values.x, split);
+  write_output(m, n + 1u, values.y, split);
+  write_output(m, n + 2u, values.z, split);
+  write_output(m, n + 3u, values.w, split);
+}
+
 // out = sum over splits of partial (+ bias) (+ per-image bias) (+ residual), one invocation per output element.
 override SUM_GROUP: u32 = 256u;
 

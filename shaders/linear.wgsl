@@ -30,6 +30,8 @@ struct Params {
   // Non-zero: y (and residual) are NCHW [B, N, H, W] with H*W = nchw_plane, the rows of x being the
   // tokens b * H*W + pixel (a transformer's proj_out back to the image); else row-major [M, N].
   nchw_plane: u32,
+  // GEGLU: D = N / 2, the width of y (see below).
+  geglu_width: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -51,6 +53,11 @@ override WEIGHT_F16: bool = false;
 override SPLIT_K: bool = false;
 // f16 weights with an even K: every run of 4 starts at an even index, in whole words.
 override WEIGHT_PAIRS: bool = false;
+// diffusers GEGLU in the epilogue (its projection ff.net.0.proj, then hidden * gelu(gate) with
+// hidden, gate = the two halves of the N = 2D outputs): the product's columns are taken in the order
+// hidden 0, gate 0, hidden 1, gate 1, ... (weight and bias rows j and D + j side by side), so that each
+// invocation holds both halves of its outputs; y is [M, D]. gelu.wgsl is appended to this file.
+override GEGLU: bool = false;
 
 // Tile shape: pipeline constants, checked by the launcher (linear.ts); the core is written out for
 // the same numbers.
@@ -102,12 +109,19 @@ struct GemmLoads {
   w_row: u32,
 }
 
+/** The weight (and bias) row of product column n: n itself, or with GEGLU, hidden j = n / 2 for even
+ * n and gate D + j for odd n. */
+fn weight_row(n: u32) -> u32 {
+  if (!GEGLU) { return n; }
+  return (n >> 1u) + select(0u, p.geglu_width, (n & 1u) == 1u);
+}
+
 fn gemm_loads(range: GemmRange, li: u32) -> GemmLoads {
   let m_local = li / (TILE_K / X_RUN);
   let n_local = li / (TILE_K / W_RUN);
   return GemmLoads(
     m_local, (li % (TILE_K / X_RUN)) * X_RUN, min(range.m0 + m_local, p.rows - 1u) * p.inner,
-    n_local, (li % (TILE_K / W_RUN)) * W_RUN, min(range.n0 + n_local, p.cols - 1u) * p.inner
+    n_local, (li % (TILE_K / W_RUN)) * W_RUN, weight_row(min(range.n0 + n_local, p.cols - 1u)) * p.inner
   );
 }
 
@@ -169,6 +183,32 @@ fn write_output(m: u32, n: u32, value: f32, split: u32) {
   finish_output(m, n, value);
 }
 
+/** GEGLU's output j of row m from its product columns hidden and gate (no scale or residual). */
+fn geglu_output(m: u32, j: u32, hidden: f32, gate: f32) {
+  var h = hidden;
+  var g = gate;
+  if (HAS_BIAS) {
+    h += bias[j];
+    g += bias[p.geglu_width + j];
+  }
+  y[m * p.geglu_width + j] = h * gelu_of(g);
+}
+
+fn write_output4(m: u32, n: u32, values: vec4f, split: u32) {
+  if (GEGLU && !SPLIT_K) {
+    // n is a multiple of 4: columns n, n + 1 are hidden and gate of output n / 2, and n + 2, n + 3
+    // of the next; N is even, so a pair is inside the matrix or outside it as a whole.
+    if (m >= p.rows) { return; }
+    if (n < p.cols) { geglu_output(m, n >> 1u, values.x, values.y); }
+    if (n + 2u < p.cols) { geglu_output(m, (n >> 1u) + 1u, values.z, values.w); }
+    return;
+  }
+  write_output(m, n, values.x, split);
+  write_output(m, n + 1u, values.y, split);
+  write_output(m, n + 2u, values.z, split);
+  write_output(m, n + 3u, values.w, split);
+}
+
 // y = (sum over splits of partial + bias) * scale + residual, one invocation per output element.
 override SUM_GROUP: u32 = 256u;
 
@@ -177,6 +217,20 @@ fn linear_split_sum(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) n
   let index = (wg.x + wg.y * nwg.x) * SUM_GROUP + li;
   let count = p.rows * p.cols;
   if (index >= count) { return; }
+  if (GEGLU) {
+    // One output j of GEGLU per invocation: its two product columns 2j and 2j + 1.
+    if (index >= p.rows * p.geglu_width) { return; }
+    let m = index / p.geglu_width;
+    let j = index % p.geglu_width;
+    var hidden = 0.0;
+    var gate = 0.0;
+    for (var z = 0u; z < p.splits; z++) {
+      hidden += partial[z * count + m * p.cols + 2u * j];
+      gate += partial[z * count + m * p.cols + 2u * j + 1u];
+    }
+    geglu_output(m, j, hidden, gate);
+    return;
+  }
   var v = 0.0;
   for (var z = 0u; z < p.splits; z++) {
     v += partial[z * count + index];

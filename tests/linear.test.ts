@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { linear, linearTileNames, reference, type LinearOptions } from '../src/engine/kernels/linear';
 import { Recorder } from '../src/engine/gpu/recorder';
+import { reference as activationReference } from '../src/engine/kernels/activation';
 import type { Tensor } from '../src/engine/gpu/tensor';
 import { randInt, randn, relError, rng, runOnce, tensorFrom, testGpu } from './support/gpu';
 
@@ -150,6 +151,24 @@ describe('linear matches torch.nn.Linear on random shapes', () => {
         }),
       );
       expect(relError(out, expected)).toBeLessThan(TOLERANCE);
+    });
+  }
+
+  // A feed-forward's ff.net.0.proj with diffusers GEGLU in the epilogue: hidden, gate = the halves of
+  // the outputs; hidden * gelu(gate). Against the reference linear followed by the reference GEGLU.
+  for (const [tile, splits] of [['large', 1], ['medium', 1], ['small', 3], ['large', 2]] as const) {
+    it(`applies GEGLU to its outputs (tile ${tile}, ${splits} K split(s))`, async () => {
+      const gpu = await testGpu();
+      const [rows, inner, cols] = [70, 37, 2 * 45];
+      const x = randn(rows * inner, random);
+      const w = randn(cols * inner, random, 1 / Math.sqrt(inner));
+      const bias = randn(cols, random);
+      const expected = activationReference.geglu(reference.linear(x, w, bias, inner, cols), cols / 2);
+      const out = await runOnce(gpu, (rec) =>
+        linear(rec, tensorFrom(gpu, [rows, inner], x), tensorFrom(gpu, [cols, inner], w), tensorFrom(gpu, [cols], bias), { geglu: true, tuning: { tile, splits } }),
+      );
+      expect(out.length).toBe(rows * (cols / 2));
+      expect(relError(out, Float32Array.from(expected))).toBeLessThan(TOLERANCE);
     });
   }
 });

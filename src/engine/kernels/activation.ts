@@ -1,10 +1,12 @@
 // Activations: exact GELU, CLIP's quick GELU, ReLU, TAESD's scaled tanh, and diffusers' GEGLU.
-import wgsl from '../../../shaders/activation.wgsl?raw';
+import activationWgsl from '../../../shaders/activation.wgsl?raw';
+import geluWgsl from '../../../shaders/gelu.wgsl?raw';
 import { grid1d, type Recorder } from '../gpu/recorder';
 import { params } from '../gpu/params';
 import { numel, sameShape, shapeString, type Tensor } from '../gpu/tensor';
 
 const WORKGROUP = 256;
+const wgsl = `${activationWgsl}\n${geluWgsl}`;
 
 type ActivationEntry = 'gelu' | 'quick_gelu' | 'relu' | 'scaled_tanh' | 'geglu';
 

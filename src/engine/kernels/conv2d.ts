@@ -97,8 +97,10 @@ for (const [name, tile] of Object.entries(TILES)) checkTile(name, tile);
 
 /** Workgroups that keep a large GPU busy with few idle units in the last wave; output tiles fewer than
  * this get their K range split. (WebGPU does not tell the number of compute units; on an H200, 256
- * workgroups left conv speed at the mercy of how they fell into waves.) */
-const TARGET_WORKGROUPS = 1024;
+ * workgroups left conv speed at the mercy of how they fell into waves, and more splits than this
+ * asks for lost to fewer: SD 1.5's 64x64 320->320 in large tiles, 2-4 splits 25.5 TFLOP/s, 6: 25.2,
+ * 8: 24.1; its 32x32 640->640, 8 splits 30.5, 13: 29.8, 4: 26.5.) */
+const TARGET_WORKGROUPS = 640;
 /** The least K one split sums: below this the extra pass over the partial sums costs more than it gains. */
 const MIN_K_PER_SPLIT = 384;
 /** From this K on, large tiles (split along K where they are too few) run faster than medium ones. */

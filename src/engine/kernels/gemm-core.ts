@@ -25,7 +25,8 @@
 //   fn load_a4(l: GemmLoads, q: u32, k0: u32) -> vec4f, fn store_a4(l: GemmLoads, q: u32, v: vec4f)
 //       (this invocation's values 4q .. 4q+3 of the a slice of step k0, and putting them into a_tile;
 //       q < loads.a / 4), and likewise load_b4, store_b4;
-//   fn write_output(m: u32, n: u32, value: f32, split: u32)   (bounds, epilogue, split-K partials).
+//   fn write_output4(m: u32, n: u32, values: vec4f, split: u32)   (outputs (m, n) .. (m, n + 3): bounds,
+//       epilogue, split-K partials; four at once, so that an epilogue may combine neighbours).
 //
 // Loads do no bounds checks: on an H200 a select() per load against M, N and K cost the 8x8 core
 // 15-20% of its speed (gemm-lab.ts, "checked"). Instead, rows of a tile beyond the matrix are clamped
@@ -128,10 +129,7 @@ export function gemmCoreEntry(spec: GemmCoreSpec): string {
   for (const i of range(THREAD_M)) {
     emit(2, `{`);
     emit(4, `let m = range.m0 + (${tm} + ${Math.floor(i / 4)}u * GROUP_M) * 4u + ${i % 4}u;`);
-    for (const j of range(runsN)) {
-      emit(4, `let n${j} = range.n0 + (${tn} + ${j}u * GROUP_N) * 4u;`);
-      for (const [c, component] of COMPONENTS.entries()) emit(4, `write_output(m, n${j} + ${c}u, acc${i}_${j}.${component}, wg.z);`);
-    }
+    for (const j of range(runsN)) emit(4, `write_output4(m, range.n0 + (${tn} + ${j}u * GROUP_N) * 4u, acc${i}_${j}, wg.z);`);
     emit(2, `}`);
   }
   emit(0, `}`);

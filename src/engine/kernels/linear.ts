@@ -1,11 +1,14 @@
 // Linear layers (torch.nn.Linear): a register-tiled matrix product with a fused epilogue for the
 // bias, the attention "out" multiplier and a residual add. See shaders/linear.wgsl.
-import wgsl from '../../../shaders/linear.wgsl?raw';
+import linearWgsl from '../../../shaders/linear.wgsl?raw';
+import geluWgsl from '../../../shaders/gelu.wgsl?raw';
 import { grid1d, type Recorder } from '../gpu/recorder';
 import { params } from '../gpu/params';
 import { numel, sameShape, shapeString, type Tensor } from '../gpu/tensor';
 import { withGemmCore } from './gemm-core';
 
+/** linear.wgsl needs gelu.wgsl for its GEGLU epilogue. */
+const wgsl = `${linearWgsl}\n${geluWgsl}`;
 const MAX_WORKGROUPS_PER_DIM = 65535;
 /** Output elements per workgroup of the split-K sum (SUM_GROUP in linear.wgsl). */
 const SUM_GROUP = 256;
@@ -110,6 +113,9 @@ export interface LinearOptions {
    * [B, Nout, height, width] instead of [B, height*width, Nout] (a transformer's proj_out, without
    * a transpose after it). */
   nchwOutput?: { height: number; width: number };
+  /** diffusers GEGLU on the output (a feed-forward's ff.net.0.proj): with hidden, gate the two halves
+   * of the Nout outputs, y = hidden * gelu(gate), [..., Nout / 2]. No residual, scale or NCHW output. */
+  geglu?: boolean;
   label?: string;
   /** Forces a tile shape or a K split (tests, benchmarks); by default both follow the problem's size. */
   tuning?: { tile?: LinearTileName; splits?: number };
@@ -134,8 +140,12 @@ export function linear(rec: Recorder, x: Tensor, weight: Tensor, bias?: Tensor, 
   if (opts.nchwOutput && (x.shape.length !== 3 || x.shape[1] !== plane)) {
     throw new Error(`${label}: NCHW output of ${opts.nchwOutput.height}x${opts.nchwOutput.width} needs x [B, ${plane}, K], got ${shapeString(x.shape)}`);
   }
-  const outShape = opts.nchwOutput ? [x.shape[0], cols, opts.nchwOutput.height, opts.nchwOutput.width] : [...x.shape.slice(0, -1), cols];
-  const rows = numel(outShape) / cols;
+  if (opts.geglu && (cols % 2 !== 0 || opts.residual || opts.outputScale || opts.nchwOutput)) {
+    throw new Error(`${label}: GEGLU needs an even number of outputs (got ${cols}) and no residual, scale or NCHW output`);
+  }
+  const outCols = opts.geglu ? cols / 2 : cols;
+  const outShape = opts.nchwOutput ? [x.shape[0], cols, opts.nchwOutput.height, opts.nchwOutput.width] : [...x.shape.slice(0, -1), outCols];
+  const rows = numel(outShape) / outCols;
   if (opts.residual && !sameShape(opts.residual.shape, outShape)) {
     throw new Error(`${label}: residual ${shapeString(opts.residual.shape)} is not the output's ${shapeString(outShape)}`);
   }
@@ -161,10 +171,11 @@ export function linear(rec: Recorder, x: Tensor, weight: Tensor, bias?: Tensor, 
     HAS_BIAS: bias ? 1 : 0,
     HAS_RESIDUAL: opts.residual ? 1 : 0,
     HAS_SCALE: opts.outputScale ? 1 : 0,
+    GEGLU: opts.geglu ? 1 : 0,
   };
   const f16 = weight.dtype === 'f16';
   const constants = { ...epilogue, ...tile, WEIGHT_F16: f16 ? 1 : 0, WEIGHT_PAIRS: f16 && inner % 2 === 0 ? 1 : 0, SPLIT_K: splits > 1 ? 1 : 0 };
-  const uniforms = params().u32(rows, inner, cols, opts.outputScale?.index ?? 0, kPerSplit, splits, plane);
+  const uniforms = params().u32(rows, inner, cols, opts.outputScale?.index ?? 0, kPerSplit, splits, plane, opts.geglu ? outCols : 0);
   const optional = [bias ?? x, opts.residual ?? x, opts.outputScale?.buffer ?? x];
   const pipeline = rec.gpu.pipeline('linear', withGemmCore(wgsl, { entry: 'main', tile, loads: runs(tile), fastAxis: 'n' }), 'main', constants);
   if (splits === 1) {
@@ -178,7 +189,7 @@ export function linear(rec: Recorder, x: Tensor, weight: Tensor, bias?: Tensor, 
     pipeline: rec.gpu.pipeline('linear', wgsl, 'linear_split_sum', { SUM_GROUP, ...epilogue }),
     params: uniforms,
     bindings: [null, null, ...optional, out, partial],
-    workgroups: grid1d(Math.ceil((rows * cols) / SUM_GROUP)),
+    workgroups: grid1d(Math.ceil((rows * outCols) / SUM_GROUP)),
   });
   rec.release(partial);
   return out;

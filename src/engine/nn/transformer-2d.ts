@@ -24,7 +24,6 @@ import type { WeightStore } from '../weights/weight-store';
 import { withRowStacks } from '../weights/stacked-weights';
 import { attention, splitColumns, type AttentionInput } from '../kernels/attention';
 import { conv2d } from '../kernels/conv2d';
-import { geglu } from '../kernels/activation';
 import { layerNorm, groupNorm } from '../kernels/norm';
 import { linear } from '../kernels/linear';
 import { optional } from './resnet-block';
@@ -118,10 +117,9 @@ function basicTransformerBlock(rec: Recorder, h: Tensor, weights: WeightStore, p
   rec.release(n2, afterSelf);
 
   const n3 = ln(afterCross, 'norm3');
-  const projected = linear(rec, n3, w('ff.net.0.proj.weight'), w('ff.net.0.proj.bias'), { label: `${prefix}.ff.net.0.proj` });
+  // diffusers GEGLU: the projection and hidden * gelu(gate) in one pass.
+  const gated = linear(rec, n3, w('ff.net.0.proj.weight'), w('ff.net.0.proj.bias'), { geglu: true, label: `${prefix}.ff.net.0.proj` });
   rec.release(n3);
-  const gated = geglu(rec, projected);
-  rec.release(projected);
   const out = linear(rec, gated, w('ff.net.2.weight'), w('ff.net.2.bias'), { residual: afterCross, label: `${prefix}.ff.net.2` });
   rec.release(gated, afterCross);
   return out;
