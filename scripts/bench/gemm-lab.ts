@@ -162,6 +162,10 @@ const SHAPES = [
   { name: 'SD1.5 16x16 to_q 512x1280->1280', rows: 512, inner: 1280, cols: 1280 },
   { name: 'SD1.5 16x16 ff out 512x5120->1280', rows: 512, inner: 5120, cols: 1280 },
   { name: 'SD1.5 64x64 proj 8192x320->320', rows: 8192, inner: 320, cols: 320 },
+  { name: 'SD1.5 8x8 to_q 128x1280->1280', rows: 128, inner: 1280, cols: 1280 },
+  { name: 'SD1.5 8x8 ff out 128x5120->1280', rows: 128, inner: 5120, cols: 1280 },
+  { name: 'SD1.5 32x32 to_q 2048x640->640', rows: 2048, inner: 640, cols: 640 },
+  { name: 'SD1.5 32x32 ff out 2048x2560->640', rows: 2048, inner: 2560, cols: 640 },
   { name: 'square 4096x4096->4096', rows: 4096, inner: 4096, cols: 4096 },
   { name: 'default GEGLU 2048x64->512', rows: 2048, inner: 64, cols: 512 },
 ];
@@ -211,6 +215,19 @@ async function main(): Promise<void> {
       } catch (e) {
         console.log(JSON.stringify({ shape: s.name, variant: `production ${tile}`, error: String(e) }));
       }
+    }
+    // Few rows: the K split matters as much as the tile (--splits: every split count of the two
+    // tiles the heuristic chooses between, and no generated variants).
+    if (process.argv.includes('--splits')) {
+      for (const tile of ['medium', 'large'] as LinearTileName[]) {
+        for (const splits of [1, 2, 3, 4, 6, 8, 12, 16]) {
+          report(`production ${tile} splits ${splits}`, await medianKernelMs(gpu, iterations, (rec) => linear(rec, x, w, undefined, { tuning: { tile, splits } })));
+        }
+      }
+      refPlan.destroy();
+      x.buffer.destroy();
+      w.buffer.destroy();
+      continue;
     }
     for (const [name, v] of Object.entries(VARIANTS)) {
       const bytes = 16 * v.stages * v.TILE_K * (v.TILE_M / 4 + v.TILE_N / 4 + 2);

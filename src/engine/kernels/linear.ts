@@ -66,19 +66,21 @@ function checkTile(name: string, t: Tile): void {
 for (const [name, tile] of Object.entries(TILES)) checkTile(name, tile);
 
 // Tile and split choice, from measurements on an H200 through Dawn/Vulkan (SD 1.5 shapes, batch 2,
-// f16 weights; TFLOP/s, scripts/bench/gemm-lab.ts): since the core is written out (gemm-core.ts),
-// `large` wins from 512 of its tiles (qkv 8192x320->960: 25.6 vs medium 21.9; GEGLU 2048x640->5120 at
-// 640 tiles: 24.6 vs 23.1) and loses below (ff 8192x1280->320, 192 tiles: 19.1 vs 21.9), except
-// with a long K split into enough ranges (ff 512x5120->1280, 40 tiles in 13 splits: 25.6 vs medium in
-// 4, 20.1; 512x1280->1280 stays medium: 14.8 vs 11.7). `tall`, and 8x8 outputs per invocation in
-// 64x64 or 128x64 tiles (64 or 128 invocations: 11-17), lost everywhere; only tests and sweeps name
-// tall. Otherwise `medium`, split along K below 512 output tiles (512x5120->1280: 13.1 unsplit, 22.0
-// in 4), and `small` where even medium tiles are a few dozen.
+// f16 weights; TFLOP/s, scripts/bench/gemm-lab.ts, docs/bench/h200-2026-11-27-linear-splits.txt):
+// since the core is written out (gemm-core.ts), `large` wins from 512 of its tiles (qkv
+// 8192x320->960: 25.6 vs medium 21.9; GEGLU 2048x640->5120 at 640 tiles: 24.6 vs 23.1) and loses to
+// medium with a few hundred tiles and no split (ff 8192x1280->320, 192 tiles: 19.1 vs 21.9), but wins
+// again with few tiles split along K into about one wave of workgroups, ~192 (2048x2560->640, 80
+// tiles: 27.5 in 3 splits, 23.9 in 7; 2048x640->640: 16.9 in 3 vs medium 15.7; 512x1280->1280: 17.5
+// in 3 vs medium 16.2; 128x5120->1280, 10 tiles: 18.0 in 12 vs 16.6). `tall`, and 8x8 outputs per
+// invocation in 64x64 or 128x64 tiles (64 or 128 invocations: 11-17), lost everywhere; only tests and
+// sweeps name tall. Otherwise `medium`, split along K toward 512 workgroups (512x5120->1280: 13.1
+// unsplit, 22.0 in 4), and `small` where even medium tiles are a few dozen.
 /** Output tiles from which the 8x8-per-invocation tiles fill an H200. */
 const BIG_TILE_MIN_TILES = 512;
-/** From this K on, large tiles split along K beat medium ones where the splits can make up the tiles. */
-const BIG_TILE_MIN_INNER = 2048;
-/** Below this many output tiles the K range is split until about this many workgroups run. */
+/** Workgroups that large tiles split along K aim for: about one wave of them on an H200. */
+const LARGE_SPLIT_TARGET_WORKGROUPS = 192;
+/** Workgroups that medium tiles split along K aim for. */
 const SPLIT_TARGET_WORKGROUPS = 512;
 /** The least K one split sums: below this the pass over the partial sums costs more than it gains. */
 const MIN_K_PER_SPLIT = 160;
@@ -94,13 +96,17 @@ function chooseTile(rows: number, cols: number, inner: number): LinearTileName {
   if (outputTiles(TILES.medium, rows, cols) < SMALL_MAX_MEDIUM_TILES) return 'small';
   const largeTiles = outputTiles(TILES.large, rows, cols);
   if (largeTiles >= BIG_TILE_MIN_TILES) return 'large';
-  if (inner >= BIG_TILE_MIN_INNER && Math.ceil(SPLIT_TARGET_WORKGROUPS / largeTiles) <= Math.floor(inner / MIN_K_PER_SPLIT)) return 'large';
+  // Large tiles split along K: only where at least two splits, each at least MIN_K_PER_SPLIT long,
+  // make up about a wave of them.
+  const splitsNeeded = Math.ceil(LARGE_SPLIT_TARGET_WORKGROUPS / largeTiles);
+  if (splitsNeeded >= 2 && splitsNeeded <= Math.floor(inner / MIN_K_PER_SPLIT)) return 'large';
   return 'medium';
 }
 
-function chooseSplits(tiles: number, inner: number): number {
-  if (tiles >= SPLIT_TARGET_WORKGROUPS) return 1;
-  return Math.max(1, Math.min(Math.ceil(SPLIT_TARGET_WORKGROUPS / tiles), Math.floor(inner / MIN_K_PER_SPLIT)));
+function chooseSplits(tile: Tile, tiles: number, inner: number): number {
+  const target = tile === TILES.large ? LARGE_SPLIT_TARGET_WORKGROUPS : SPLIT_TARGET_WORKGROUPS;
+  if (tiles >= target) return 1;
+  return Math.max(1, Math.min(Math.ceil(target / tiles), Math.floor(inner / MIN_K_PER_SPLIT)));
 }
 
 export interface LinearOptions {
@@ -157,7 +163,7 @@ export function linear(rec: Recorder, x: Tensor, weight: Tensor, bias?: Tensor, 
     }
   }
   const tile: Tile = TILES[opts.tuning?.tile ?? chooseTile(rows, cols, inner)];
-  const wantedSplits = Math.max(1, opts.tuning?.splits ?? chooseSplits(outputTiles(tile, rows, cols), inner));
+  const wantedSplits = Math.max(1, opts.tuning?.splits ?? chooseSplits(tile, outputTiles(tile, rows, cols), inner));
   const kPerSplit = Math.max(tile.TILE_K, Math.ceil(inner / wantedSplits / tile.TILE_K) * tile.TILE_K);
   const splits = Math.ceil(inner / kPerSplit);
   const workgroups = [Math.ceil(cols / tile.TILE_N), Math.ceil(rows / tile.TILE_M), splits] as const;
