@@ -12,8 +12,9 @@
 // Measured on SwiftShader (its builtin exp included) against a float64 erf over [-6, 6]: at most
 // 1.14e-7 from 1 + erf(z), about one ulp of a value in [1, 2).
 // Branch-free: both polynomials are evaluated and select() picks one, which gives the same values as
-// branching; linear.wgsl writes GELU out 32 times per invocation, and SwiftShader took minutes to
-// compile that many copies of branchy code.
+// branching. linear.wgsl's GEGLU epilogue writes GELU out up to 32 times per invocation, and many
+// written-out copies of branchy code are what made SwiftShader take minutes to compile conv2d's loads
+// (see load_a4 in conv2d.wgsl).
 const FRAC_1_SQRT_2: f32 = 0.70710678118654752;
 
 fn one_plus_erf(z: f32) -> f32 {
