@@ -1,7 +1,8 @@
 // A self-attention's to_q, to_k, to_v as one stacked projection: the same transformer output as three
 // projections, in two fewer dispatches, and three projections wherever the stack cannot be made.
 // A cross-attention's keys and values computed once per context: the same output as projecting the
-// context in every call.
+// context in every call. proj_in and proj_out stored as linear layers (SD 2.x's use_linear_projection)
+// give the same output as the same numbers stored as 1x1 convolutions.
 // Weights: one Transformer2DModel of the golden UNet fixture (diffusers, random weights).
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -65,7 +66,6 @@ async function runTransformer(gpu: GpuContext, weights: WeightStore, contextOnce
     transformer2d(rec, x, weights, PREFIX, {
       heads: block.heads,
       groups: config.normGroups,
-      useLinearProjection: config.useLinearProjection,
       layers: block.transformerLayers,
       context,
       site: (path) => ({ site: path.endsWith('attn1') ? 0 : 1, buffer: multipliers }),
@@ -122,6 +122,24 @@ describe("cross-attention's keys and values, computed once per context", () => {
     const once = await runTransformer(gpu, weights, true);
     expect(once.dispatches).toBe(everyCall.dispatches - 2);
     expect(relError(once.out, everyCall.out)).toBeLessThan(TOLERANCE);
+    weights.destroy();
+  });
+});
+
+describe('proj_in and proj_out', () => {
+  it('stored as linear layers [C, C] (use_linear_projection) give the output of the same 1x1 convolutions', async () => {
+    const gpu = await testGpu();
+    const weights = await fixtureWeights(gpu, 'f16');
+    const asConvolutions = await runTransformer(gpu, weights);
+    const linearForms = new Map<string, Tensor>();
+    for (const name of ['proj_in.weight', 'proj_out.weight']) {
+      const conv = weights.get(`${PREFIX}.${name}`);
+      expect(conv.shape.slice(2)).toEqual([1, 1]);
+      linearForms.set(`${PREFIX}.${name}`, { ...conv, shape: conv.shape.slice(0, 2) });
+    }
+    const asLinear = await runTransformer(gpu, withExtra(weights, linearForms));
+    expect(relError(asLinear.out, asConvolutions.out)).toBeLessThan(TOLERANCE);
+    expect(asLinear.dispatches).toBe(asConvolutions.dispatches);
     weights.destroy();
   });
 });

@@ -1,6 +1,7 @@
-// 2D convolution (PyTorch's nn.Conv2d semantics, zero padding) as one implicit-GEMM kernel, with the
-// bias, an optional per-image bias (a ResNet block's time embedding) and an optional residual (ResNet
-// shortcut, proj_out + skip) fused into its epilogue.
+// 2D convolution (PyTorch's nn.Conv2d semantics, zero padding) as one implicit-GEMM kernel on the
+// GEMM core (gemm-core.ts), with the bias, an optional per-image bias (a ResNet block's time
+// embedding) and an optional residual (a ResNet shortcut) fused into its epilogue, and NCHW or
+// token-sequence output (a transformer's proj_in).
 import wgsl from '../../../shaders/conv2d.wgsl?raw';
 import { grid1d, type Recorder } from '../gpu/recorder';
 import { params } from '../gpu/params';
@@ -93,7 +94,6 @@ function checkTile(name: string, t: Tile): void {
   if (!ok) throw new Error(`conv2d: tile ${name} ${JSON.stringify(t)} does not fit the shader`);
 }
 for (const [name, tile] of Object.entries(TILES)) checkTile(name, tile);
-
 
 /** Workgroups that keep a large GPU busy with few idle units in the last wave; output tiles fewer than
  * this get their K range split. (WebGPU does not tell the number of compute units; on an H200, 256

@@ -1,5 +1,6 @@
-// Linear layers (torch.nn.Linear): a register-tiled matrix product with a fused epilogue for the
-// bias, the attention "out" multiplier and a residual add. See shaders/linear.wgsl.
+// Linear layers (torch.nn.Linear): the GEMM core (gemm-core.ts) with a fused epilogue for the bias,
+// the attention "out" multiplier, a residual add, diffusers' GEGLU, and NCHW output of token rows
+// (a transformer's proj_out). See shaders/linear.wgsl.
 import linearWgsl from '../../../shaders/linear.wgsl?raw';
 import geluWgsl from '../../../shaders/gelu.wgsl?raw';
 import { grid1d, type Recorder } from '../gpu/recorder';

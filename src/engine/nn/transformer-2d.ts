@@ -41,7 +41,6 @@ export interface AttentionSiteRef {
 export interface Transformer2DOptions {
   heads: number;
   groups: number;
-  useLinearProjection: boolean;
   layers: number;
   /** Text embeddings [N, L, cross_attention_dim]. */
   context: Tensor;
@@ -64,7 +63,8 @@ export function transformer2d(rec: Recorder, x: Tensor, weights: WeightStore, pr
   const normed = groupNorm(rec, x, w('norm.weight'), w('norm.bias'), { groups: opts.groups, eps: TRANSFORMER_GROUP_NORM_EPS, label: `${prefix}.norm` });
 
   // proj_in and proj_out are the same matrix product whether the checkpoint stores them as 1x1
-  // convolutions or as linear layers (use_linear_projection): proj_in reads the NCHW image as a 1x1
+  // convolutions [C, C, 1, 1] or as linear layers [C, C] (use_linear_projection, which the weights'
+  // shapes tell, so no option is needed): proj_in reads the NCHW image as a 1x1
   // convolution and writes tokens; proj_out reads tokens as a linear layer and writes NCHW, adding x.
   // Neither needs a transpose pass.
   const projIn = w('proj_in.weight');

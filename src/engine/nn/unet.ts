@@ -144,7 +144,6 @@ export class UNet {
       transformer2d(rec, x, this.weights, prefix, {
         heads,
         groups: c.normGroups,
-        useLinearProjection: c.useLinearProjection,
         layers,
         context,
         site,
