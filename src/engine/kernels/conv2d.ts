@@ -8,8 +8,10 @@ import { params } from '../gpu/params';
 import { assertShape, shapeString, type Tensor } from '../gpu/tensor';
 import { withGemmCore } from './gemm-core';
 
-/** Output elements per workgroup of the split-K sum (SUM_GROUP in conv2d.wgsl). */
+/** Invocations per workgroup of the split-K sum, and outputs per invocation (SUM_GROUP and
+ * SUM_VALUES in conv2d.wgsl). */
 const SUM_GROUP = 256;
+const SUM_VALUES = 4;
 
 export interface Conv2dWeights {
   /** [Cout, Cin, kh, kw], PyTorch layout; f32, or f16 pairs packed in u32 words. */
@@ -209,7 +211,7 @@ export function conv2d(rec: Recorder, x: Tensor, w: Conv2dWeights, opts: Conv2dO
     }),
     params: uniforms,
     bindings: [null, null, bias, residual, out, partial, batchBias?.tensor ?? partial],
-    workgroups: grid1d(Math.ceil((m * cout) / SUM_GROUP)),
+    workgroups: grid1d(Math.ceil((m * cout) / (SUM_GROUP * SUM_VALUES))),
   });
   rec.release(partial);
   return out;

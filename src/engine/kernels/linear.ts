@@ -11,8 +11,10 @@ import { withGemmCore } from './gemm-core';
 /** linear.wgsl needs gelu.wgsl for its GEGLU epilogue. */
 const wgsl = `${linearWgsl}\n${geluWgsl}`;
 const MAX_WORKGROUPS_PER_DIM = 65535;
-/** Output elements per workgroup of the split-K sum (SUM_GROUP in linear.wgsl). */
+/** Invocations per workgroup of the split-K sum, and outputs per invocation (SUM_GROUP and
+ * SUM_VALUES in linear.wgsl). */
 const SUM_GROUP = 256;
+const SUM_VALUES = 4;
 
 /** One workgroup's block of y: TILE_M rows x TILE_N columns, stepping TILE_K through K; each
  * invocation computes THREAD_M x THREAD_N of it (linear.wgsl). */
@@ -196,7 +198,7 @@ export function linear(rec: Recorder, x: Tensor, weight: Tensor, bias?: Tensor, 
     pipeline: rec.gpu.pipeline('linear', wgsl, 'linear_split_sum', { SUM_GROUP, ...epilogue }),
     params: uniforms,
     bindings: [null, null, ...optional, out, partial],
-    workgroups: grid1d(Math.ceil((rows * outCols) / SUM_GROUP)),
+    workgroups: grid1d(Math.ceil((rows * outCols) / (SUM_GROUP * SUM_VALUES))),
   });
   rec.release(partial);
   return out;
