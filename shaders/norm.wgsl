@@ -2,9 +2,11 @@
 //
 // Both reduce contiguous rows: a GroupNorm group of an NCHW tensor is C/groups consecutive channels
 // of H*W values each, so group (n, g) is row n*groups + g, of length C/groups*H*W; a LayerNorm row is
-// the last dimension. Each invocation keeps Welford's running (count, mean, M2) over the values of a
-// strided loop, and a workgroup merges those pairwise (Chan, Golub & LeVeque 1979): one pass over
-// the data, and no E[x^2] - E[x]^2 cancellation.
+// the last dimension. Each invocation loads its HELD values of a row (or chunk) into registers at
+// once, takes their (count, mean, M2) in two passes over the registers, and a workgroup merges
+// those pairwise (Chan, Golub & LeVeque 1979): no E[x^2] - E[x]^2 cancellation, and the rows that
+// are normalized in the same dispatch are written from the registers, not read twice. (A Welford
+// loop over strided loads, before, waited on each load in turn and divided once per value.)
 //
 // GroupNorm rows are long (SD 1.5 at 512x512: 40960 values in the UNet, a million in the VAE decoder),
 // so they are cut into chunks that many workgroups reduce at once (group_norm_partials), merged per
@@ -46,6 +48,11 @@ override BIAS_F16: bool = false;
 override SILU: bool = false;
 // Invocations per workgroup: 256 for GroupNorm, fewer for LayerNorm's short rows.
 override WG: u32 = 256u;
+// Values per invocation: value j of an invocation is li + WG * j of its row or chunk; norm.ts sets
+// HELD = ceil(length / WG) for the longest row or chunk, up to MAX_HELD.
+override HELD: u32 = 1u;
+const MAX_HELD: u32 = 48u;
+var<private> held: array<f32, MAX_HELD>;
 
 var<workgroup> partial: array<vec4f, WG>;
 
@@ -71,19 +78,28 @@ fn merge(a: vec4f, b: vec4f) -> vec4f {
   return vec4f(n, a.y + delta * share_b, a.z + b.z + delta * delta * a.x * share_b, 0.0);
 }
 
-// Welford's moments of x[start + i] for i = li, li + WG, ... < len.
-fn values_moments(start: u32, len: u32, li: u32) -> vec4f {
-  var count = 0.0;
-  var mean = 0.0;
-  var m2 = 0.0;
-  for (var i = li; i < len; i += WG) {
-    let v = x[start + i];
-    count += 1.0;
-    let delta = v - mean;
-    mean += delta / count;
-    m2 += delta * (v - mean);
+// Loads x[start + li + WG * j] (j < HELD) into held, zero past len, and returns their moments.
+fn held_moments(start: u32, len: u32, li: u32) -> vec4f {
+  var sum = 0.0;
+  var count = 0u;
+  for (var j = 0u; j < HELD; j++) {
+    let i = li + WG * j;
+    held[j] = select(0.0, x[start + min(i, len - 1u)], i < len);
+    sum += held[j];
+    count += select(0u, 1u, i < len);
   }
-  return vec4f(count, mean, m2, 0.0);
+  let n = max(f32(count), 1.0);
+  let mean = sum / n;
+  // The corrected two-pass algorithm (Chan, Golub & LeVeque 1983): the deviations' own sum corrects
+  // the rounding of the mean and of M2.
+  var deviations = 0.0;
+  var m2 = 0.0;
+  for (var j = 0u; j < HELD; j++) {
+    let delta = select(0.0, held[j] - mean, li + WG * j < len);
+    deviations += delta;
+    m2 += delta * delta;
+  }
+  return vec4f(f32(count), mean + deviations / n, m2 - deviations * deviations / n, 0.0);
 }
 
 // workgroup_moments(own, li), which merges every invocation's moments and gives all of them the
@@ -102,7 +118,7 @@ fn group_norm_partials(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups
   let row = id / p.chunks;
   let first = (id - row * p.chunks) * p.chunk_len;
   let len = min(p.chunk_len, p.row_len - first);
-  let total = workgroup_moments(values_moments(row * p.row_len + first, len, li), li);
+  let total = workgroup_moments(held_moments(row * p.row_len + first, len, li), li);
   if (li == 0u) { moments[id] = total; }
 }
 
@@ -120,9 +136,9 @@ fn group_norm_merge(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) n
 
 // y = (x[i] - mean) * scale * weight[c] + bias[c], optionally SiLU(y) = y * sigmoid(y), for value i
 // of x [N, C, ...]: channel row n*C + c = i / spatial.
-fn group_normalized(i: u32, mean: f32, scale: f32) -> f32 {
+fn group_normalized(i: u32, value: f32, mean: f32, scale: f32) -> f32 {
   let c = (i / p.spatial) % p.channels;
-  let y = (x[i] - mean) * scale * weight_at(c) + bias_at(c);
+  let y = (value - mean) * scale * weight_at(c) + bias_at(c);
   return select(y, y / (1.0 + exp(-y)), SILU);
 }
 
@@ -132,32 +148,37 @@ fn group_norm_apply(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) n
   let i = flat_workgroup(wg, nwg) * WG + li;
   if (i >= p.count) { return; }
   let m = moments[(i / p.spatial / p.channels_per_group) * p.chunks];
-  out[i] = group_normalized(i, m.y, rstd(m));
+  out[i] = group_normalized(i, x[i], m.y, rstd(m));
 }
 
 // Short rows (the default model's groups, SD's 8x8 level): one workgroup reduces a whole row and
-// writes it, the second read coming from cache. One dispatch instead of partials and apply.
+// writes it from its registers. One dispatch instead of partials and apply.
 @compute @workgroup_size(WG)
 fn group_norm_row(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
   let row = flat_workgroup(wg, nwg);
+  // Uniform per workgroup: the barriers of workgroup_moments stay in uniform control flow.
   if (row >= p.rows) { return; }
   let start = row * p.row_len;
-  let m = workgroup_moments(values_moments(start, p.row_len, li), li);
+  let m = workgroup_moments(held_moments(start, p.row_len, li), li);
   let scale = rstd(m);
-  for (var i = start + li; i < start + p.row_len; i += WG) { out[i] = group_normalized(i, m.y, scale); }
+  for (var j = 0u; j < HELD; j++) {
+    let i = li + WG * j;
+    if (i < p.row_len) { out[start + i] = group_normalized(start + i, held[j], m.y, scale); }
+  }
 }
 
 // LayerNorm over rows of length C: rows are short (C <= 1280 in SD), so one small workgroup reduces
-// a row and writes it, the second read coming from cache.
+// a row and writes it from its registers.
 @compute @workgroup_size(WG)
 fn layer_norm(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
   let row = flat_workgroup(wg, nwg);
   if (row >= p.rows) { return; }
   let start = row * p.row_len;
-  let m = workgroup_moments(values_moments(start, p.row_len, li), li);
+  let m = workgroup_moments(held_moments(start, p.row_len, li), li);
   let mean = m.y;
   let scale = rstd(m);
-  for (var c = li; c < p.row_len; c += WG) {
-    out[start + c] = (x[start + c] - mean) * scale * weight_at(c) + bias_at(c);
+  for (var j = 0u; j < HELD; j++) {
+    let c = li + WG * j;
+    if (c < p.row_len) { out[start + c] = (held[j] - mean) * scale * weight_at(c) + bias_at(c); }
   }
 }

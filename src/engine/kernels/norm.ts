@@ -13,7 +13,8 @@ function shaderFor(gpu: GpuContext): string {
 }
 
 /** Invocations per workgroup (the shader's WG override): GroupNorm works on long rows and chunks,
- * LayerNorm on rows of 320 to 1280 values, where 64 invocations keep 5 to 20 each busy. */
+ * LayerNorm on rows of 320 to 1280 values, where 64 invocations hold 5 to 20 each (rows over
+ * 64 * MAX_HELD values take 256). */
 const GROUP_NORM_WORKGROUP = 256;
 const LAYER_NORM_WORKGROUP = 64;
 /** Values one GroupNorm workgroup reduces (16 per invocation): a 64x64 SD 1.5 UNet group of 40960
@@ -24,6 +25,16 @@ const GROUP_NORM_CHUNK = 4096;
  * default model's groups (1536 to 10240 values, 64 rows) took one dispatch instead of three (10240:
  * 26 us against 36); at 16384 values the two were even, at 24576 one dispatch lost (51 us against 38). */
 const GROUP_NORM_ROW_MAX = 12288;
+/** Values one invocation holds in registers (MAX_HELD in norm.wgsl): a row or chunk of up to
+ * WG * MAX_HELD values is loaded once and normalized from registers. */
+const MAX_HELD = 48;
+
+/** The shader's HELD for rows (or chunks) of `length` values on `workgroup` invocations. */
+function heldValues(length: number, workgroup: number): number {
+  const held = Math.max(1, Math.ceil(length / workgroup));
+  if (held > MAX_HELD) throw new Error(`norm: ${length} values exceed ${workgroup} invocations x ${MAX_HELD} held values`);
+  return held;
+}
 
 interface NormShape {
   rows: number;
@@ -91,7 +102,7 @@ export function groupNorm(
   if (rowLen <= GROUP_NORM_ROW_MAX) {
     rec.dispatch({
       label: `group_norm_row:${label}`,
-      pipeline: rec.gpu.pipeline('norm', shaderFor(rec.gpu), 'group_norm_row', applyConstants),
+      pipeline: rec.gpu.pipeline('norm', shaderFor(rec.gpu), 'group_norm_row', { ...applyConstants, HELD: heldValues(rowLen, GROUP_NORM_WORKGROUP) }),
       params: normParams(shape),
       bindings: [x, weight, bias, null, out],
       workgroups: grid1d(rows),
@@ -102,7 +113,7 @@ export function groupNorm(
 
   rec.dispatch({
     label: `group_norm_partials:${label}`,
-    pipeline: rec.gpu.pipeline('norm', shaderFor(rec.gpu), 'group_norm_partials', constants),
+    pipeline: rec.gpu.pipeline('norm', shaderFor(rec.gpu), 'group_norm_partials', { ...constants, HELD: heldValues(Math.min(rowLen, GROUP_NORM_CHUNK), GROUP_NORM_WORKGROUP) }),
     params: normParams(shape),
     bindings: [x, null, null, moments, null],
     workgroups: grid1d(rows * chunks),
@@ -135,9 +146,10 @@ export function layerNorm(rec: Recorder, x: Tensor, weight: Tensor, bias: Tensor
   const label = opts.label ?? `layerNorm(${x.label})`;
   const out = outputFor(rec, 'layerNorm', x, opts.out, label);
   const rows = channels === 0 ? 0 : numel(x.shape) / channels;
+  const workgroup = channels <= LAYER_NORM_WORKGROUP * MAX_HELD ? LAYER_NORM_WORKGROUP : GROUP_NORM_WORKGROUP;
   rec.dispatch({
     label: `layer_norm:${label}`,
-    pipeline: rec.gpu.pipeline('norm', shaderFor(rec.gpu), 'layer_norm', { ...affineConstants(weight, bias), WG: LAYER_NORM_WORKGROUP }),
+    pipeline: rec.gpu.pipeline('norm', shaderFor(rec.gpu), 'layer_norm', { ...affineConstants(weight, bias), WG: workgroup, HELD: heldValues(channels, workgroup) }),
     params: normParams({ rows, rowLen: channels, eps: opts.eps }),
     bindings: [x, weight, bias, null, out],
     workgroups: grid1d(rows),
