@@ -1,7 +1,8 @@
 // A self-attention's to_q, to_k, to_v as one stacked projection: the same transformer output as three
 // projections, in two fewer dispatches, and three projections wherever the stack cannot be made.
 // A cross-attention's keys and values computed once per context: the same output as projecting the
-// context in every call. proj_in and proj_out stored as linear layers (SD 2.x's use_linear_projection)
+// context in every call, also as column slices of one product for several modules (their to_k and
+// to_v stacked). proj_in and proj_out stored as linear layers (SD 2.x's use_linear_projection)
 // give the same output as the same numbers stored as 1x1 convolutions.
 // Weights: one Transformer2DModel of the golden UNet fixture (diffusers, random weights).
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../src/engine/gpu/gpu-context';
 import { Recorder } from '../src/engine/gpu/recorder';
 import type { Tensor } from '../src/engine/gpu/tensor';
-import { crossAttentionKeyValues, fuseSelfAttentionProjections, transformer2d, type KeyValues } from '../src/engine/nn/transformer-2d';
+import { crossAttentionKeyValues, fuseCrossAttentionKeyValues, fuseSelfAttentionProjections, transformer2d, type KeyValues } from '../src/engine/nn/transformer-2d';
 import { parseUNetConfig } from '../src/engine/nn/unet-config';
 import { loadWeights, uploadTensor, type WeightStorage } from '../src/engine/weights/gpu-weights';
 import { nodeModelFolder } from '../src/engine/weights/node-byte-source';
@@ -27,7 +28,8 @@ const TOLERANCE = 1e-6;
 
 async function fixtureWeights(gpu: GpuContext, storage: WeightStorage): Promise<WeightStore> {
   const source = await nodeModelFolder(FIXTURE).open('diffusion_pytorch_model.safetensors');
-  return loadWeights(gpu, source, { storage, filter: (name) => name.startsWith(PREFIX) });
+  // PREFIX and its neighbour (OTHER_CROSS_ATTENTION), the UNet's next transformer.
+  return loadWeights(gpu, source, { storage, filter: (name) => name.startsWith(PREFIX) || name.startsWith(OTHER_CROSS_ATTENTION) });
 }
 
 /** `weights` with extra tensors, as a checkpoint that has them would give. */
@@ -42,11 +44,12 @@ function withExtra(weights: WeightStore, extra: Map<string, Tensor>): WeightStor
 }
 
 const CROSS_ATTENTION = `${PREFIX}.transformer_blocks.0.attn2`;
+const OTHER_CROSS_ATTENTION = 'down_blocks.0.attentions.1.transformer_blocks.0.attn2';
 
 /** One transformer call on fixed random inputs, with multipliers on both attention sites. With
- * `contextOnce`, the cross-attention's keys and values come from a plan of their own, run first, as
- * the UNet's context plan computes them once per prompt. */
-async function runTransformer(gpu: GpuContext, weights: WeightStore, contextOnce = false): Promise<{ out: Float32Array; dispatches: number }> {
+ * `contextModules` (CROSS_ATTENTION among them), the keys and values of those cross-attentions come
+ * from a plan of their own, run first, as the UNet's context plan computes them once per prompt. */
+async function runTransformer(gpu: GpuContext, weights: WeightStore, contextModules?: string[]): Promise<{ out: Float32Array; dispatches: number; contextDispatches: number }> {
   const config = parseUNetConfig(await nodeModelFolder(FIXTURE).readJson('config.json'));
   const block = config.down[0];
   const random = rng(21);
@@ -55,10 +58,7 @@ async function runTransformer(gpu: GpuContext, weights: WeightStore, contextOnce
   const multipliers = gpu.upload('multipliers', new Float32Array([2, 0.5, 3, 1.5, 0.5, 2, 1, 0.75]));
   const contextRec = new Recorder(gpu, 'context');
   let keyValues: KeyValues | undefined;
-  if (contextOnce) {
-    const { k, v } = crossAttentionKeyValues(contextRec, context, weights, CROSS_ATTENTION);
-    keyValues = { k: contextRec.keep(k), v: contextRec.keep(v) };
-  }
+  if (contextModules) keyValues = crossAttentionKeyValues(contextRec, context, weights, contextModules).get(CROSS_ATTENTION);
   const contextPlan = contextRec.finish();
   contextPlan.run();
   const rec = new Recorder(gpu, 'transformer');
@@ -79,7 +79,7 @@ async function runTransformer(gpu: GpuContext, weights: WeightStore, contextOnce
   contextPlan.destroy();
   for (const t of [x, context, output]) t.buffer.destroy();
   multipliers.destroy();
-  return { out, dispatches: plan.steps.length };
+  return { out, dispatches: plan.steps.length, contextDispatches: contextPlan.steps.length };
 }
 
 describe('self-attention projects q, k and v in one dispatch', () => {
@@ -119,10 +119,27 @@ describe("cross-attention's keys and values, computed once per context", () => {
     const gpu = await testGpu();
     const weights = await fixtureWeights(gpu, 'f16');
     const everyCall = await runTransformer(gpu, weights);
-    const once = await runTransformer(gpu, weights, true);
+    const once = await runTransformer(gpu, weights, [CROSS_ATTENTION]);
     expect(once.dispatches).toBe(everyCall.dispatches - 2);
+    expect(once.contextDispatches).toBe(2);
     expect(relError(once.out, everyCall.out)).toBeLessThan(TOLERANCE);
     weights.destroy();
+  });
+
+  it("come from one product for several modules when their to_k and to_v are stacked, read as column slices", async () => {
+    const gpu = await testGpu();
+    const weights = await fixtureWeights(gpu, 'f16');
+    const modules = [OTHER_CROSS_ATTENTION, CROSS_ATTENTION]; // CROSS_ATTENTION's slices start past the other's
+    const separate = await runTransformer(gpu, weights, modules);
+    expect(separate.contextDispatches).toBe(4);
+    const fused = fuseCrossAttentionKeyValues(gpu, weights, modules);
+    const stacked = await runTransformer(gpu, fused, modules);
+    expect(stacked.contextDispatches).toBe(1);
+    expect(stacked.dispatches).toBe(separate.dispatches);
+    expect(relError(stacked.out, separate.out)).toBeLessThan(TOLERANCE);
+    // Another order than the stack's is refused, not misread.
+    expect(() => crossAttentionKeyValues(new Recorder(gpu, 'wrong order'), tensorFrom(gpu, [1, 2, 32], new Float32Array(64)), fused, [CROSS_ATTENTION])).toThrow(/not the .* stacked/);
+    fused.destroy();
   });
 });
 

@@ -16,13 +16,15 @@
 // stacked once into one [3C, C] matrix (fuseSelfAttentionProjections), so one linear dispatch gives
 // [B, L, 3C] and attention reads q, k, v from it in place. Cross-attention's k and v depend on the
 // text alone: the UNet computes them once per context (crossAttentionKeyValues) and every call reuses
-// them. The multipliers never touch them (mk, mv act inside attention), so a slider keeps them valid.
+// them; every cross-attention's to_k and to_v are stacked into one matrix
+// (fuseCrossAttentionKeyValues), so that is one product, not two per module. The multipliers never
+// touch them (mk, mv act inside attention), so a slider keeps them valid.
 import type { GpuContext } from '../gpu/gpu-context';
 import type { Recorder } from '../gpu/recorder';
 import { sameShape, type Tensor } from '../gpu/tensor';
 import type { WeightStore } from '../weights/weight-store';
 import { withRowStacks } from '../weights/stacked-weights';
-import { attention, splitColumns, type AttentionInput } from '../kernels/attention';
+import { attention, splitColumns, type AttentionInput, type TensorColumns } from '../kernels/attention';
 import { conv2d } from '../kernels/conv2d';
 import { layerNorm, groupNorm } from '../kernels/norm';
 import { linear } from '../kernels/linear';
@@ -51,10 +53,11 @@ export interface Transformer2DOptions {
   crossKeyValues?: (attentionPath: string) => KeyValues | undefined;
 }
 
-/** A cross-attention module's to_k(context) and to_v(context). */
+/** A cross-attention module's to_k(context) and to_v(context): tensors of their own, or column
+ * slices of the stacked product of every module's (fuseCrossAttentionKeyValues). */
 export interface KeyValues {
-  k: Tensor;
-  v: Tensor;
+  k: AttentionInput;
+  v: AttentionInput;
 }
 
 export function transformer2d(rec: Recorder, x: Tensor, weights: WeightStore, prefix: string, opts: Transformer2DOptions): Tensor {
@@ -178,8 +181,41 @@ function project(rec: Recorder, input: Tensor, weights: WeightStore, prefix: str
   return linear(rec, input, weights.get(`${prefix}.${name}.weight`), optional(weights, `${prefix}.${name}.bias`), { label: `${prefix}.${name}` });
 }
 
-/** A cross-attention module's keys and values of `context`: they depend on the text alone, so the
- * UNet computes them once per context (its context plan), not in every call. */
-export function crossAttentionKeyValues(rec: Recorder, context: Tensor, weights: WeightStore, attentionPath: string): KeyValues {
-  return { k: project(rec, context, weights, attentionPath, 'to_k'), v: project(rec, context, weights, attentionPath, 'to_v') };
+/** The key of every cross-attention's to_k and to_v rows stacked into one matrix, in the order of
+ * the modules given to fuseCrossAttentionKeyValues. */
+const STACKED_CROSS_KEY_VALUES = 'cross-attention to_k and to_v (stacked)';
+
+/** `weights` plus, where the cross-attention modules `attentionPrefixes` (…attn2) have no k or v
+ * bias and their matrices stack (same context width and storage, within one buffer binding), their
+ * to_k and to_v rows stacked in this order: [k0; v0; k1; v1; ...]. crossAttentionKeyValues, given
+ * the same modules in the same order, then projects the context once for all of them. */
+export function fuseCrossAttentionKeyValues(gpu: GpuContext, weights: WeightStore, attentionPrefixes: readonly string[]): WeightStore {
+  const biased = attentionPrefixes.some((prefix) => weights.has(`${prefix}.to_k.bias`) || weights.has(`${prefix}.to_v.bias`));
+  const parts = attentionPrefixes.flatMap((prefix) => [`${prefix}.to_k.weight`, `${prefix}.to_v.weight`]);
+  return withRowStacks(gpu, weights, biased || !parts.length ? [] : [{ name: STACKED_CROSS_KEY_VALUES, parts }]);
+}
+
+/** The keys and values of `context` for each cross-attention module of `attentionPaths`: one product
+ * where fuseCrossAttentionKeyValues stacked these modules' weights (in this order), else two per
+ * module. They depend on the text alone, so the UNet computes them once per context (its context
+ * plan), not in every call; the tensors are kept (`rec.keep`) for the calls that read them. */
+export function crossAttentionKeyValues(rec: Recorder, context: Tensor, weights: WeightStore, attentionPaths: readonly string[]): Map<string, KeyValues> {
+  const keyValues = new Map<string, KeyValues>();
+  if (!weights.has(STACKED_CROSS_KEY_VALUES)) {
+    for (const path of attentionPaths) {
+      keyValues.set(path, { k: rec.keep(project(rec, context, weights, path, 'to_k')), v: rec.keep(project(rec, context, weights, path, 'to_v')) });
+    }
+    return keyValues;
+  }
+  const stacked = weights.get(STACKED_CROSS_KEY_VALUES);
+  const all = rec.keep(linear(rec, context, stacked, undefined, { label: 'to_k, to_v of every cross-attention' }));
+  let first = 0;
+  const columns = (path: string, name: 'to_k' | 'to_v'): TensorColumns => {
+    const count = weights.get(`${path}.${name}.weight`).shape[0];
+    first += count;
+    return { tensor: all, first: first - count, count };
+  };
+  for (const path of attentionPaths) keyValues.set(path, { k: columns(path, 'to_k'), v: columns(path, 'to_v') });
+  if (first !== stacked.shape[0]) throw new Error(`crossAttentionKeyValues: the modules' ${first} rows are not the ${stacked.shape[0]} stacked (other modules, or another order?)`);
+  return keyValues;
 }

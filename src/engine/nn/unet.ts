@@ -21,7 +21,7 @@ import { linear } from '../kernels/linear';
 import { groupNorm } from '../kernels/norm';
 import { timestepEmbedding } from '../kernels/timestep-embedding';
 import { resnetBlock, stackTimeProjections, type TimeProjectionStack } from './resnet-block';
-import { crossAttentionKeyValues, fuseSelfAttentionProjections, transformer2d, type AttentionSiteRef, type KeyValues } from './transformer-2d';
+import { crossAttentionKeyValues, fuseCrossAttentionKeyValues, fuseSelfAttentionProjections, transformer2d, type AttentionSiteRef, type KeyValues } from './transformer-2d';
 import { parseUNetConfig, type UNetConfig } from './unet-config';
 import { enumerateSites, multiplierTable } from './unet-sites';
 
@@ -47,6 +47,8 @@ export interface UNetCall {
 
 export class UNet {
   readonly sites: AttentionSite[];
+  /** The cross-attention modules (…attn2) in site order: the order of their stacked keys and values. */
+  private readonly crossAttention: string[];
   private readonly siteIndex: Map<string, number>;
   private readonly multipliers: GPUBuffer;
   private readonly calls = new Map<string, UNetCall>();
@@ -62,7 +64,9 @@ export class UNet {
   ) {
     this.sites = enumerateSites(config);
     const selfAttention = this.sites.filter((s) => s.kind === 'attn1').map((s) => s.path);
-    const stacked = stackTimeProjections(gpu, fuseSelfAttentionProjections(gpu, weights, selfAttention), resnetPrefixes(config));
+    this.crossAttention = this.sites.filter((s) => s.kind === 'attn2').map((s) => s.path);
+    const fused = fuseCrossAttentionKeyValues(gpu, fuseSelfAttentionProjections(gpu, weights, selfAttention), this.crossAttention);
+    const stacked = stackTimeProjections(gpu, fused, resnetPrefixes(config));
     this.weights = stacked.weights;
     this.timeProjections = stacked.stack;
     this.siteIndex = new Map(this.sites.map((s) => [s.path, s.index]));
@@ -119,12 +123,7 @@ export class UNet {
     const timesteps = this.input([batch], 'timesteps');
     const context = this.input([batch, contextLength, c.crossAttentionDim], 'context');
     const contextRec = new Recorder(this.gpu, `unet context ${batch}x${contextLength}`);
-    const crossKeyValues = new Map<string, KeyValues>();
-    for (const site of this.sites) {
-      if (site.kind !== 'attn2') continue;
-      const { k, v } = crossAttentionKeyValues(contextRec, context, this.weights, site.path);
-      crossKeyValues.set(site.path, { k: contextRec.keep(k), v: contextRec.keep(v) });
-    }
+    const crossKeyValues = crossAttentionKeyValues(contextRec, context, this.weights, this.crossAttention);
     const contextPlan = contextRec.finish();
     const rec = new Recorder(this.gpu, `unet ${batch}x${height}x${width}`);
     const output = rec.keep(this.forward(rec, sample, timesteps, context, crossKeyValues));

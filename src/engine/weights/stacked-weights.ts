@@ -1,7 +1,8 @@
 // Matrices made once, after loading, by stacking the rows of others: [N1, K], [N2, K], ... ->
 // [N1 + N2 + ..., K], so that one linear computes several projections of the same input side by
 // side (a self-attention's to_q, to_k, to_v, as diffusers' Attention.fuse_projections does; every
-// ResNet block's time-embedding projection), and their biases: [N1], [N2], ... -> [N1 + N2 + ...].
+// cross-attention's to_k and to_v of the text; every ResNet block's time-embedding projection), and
+// their biases: [N1], [N2], ... -> [N1 + N2 + ...].
 // Each stack is a byte copy on the GPU into a buffer of its own; the parts stay where they are, so
 // a layer that cannot use the stack still finds them.
 import type { GpuContext } from '../gpu/gpu-context';
@@ -43,6 +44,8 @@ export function withRowStacks(gpu: GpuContext, weights: WeightStore, stacks: rea
     if (rowStackProblem(tensors)) continue;
     const shape = [tensors.reduce((rows, t) => rows + t.shape[0], 0), ...tensors[0].shape.slice(1)];
     const bytes = tensors.reduce((sum, t) => sum + tensorBytes(t), 0);
+    // One binding must hold the stack; a larger one is left out like any other that cannot be made.
+    if (bytes > gpu.limits.maxStorageBufferBindingSize) continue;
     const buffer = gpu.createBuffer(name, bytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC);
     let offset = 0;
     for (const t of tensors) {
