@@ -60,12 +60,16 @@ const HALF_PI = Math.PI / 2;
 /** 1/n! for the sine and cosine series, by repeated division (deterministic, like all of this). */
 const INVERSE_FACTORIAL = [1];
 for (let n = 1; n <= 18; n++) INVERSE_FACTORIAL.push(INVERSE_FACTORIAL[n - 1] / n);
+// Tables of values the formulas below would otherwise compute per call, the same IEEE results
+// (a generation's noise is on the path to its first step): 1/(2k+1) of the atanh series, 2^e.
+const INVERSE_ODD = Array.from({ length: 12 }, (_, k) => 1 / (2 * k + 1));
+const POW2 = Array.from({ length: 34 }, (_, e) => 2 ** e);
 
 /** ln((word + 0.5) / 2^32), word a uint32: ln(m) + e·ln 2 with m in [√½, √2], ln m = 2·atanh((m−1)/(m+1)). */
 export function logOfUniform(word: number): number {
   const odd = 2 * word + 1; // (word + 0.5)·2 = odd, so u = odd / 2^33
   let exponent = word === 0 ? 0 : 32 - Math.clz32(word); // odd lies in [2^e, 2^(e+1))
-  let mantissa = odd / 2 ** exponent;
+  let mantissa = odd / POW2[exponent];
   if (mantissa > Math.SQRT2) {
     mantissa /= 2;
     exponent += 1;
@@ -73,8 +77,8 @@ export function logOfUniform(word: number): number {
   const f = (mantissa - 1) / (mantissa + 1);
   const s = f * f;
   // atanh series 1 + s/3 + s²/5 + … + s^11/23; |f| ≤ 0.172, so the next term is below 2^−60.
-  let series = 1 / 23;
-  for (let k = 10; k >= 1; k--) series = 1 / (2 * k + 1) + s * series;
+  let series = INVERSE_ODD[11];
+  for (let k = 10; k >= 1; k--) series = INVERSE_ODD[k] + s * series;
   const logMantissa = 2 * f + 2 * f * s * series;
   const n = exponent - 33;
   return n * LN2_HIGH + (logMantissa + n * LN2_LOW);
@@ -82,6 +86,13 @@ export function logOfUniform(word: number): number {
 
 /** [cos, sin] of 2π·(word + 0.5)/2^32: the top two bits pick the quadrant, Taylor series on [0, π/4]. */
 export function cosSinOfUniform(word: number): [number, number] {
+  const out = new Float64Array(2);
+  cosSinInto(word, out);
+  return [out[0], out[1]];
+}
+
+/** cosSinOfUniform into out[0], out[1], without allocating. */
+function cosSinInto(word: number, out: Float64Array): void {
   const quadrant = word >>> 30;
   const turn = ((word & 0x3fffffff) + 0.5) / 2 ** 30; // fraction of the quadrant, in (0, 1)
   const upper = turn > 0.5;
@@ -95,16 +106,9 @@ export function cosSinOfUniform(word: number): [number, number] {
   // sin(π/2 − a) = cos a: the quadrant's upper half swaps them.
   const c = upper ? sin : cos;
   const s = upper ? cos : sin;
-  switch (quadrant) {
-    case 0:
-      return [c, s];
-    case 1:
-      return [-s, c];
-    case 2:
-      return [-c, -s];
-    default:
-      return [s, -c];
-  }
+  // Quadrant q turns (c, s) by q right angles.
+  out[0] = quadrant === 0 ? c : quadrant === 1 ? -s : quadrant === 2 ? -c : s;
+  out[1] = quadrant === 0 ? s : quadrant === 1 ? c : quadrant === 2 ? -s : -c;
 }
 
 function checkU32(name: string, value: number): void {
@@ -118,15 +122,16 @@ export function gaussianNoise(seed: number, count: number, stream = 0): Float32A
   if (!Number.isInteger(count) || count < 0) throw new Error(`gaussianNoise: count must be a non-negative integer, got ${count}`);
   const out = new Float32Array(count);
   const words = new Uint32Array(4);
+  const cosSin = new Float64Array(2);
   for (let block = 0; block * 4 < count; block++) {
     philox4x32(block, 0, 0, 0, seed, stream, words);
     for (let pair = 0; pair < 2; pair++) {
       const i = block * 4 + pair * 2;
       if (i >= count) break;
       const radius = Math.sqrt(-2 * logOfUniform(words[pair * 2]));
-      const [cos, sin] = cosSinOfUniform(words[pair * 2 + 1]);
-      out[i] = radius * cos;
-      if (i + 1 < count) out[i + 1] = radius * sin;
+      cosSinInto(words[pair * 2 + 1], cosSin);
+      out[i] = radius * cosSin[0];
+      if (i + 1 < count) out[i + 1] = radius * cosSin[1];
     }
   }
   return out;
