@@ -167,10 +167,11 @@ export class Plan {
     return this.buffers.reduce((sum, b) => sum + b.size, 0);
   }
 
-  /** Encodes every dispatch into one compute pass of `encoder`. */
-  encode(encoder: GPUCommandEncoder): void {
+  /** Encodes every dispatch, or those of `steps` (indices from, from + 1, ... < to), into one
+   * compute pass of `encoder`. */
+  encode(encoder: GPUCommandEncoder, steps?: { from: number; to: number }): void {
     const pass = encoder.beginComputePass({ label: this.label });
-    for (const step of this.steps) {
+    for (const step of steps ? this.steps.slice(steps.from, steps.to) : this.steps) {
       pass.setPipeline(step.pipeline);
       pass.setBindGroup(0, step.bindGroup);
       pass.dispatchWorkgroups(...step.workgroups);

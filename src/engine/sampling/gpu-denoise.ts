@@ -68,7 +68,7 @@ export async function denoiseOnGpu(opts: DenoiseOptions, model: GpuModelCall): P
   const ancestral = Array.from({ length: steps }, (_, i) => scheduler.stepFormula(i)).some((f) => f.formula === 'euler' && f.ancestral);
   if (ancestral && !opts.stepNoise) throw new Error('euler_a: the ancestral step needs a noise source');
   const noise = ancestral ? state('step-noise', new Float32Array(size)) : undefined;
-  const plans: { before: Plan; after: Plan }[] = [];
+  let plan: Plan | undefined;
   const staging: GPUBuffer[] = [];
   const inFlight: InFlight[] = [];
   const started = performance.now();
@@ -88,19 +88,21 @@ export async function denoiseOnGpu(opts: DenoiseOptions, model: GpuModelCall): P
   };
 
   try {
+    // One plan for the whole run: dispatch 2i makes step i's model input, 2i + 1 takes its step.
     const workgroups = grid1d(Math.ceil(size / WORKGROUP));
+    const rec = new Recorder(gpu, 'sampling steps');
+    const modelInput = gpu.pipeline('scheduler-step', wgsl, 'model_input');
+    const step = gpu.pipeline('scheduler-step', wgsl, 'step');
     for (let i = 0; i < steps; i++) {
       const formula = scheduler.stepFormula(i);
       const { flags, coefficients } = formulaWords(formula);
       const uniforms = params()
         .u32(size, guided ? 1 : 0, FORMULA_INDEX[formula.formula], flags)
         .f32(guidance, scheduler.modelInputDivisor(i), ...coefficients);
-      const before = new Recorder(gpu, `sampling step ${i}: model input`);
-      before.dispatch({ label: 'model_input', pipeline: gpu.pipeline('scheduler-step', wgsl, 'model_input'), params: uniforms, bindings: [latents, null, null, null, model.sample], workgroups });
-      const after = new Recorder(gpu, `sampling step ${i}: scheduler step`);
-      after.dispatch({ label: 'step', pipeline: gpu.pipeline('scheduler-step', wgsl, 'step'), params: uniforms, bindings: [latents, model.output, predOriginal, noise ?? model.output], workgroups });
-      plans.push({ before: before.finish(), after: after.finish() });
+      rec.dispatch({ label: `model_input ${i}`, pipeline: modelInput, params: uniforms, bindings: [latents, null, null, null, model.sample], workgroups });
+      rec.dispatch({ label: `step ${i}`, pipeline: step, params: uniforms, bindings: [latents, model.output, predOriginal, noise ?? model.output], workgroups });
     }
+    plan = rec.finish();
     if (readLatents || readPrediction) {
       for (let s = 0; s < STEPS_IN_FLIGHT; s++) staging.push(gpu.device.createBuffer({ label: `sampling:step-readback ${s}`, size: 2 * bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
     }
@@ -116,9 +118,9 @@ export async function denoiseOnGpu(opts: DenoiseOptions, model: GpuModelCall): P
         gpu.write(noise.buffer, drawn);
       }
       const encoder = gpu.device.createCommandEncoder({ label: `sampling step ${i}` });
-      plans[i].before.encode(encoder);
+      plan.encode(encoder, { from: 2 * i, to: 2 * i + 1 });
       model.encode(encoder);
-      plans[i].after.encode(encoder);
+      plan.encode(encoder, { from: 2 * i + 1, to: 2 * i + 2 });
       const buffer = staging[i % STEPS_IN_FLIGHT];
       if (buffer) {
         if (readLatents) encoder.copyBufferToBuffer(latents.buffer, 0, buffer, 0, bytes);
@@ -134,10 +136,7 @@ export async function denoiseOnGpu(opts: DenoiseOptions, model: GpuModelCall): P
   } finally {
     // A cancelled sampling may leave steps queued: let them finish before freeing what they use.
     await gpu.idle();
-    for (const { before, after } of plans) {
-      before.destroy();
-      after.destroy();
-    }
+    plan?.destroy();
     for (const buffer of [latents.buffer, predOriginal.buffer, noise?.buffer, ...staging]) buffer?.destroy();
   }
 }
