@@ -40,7 +40,7 @@ describe('text-to-image pipeline on the fixture models', () => {
     expect(differs(first.image, again.image)).toBe(0);
   });
 
-  it('changes with the seed and with the attention multipliers, without re-encoding the text', async () => {
+  it('changes with the seed and with the attention multipliers, without re-encoding the text; a new prompt and back again', async () => {
     const reference = await pipeline.generate(base);
     const encodings = pipeline.stats.textEncodings;
     const otherSeed = await pipeline.generate({ ...base, seed: 43 });
@@ -48,8 +48,12 @@ describe('text-to-image pipeline on the fixture models', () => {
     expect(pipeline.stats.textEncodings).toBe(encodings);
     expect(differs(reference.image, otherSeed.image)).toBeGreaterThan(100);
     expect(differs(reference.image, scaled.image)).toBeGreaterThan(100);
-    await pipeline.generate({ ...base, prompt: 'a blue dog' });
+    const dog = await pipeline.generate({ ...base, prompt: 'a blue dog' });
     expect(pipeline.stats.textEncodings).toBe(encodings + 1);
+    expect(differs(reference.image, dog.image)).toBeGreaterThan(100);
+    // Back to the first prompt: the UNet's context (and its cross-attention keys and values) is the
+    // first prompt's again, not what the dog left.
+    expect(differs(reference.image, (await pipeline.generate(base)).image)).toBe(0);
   });
 
   it('generates several seeds in one batch, each equal to its own single generation up to rounding', async () => {
