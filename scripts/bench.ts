@@ -2,8 +2,9 @@
 //                  [--unet-config FILE [--batch N]]   (any UNet config.json, random f16 weights)
 //                  [--without subgroups,shader-f16]   (optional features left off: times the plain fallbacks)
 //
-// ms per UNet call (median after warm-up) for (a) the default model at its default settings, with
-// images per second of the whole pipeline, (b) an SD 1.5-layout UNet with random f16 weights made
+// ms per UNet call (median after warm-up; each call alone, waited for, and also 10 queued back to
+// back, as a sampling run's steps are) for (a) the default model at its default settings, with
+// images per second of the whole pipeline and an image's time split into steps and the rest, (b) an SD 1.5-layout UNet with random f16 weights made
 // in place, 64×64 latent, batch 2, (c) the SD-Turbo layout, batch 1; a per-kernel breakdown from
 // timestamp queries; GPU memory for the weights and the activations; (ort) the default model on our
 // engine and on ONNX Runtime Web's WebGPU EP (its ONNX export), both behind the same pipeline, timed
@@ -50,6 +51,9 @@ interface UNetResult {
   msMedian: number;
   msMin: number;
   iterations: number;
+  /** ms per call with BACK_TO_BACK calls queued before one wait (median over groups), as the
+   * steps of a sampling run: each call's encoding overlaps the GPU's work on the one before. */
+  msBackToBack: number;
   weightBytes: number;
   activationBytes: number;
   peakActivationBytes: number;
@@ -57,6 +61,9 @@ interface UNetResult {
   kernels?: KernelTime[];
   imagesPerSecond?: number;
   msPerImage?: number;
+  /** One image's time split into steps and the rest (prompt, noise, decoding, read-backs): from
+   * images of `steps` and 2 x `steps` steps. */
+  imageParts?: { steps: number; msPerStep: number; msOutsideSteps: number };
   /** Throughput when BATCH_SEEDS images of different seeds share each UNet call. */
   imagesPerSecondBatched?: number;
   settings?: string;
@@ -94,6 +101,21 @@ function runWholeCall(call: UNetCall): void {
   call.plan.run();
 }
 
+/** Calls per group of the back-to-back timing, and groups timed. */
+const BACK_TO_BACK = 10;
+const BACK_TO_BACK_GROUPS = 5;
+
+async function timeBackToBack(gpu: GpuContext, call: UNetCall): Promise<number> {
+  const perCall: number[] = [];
+  for (let g = 0; g <= BACK_TO_BACK_GROUPS; g++) {
+    const t0 = performance.now();
+    for (let i = 0; i < BACK_TO_BACK; i++) runWholeCall(call);
+    await gpu.idle();
+    if (g > 0) perCall.push((performance.now() - t0) / BACK_TO_BACK); // group 0 warms up
+  }
+  return median(perCall);
+}
+
 async function timeCall(gpu: GpuContext, call: UNetCall, iterations: number): Promise<number[]> {
   const warmup = Math.min(3, iterations);
   for (let i = 0; i < warmup; i++) {
@@ -127,6 +149,7 @@ async function benchUNet(gpu: GpuContext, name: string, unet: UNet, batch: numbe
     msMedian: median(times),
     msMin: Math.min(...times),
     iterations: times.length,
+    msBackToBack: await timeBackToBack(gpu, call),
     weightBytes: unet.weights.byteSize,
     // The context plan's keys and values stay allocated for the whole call.
     activationBytes: call.plan.activationBytes + call.contextPlan.activationBytes,
@@ -152,6 +175,10 @@ async function benchDefaultModel(gpu: GpuContext, opts: Options): Promise<UNetRe
   for (let i = 0; i < Math.max(3, Math.min(opts.iterations, 20)); i++) imageTimes.push((await pipeline.generate({ ...request, seed: i })).ms);
   result.msPerImage = median(imageTimes);
   result.imagesPerSecond = 1000 / result.msPerImage;
+  const longTimes: number[] = [];
+  for (let i = 0; i < imageTimes.length; i++) longTimes.push((await pipeline.generate({ ...request, steps: 2 * d.steps, seed: i })).ms);
+  const msPerStep = (median(longTimes) - result.msPerImage) / d.steps;
+  result.imageParts = { steps: d.steps, msPerStep, msOutsideSteps: result.msPerImage - d.steps * msPerStep };
   result.settings = `${d.sampler}, ${d.steps} steps, CFG ${d.cfg}`;
   await pipeline.generateBatch(request, seedsFrom(0)); // warm-up: records the batched plan
   const batchTimes: number[] = [];
@@ -234,12 +261,17 @@ function report(gpu: GpuContext, results: UNetResult[], backends: BackendResult[
     for (const b of backends) lines.push(`| ${b.backend} | ${b.batch} | ${b.msPerCall.toFixed(2)} | ${b.msPerImage.toFixed(1)} | ${b.imagesPerSecond.toFixed(2)} | ${b.settings} |`);
     lines.push('');
   }
-  lines.push(`| model | batch | latent | ms / UNet call (median) | min | n | images/s one at a time | images/s, ${BATCH_SEEDS} seeds per batch | weights | activations (peak live) | dispatches |`);
-  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  lines.push(`| model | batch | latent | ms / UNet call (median) | min | n | ms / call, ${BACK_TO_BACK} back to back | images/s one at a time | images/s, ${BATCH_SEEDS} seeds per batch | weights | activations (peak live) | dispatches |`);
+  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of results) {
     const ips = r.imagesPerSecond ? `${r.imagesPerSecond.toFixed(2)} (${r.settings})` : '';
     const batched = r.imagesPerSecondBatched ? r.imagesPerSecondBatched.toFixed(2) : '';
-    lines.push(`| ${r.name} | ${r.batch} | ${r.latent} | ${r.msMedian.toFixed(2)} | ${r.msMin.toFixed(2)} | ${r.iterations} | ${ips} | ${batched} | ${mib(r.weightBytes)} | ${mib(r.activationBytes)} (${mib(r.peakActivationBytes)}) | ${r.dispatches} |`);
+    lines.push(`| ${r.name} | ${r.batch} | ${r.latent} | ${r.msMedian.toFixed(2)} | ${r.msMin.toFixed(2)} | ${r.iterations} | ${r.msBackToBack.toFixed(2)} | ${ips} | ${batched} | ${mib(r.weightBytes)} | ${mib(r.activationBytes)} (${mib(r.peakActivationBytes)}) | ${r.dispatches} |`);
+  }
+  for (const r of results) {
+    if (!r.imageParts) continue;
+    const { steps, msPerStep, msOutsideSteps } = r.imageParts;
+    lines.push('', `${r.name}: one image = ${steps} steps x ${msPerStep.toFixed(2)} ms + ${msOutsideSteps.toFixed(2)} ms outside the steps (images of ${steps} and ${2 * steps} steps)`);
   }
   for (const r of results) {
     if (!r.kernels) continue;

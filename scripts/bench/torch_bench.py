@@ -24,6 +24,10 @@ SD15 = {
     "mid_block_scale_factor": 1, "norm_eps": 1e-5, "norm_num_groups": 32, "out_channels": 4, "sample_size": 64,
     "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
 }
+# The back-to-back timing of scripts/bench.ts: calls per group, groups timed.
+BACK_TO_BACK = 10
+BACK_TO_BACK_GROUPS = 5
+
 SD_TURBO = {**SD15, "attention_head_dim": [5, 10, 20, 20], "cross_attention_dim": 1024, "use_linear_projection": True}
 
 
@@ -43,9 +47,19 @@ def time_unet(config, batch, size, context_len, dtype, iterations):
             model(x, t, ctx)
             torch.cuda.synchronize()
             times.append((time.perf_counter() - t0) * 1000)
+        # As the steps of a sampling run: BACK_TO_BACK calls queued before one wait (median of groups).
+        back_to_back = []
+        for group in range(BACK_TO_BACK_GROUPS + 1):
+            t0 = time.perf_counter()
+            for _ in range(BACK_TO_BACK):
+                model(x, t, ctx)
+            torch.cuda.synchronize()
+            if group > 0:  # group 0 warms up
+                back_to_back.append((time.perf_counter() - t0) * 1000 / BACK_TO_BACK)
     del model
     torch.cuda.empty_cache()
-    return {"ms_median": statistics.median(times), "ms_min": min(times), "n": len(times)}
+    return {"ms_median": statistics.median(times), "ms_min": min(times), "n": len(times),
+            "ms_back_to_back": statistics.median(back_to_back)}
 
 
 def main():
@@ -70,7 +84,7 @@ def main():
             r = time_unet(cfg, batch, size, ctx, dtype, args.iterations)
             r.update(name=name, precision=label, batch=batch, latent=size)
             results["results"].append(r)
-            print(f"{name:18s} batch {batch} {size}x{size} {label:16s} {r['ms_median']:8.2f} ms (min {r['ms_min']:.2f}, n {r['n']})", flush=True)
+            print(f"{name:18s} batch {batch} {size}x{size} {label:16s} {r['ms_median']:8.2f} ms (min {r['ms_min']:.2f}, n {r['n']}; back to back {r['ms_back_to_back']:.2f})", flush=True)
     if args.json:
         json.dump(results, open(args.json, "w"), indent=1)
 
