@@ -56,6 +56,9 @@ export interface AdapterDescription {
 export class GpuContext {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly modules = new Map<string, GPUShaderModule>();
+  /** hash() of each shader's code, so that a lookup costs a map access, not a pass over the code
+   * (the engine asks for pipelines while recording and at the start of every sampling run). */
+  private readonly codeHashes = new Map<string, number>();
   private destroyed = false;
 
   private constructor(
@@ -133,7 +136,12 @@ export class GpuContext {
       .sort(([a], [b]) => (a < b ? -1 : 1))
       .map(([k, v]) => `${k}=${v}`)
       .join(',');
-    const key = `${label}|${entryPoint}|${constantKey}|${code.length}|${hash(code)}`;
+    let codeHash = this.codeHashes.get(code);
+    if (codeHash === undefined) {
+      codeHash = hash(code);
+      this.codeHashes.set(code, codeHash);
+    }
+    const key = `${label}|${entryPoint}|${constantKey}|${code.length}|${codeHash}`;
     let pipeline = this.pipelines.get(key);
     if (!pipeline) {
       let module = this.modules.get(code);
@@ -194,6 +202,7 @@ export class GpuContext {
     this.destroyed = true;
     this.pipelines.clear();
     this.modules.clear();
+    this.codeHashes.clear();
     this.device.destroy();
   }
 }
