@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { scale } from '../src/engine/kernels/elementwise';
 import { Recorder } from '../src/engine/gpu/recorder';
 import type { Tensor } from '../src/engine/gpu/tensor';
-import { denoise, type NoisePredictor } from '../src/engine/sampling/denoise';
+import { denoise, type NoisePredictor, type PreparedPrediction } from '../src/engine/sampling/denoise';
+import { SamplingBuffers } from '../src/engine/sampling/gpu-denoise';
 import { createScheduler, parseSchedulerConfig, type SchedulerKind } from '../src/engine/sampling/schedulers';
 import { randn, relError, rng, testGpu } from './support/gpu';
 
@@ -15,13 +16,19 @@ const FACTOR = 0.7;
 const CHANNELS = 2;
 const SIDE = 8;
 
-/** A "UNet" whose output is FACTOR times its input: a plan of one kernel on the GPU, a map on the CPU. */
-async function standInModel(): Promise<{ model: NoisePredictor; destroy: () => void }> {
+/** A "UNet" whose output is FACTOR times its input: a plan of one kernel on the GPU, a map on the CPU.
+ * With `keepCalls`, one call per size serves every run (the buffers it keeps between runs too), as
+ * the WGSL UNet's recorded calls do. */
+async function standInModel(keepCalls = false): Promise<{ model: NoisePredictor; destroy: () => void }> {
   const gpu = await testGpu();
   const made: { destroy(): void }[] = [];
+  const calls = new Map<string, PreparedPrediction>();
   const model: NoisePredictor = {
     inChannels: CHANNELS,
     prepare(batch, height, width) {
+      const key = `${batch}x${height}x${width}`;
+      const kept = calls.get(key);
+      if (kept && keepCalls) return kept;
       const tensor = (label: string, shape: number[]): Tensor => {
         const buffer = gpu.createBuffer(label, shape.reduce((a, b) => a * b, 1) * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC);
         made.push(buffer);
@@ -33,11 +40,14 @@ async function standInModel(): Promise<{ model: NoisePredictor; destroy: () => v
       const rec = new Recorder(gpu, 'stand-in model');
       scale(rec, sample, FACTOR, output);
       const plan = rec.finish();
-      made.push(plan);
-      return {
+      const sampling = new SamplingBuffers(gpu);
+      made.push(plan, sampling);
+      const prepared: PreparedPrediction = {
         predict: async (x) => x.map((v) => Math.fround(v * FACTOR)),
-        onGpu: { gpu, sample, timesteps, output, encode: (encoder) => plan.encode(encoder) },
+        onGpu: { gpu, sample, timesteps, output, encode: (encoder) => plan.encode(encoder), sampling },
       };
+      calls.set(key, prepared);
+      return prepared;
     },
   };
   return { model, destroy: () => made.forEach((m) => m.destroy()) };
@@ -103,6 +113,44 @@ describe('the GPU sampling loop matches the CPU loop', () => {
       }
     });
   }
+
+  it('runs one after another on one model call (its kept buffers and step plans) as if each were the first', async () => {
+    const { model, destroy } = await standInModel(true);
+    const random = rng(11);
+    const size = CHANNELS * SIDE * SIDE;
+    const [noiseA, noiseB] = [randn(size, random), randn(size, random)];
+    const stepNoise = Array.from({ length: 6 }, () => randn(size, random));
+    const cond = new Float32Array(4);
+    const run = async (kind: SchedulerKind, noise: Float32Array, guidance: number, loop: 'gpu' | 'cpu') =>
+      (
+        await denoise({
+          model,
+          scheduler: createScheduler(kind, parseSchedulerConfig({ ...SD, prediction_type: 'v_prediction' }), 5),
+          noise,
+          height: SIDE,
+          width: SIDE,
+          cond,
+          uncond: cond,
+          guidance,
+          stepNoise: (i) => stepNoise[i],
+          loop,
+        })
+      ).latents;
+    try {
+      // Another sampler (a new plan, and the ancestral noise buffer), the first settings with new
+      // noise (the kept plan), then the first run again, which must give its bits exactly.
+      const runs: [SchedulerKind, Float32Array, number][] = [['dpmpp2m', noiseA, 2], ['euler_a', noiseB, 3], ['dpmpp2m', noiseB, 2], ['dpmpp2m', noiseA, 2]];
+      const results: Float32Array[] = [];
+      for (const [kind, noise, guidance] of runs) {
+        const gpu = await run(kind, noise, guidance, 'gpu');
+        expect(relError(gpu, await run(kind, noise, guidance, 'cpu')), kind).toBeLessThan(1e-5);
+        results.push(gpu);
+      }
+      expect(results[3]).toEqual(results[0]);
+    } finally {
+      destroy();
+    }
+  });
 
   it('reads nothing back between steps unless asked, and still reports every step', async () => {
     const { model, destroy } = await standInModel();

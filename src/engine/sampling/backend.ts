@@ -81,6 +81,7 @@ export class WebGpuBackend implements DenoisingBackend {
 
   destroy(): void {
     this.textEncoder.destroy();
+    this.predictor.destroy();
     this.unet.destroy();
   }
 }

@@ -13,7 +13,7 @@
 import type { Tensor } from '../gpu/tensor';
 import { numel } from '../gpu/tensor';
 import type { UNet, UNetCall } from '../nn/unet';
-import { denoiseOnGpu, type GpuModelCall } from './gpu-denoise';
+import { denoiseOnGpu, SamplingBuffers, type GpuModelCall } from './gpu-denoise';
 import type { Scheduler } from './schedulers';
 
 /** Text embeddings [1, L, D] for one prompt, on the CPU or already on the GPU (the text encoder's
@@ -39,6 +39,8 @@ export interface PreparedPrediction {
 export class GpuUNetPredictor implements NoisePredictor {
   /** The text embeddings each call's context input holds, with their keys and values computed. */
   private readonly contextOf = new WeakMap<UNetCall, readonly Embeddings[]>();
+  /** Each call as the GPU loop drives it, with the sampling buffers it keeps between runs. */
+  private readonly onGpu = new Map<UNetCall, GpuModelCall>();
 
   constructor(readonly unet: UNet) {}
 
@@ -69,8 +71,24 @@ export class GpuUNetPredictor implements NoisePredictor {
         call.plan.run();
         return gpu.readF32(call.output.buffer, sample.length);
       },
-      onGpu: { gpu, sample: call.sample, timesteps: call.timesteps, output: call.output, encode: (encoder) => call.plan.encode(encoder) },
+      onGpu: this.gpuCall(call),
     };
+  }
+
+  private gpuCall(call: UNetCall): GpuModelCall {
+    let onGpu = this.onGpu.get(call);
+    if (!onGpu) {
+      const gpu = this.unet.gpu;
+      onGpu = { gpu, sample: call.sample, timesteps: call.timesteps, output: call.output, encode: (encoder) => call.plan.encode(encoder), sampling: new SamplingBuffers(gpu) };
+      this.onGpu.set(call, onGpu);
+    }
+    return onGpu;
+  }
+
+  /** Frees the sampling buffers (the UNet's own calls go with the UNet). */
+  destroy(): void {
+    for (const { sampling } of this.onGpu.values()) sampling.destroy();
+    this.onGpu.clear();
   }
 }
 
@@ -96,6 +114,10 @@ export interface DenoiseOptions {
   loop?: 'gpu' | 'cpu';
   /** Checked between steps; an aborted signal rejects with an AbortError. */
   signal?: AbortSignal;
+  /** GPU loop: takes the final latents where they are ([N, C, H, W], valid until the returned
+   * promise settles) instead of reading them back, and the result's latents are then empty; the
+   * pipeline decodes them there. The CPU loop does not call it. */
+  useGpuLatents?: (latents: Tensor) => Promise<void>;
 }
 
 export interface DenoiseResult {

@@ -4,6 +4,11 @@
 // between steps unless onStep asks for it, and the next step is queued before the previous one
 // ends, so the GPU never waits for the CPU. Steps in flight are limited to STEPS_IN_FLIGHT, so a
 // cancelled sampling stops within two steps even on a slow GPU.
+//
+// A run's buffers and its plan of step dispatches stay with the model call (SamplingBuffers) for
+// the next run: one with the same settings (a slider drag, a new seed) starts its first step after
+// writing the initial latents, without making a buffer or a plan first. Runs on one model call
+// follow each other, as they must anyway: they share its input and output.
 import wgsl from '../../../shaders/scheduler-step.wgsl?raw';
 import type { GpuContext } from '../gpu/gpu-context';
 import { params } from '../gpu/params';
@@ -23,6 +28,47 @@ export interface GpuModelCall {
   /** [batch, C, H, W] */
   readonly output: Tensor;
   encode(encoder: GPUCommandEncoder): void;
+  /** What sampling runs on this call keep between them; destroyed with the call. */
+  readonly sampling: SamplingBuffers;
+}
+
+/** The latents, the scheduler's x0 prediction, the ancestral noise and the step read-back buffers of
+ * sampling runs on one model call, and the plan of the last run's step dispatches with the
+ * uniforms it was recorded for. */
+export class SamplingBuffers {
+  private buffers?: { size: number; latents: Tensor; predOriginal: Tensor; noise: Tensor; staging: GPUBuffer[] };
+  private plan?: { key: string; plan: Plan };
+
+  constructor(private readonly gpu: GpuContext) {}
+
+  /** The buffers for samples of `size` floats (made on first use, or when the size changes). */
+  forSize(size: number): { latents: Tensor; predOriginal: Tensor; noise: Tensor; staging: GPUBuffer[] } {
+    if (this.buffers?.size !== size) {
+      this.destroy();
+      const tensor = (label: string): Tensor => ({ buffer: this.gpu.createBuffer(`sampling:${label}`, size * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC), shape: [size], dtype: 'f32', byteOffset: 0, label });
+      const staging = Array.from({ length: STEPS_IN_FLIGHT }, (_, s) => this.gpu.device.createBuffer({ label: `sampling:step-readback ${s}`, size: 2 * size * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
+      this.buffers = { size, latents: tensor('latents'), predOriginal: tensor('pred-original'), noise: tensor('step-noise'), staging };
+    }
+    return this.buffers;
+  }
+
+  /** The plan `record` makes, reused while `key` (the uniforms it records) stays the same. */
+  stepPlan(key: string, record: () => Plan): Plan {
+    if (this.plan?.key !== key) {
+      this.plan?.plan.destroy();
+      this.plan = { key, plan: record() };
+    }
+    return this.plan.plan;
+  }
+
+  destroy(): void {
+    this.plan?.plan.destroy();
+    this.plan = undefined;
+    if (!this.buffers) return;
+    const { latents, predOriginal, noise, staging } = this.buffers;
+    for (const buffer of [latents.buffer, predOriginal.buffer, noise.buffer, ...staging]) buffer.destroy();
+    this.buffers = undefined;
+  }
 }
 
 const WORKGROUP = 256;
@@ -62,14 +108,15 @@ export async function denoiseOnGpu(opts: DenoiseOptions, model: GpuModelCall): P
   const readPrediction = !!opts.stepReadback?.predOriginal;
   const batch = model.timesteps.shape[0];
 
-  const state = (label: string, data: Float32Array): Tensor => ({ buffer: gpu.upload(`sampling:${label}`, data), shape: [size], dtype: 'f32', byteOffset: 0, label });
-  const latents = state('latents', opts.noise.map((v) => v * scheduler.initNoiseSigma));
-  const predOriginal = state('pred-original', new Float32Array(size));
-  const ancestral = Array.from({ length: steps }, (_, i) => scheduler.stepFormula(i)).some((f) => f.formula === 'euler' && f.ancestral);
+  const formulas = Array.from({ length: steps }, (_, i) => scheduler.stepFormula(i));
+  const ancestral = formulas.some((f) => f.formula === 'euler' && f.ancestral);
   if (ancestral && !opts.stepNoise) throw new Error('euler_a: the ancestral step needs a noise source');
-  const noise = ancestral ? state('step-noise', new Float32Array(size)) : undefined;
-  let plan: Plan | undefined;
-  const staging: GPUBuffer[] = [];
+  const { latents, predOriginal, noise: stepNoise, staging: stagingBuffers } = model.sampling.forSize(size);
+  const noise = ancestral ? stepNoise : undefined;
+  const staging = readLatents || readPrediction ? stagingBuffers : [];
+  gpu.write(latents.buffer, opts.noise.map((v) => v * scheduler.initNoiseSigma));
+  // DPM++ 2M's first step reads no previous x0; zeros keep a run from depending on the one before.
+  gpu.write(predOriginal.buffer, new Float32Array(size));
   const inFlight: InFlight[] = [];
   const started = performance.now();
 
@@ -89,23 +136,24 @@ export async function denoiseOnGpu(opts: DenoiseOptions, model: GpuModelCall): P
 
   try {
     // One plan for the whole run: dispatch 2i makes step i's model input, 2i + 1 takes its step.
-    const workgroups = grid1d(Math.ceil(size / WORKGROUP));
-    const rec = new Recorder(gpu, 'sampling steps');
-    const modelInput = gpu.pipeline('scheduler-step', wgsl, 'model_input');
-    const step = gpu.pipeline('scheduler-step', wgsl, 'step');
-    for (let i = 0; i < steps; i++) {
-      const formula = scheduler.stepFormula(i);
+    const uniforms = formulas.map((formula, i) => {
       const { flags, coefficients } = formulaWords(formula);
-      const uniforms = params()
+      return params()
         .u32(size, guided ? 1 : 0, FORMULA_INDEX[formula.formula], flags)
         .f32(guidance, scheduler.modelInputDivisor(i), ...coefficients);
-      rec.dispatch({ label: `model_input ${i}`, pipeline: modelInput, params: uniforms, bindings: [latents, null, null, null, model.sample], workgroups });
-      rec.dispatch({ label: `step ${i}`, pipeline: step, params: uniforms, bindings: [latents, model.output, predOriginal, noise ?? model.output], workgroups });
-    }
-    plan = rec.finish();
-    if (readLatents || readPrediction) {
-      for (let s = 0; s < STEPS_IN_FLIGHT; s++) staging.push(gpu.device.createBuffer({ label: `sampling:step-readback ${s}`, size: 2 * bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
-    }
+    });
+    const planKey = `${ancestral}|${uniforms.map((u) => u.bytes().join(',')).join('|')}`;
+    const plan = model.sampling.stepPlan(planKey, () => {
+      const workgroups = grid1d(Math.ceil(size / WORKGROUP));
+      const rec = new Recorder(gpu, 'sampling steps');
+      const modelInput = gpu.pipeline('scheduler-step', wgsl, 'model_input');
+      const step = gpu.pipeline('scheduler-step', wgsl, 'step');
+      uniforms.forEach((stepParams, i) => {
+        rec.dispatch({ label: `model_input ${i}`, pipeline: modelInput, params: stepParams, bindings: [latents, null, null, null, model.sample], workgroups });
+        rec.dispatch({ label: `step ${i}`, pipeline: step, params: stepParams, bindings: [latents, model.output, predOriginal, noise ?? model.output], workgroups });
+      });
+      return rec.finish();
+    });
 
     const timestep = new Float32Array(batch);
     for (let i = 0; i < steps; i++) {
@@ -130,13 +178,17 @@ export async function denoiseOnGpu(opts: DenoiseOptions, model: GpuModelCall): P
       inFlight.push({ step: i, done: gpu.idle(), staging: buffer });
       if (inFlight.length >= STEPS_IN_FLIGHT) await settle(inFlight.shift()!);
     }
-    while (inFlight.length) await settle(inFlight.shift()!);
-    const result = await gpu.readF32(latents.buffer, size);
+    // A caller that takes the latents on the GPU queues its work behind the last step right away.
+    const [channels] = model.sample.shape.slice(1);
+    const used = opts.useGpuLatents?.({ ...latents, shape: [size / (channels * opts.height * opts.width), channels, opts.height, opts.width] });
+    const settleAll = async () => {
+      while (inFlight.length) await settle(inFlight.shift()!);
+    };
+    await Promise.all([used, settleAll()]);
+    const result = used ? new Float32Array(0) : await gpu.readF32(latents.buffer, size);
     return { latents: result, msPerStep: steps ? (performance.now() - started) / steps : 0 };
   } finally {
-    // A cancelled sampling may leave steps queued: let them finish before freeing what they use.
+    // A cancelled sampling may leave steps queued: the next run may start once they are done.
     await gpu.idle();
-    plan?.destroy();
-    for (const buffer of [latents.buffer, predOriginal.buffer, noise?.buffer, ...staging]) buffer?.destroy();
   }
 }
