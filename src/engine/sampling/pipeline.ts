@@ -6,7 +6,7 @@
 // tokenizer/, scheduler/, and vae/ (AutoencoderKL or AutoencoderTiny) unless the model works in
 // pixel space. model_index.json may carry an "attention_lab" section with the app's defaults.
 import type { GpuContext } from '../gpu/gpu-context';
-import type { Tensor } from '../gpu/tensor';
+import { numel, type Tensor } from '../gpu/tensor';
 import { DecodeRunner, IdentityDecoder, type ImageDecoder } from '../nn/image-output';
 import { TaesdDecoder } from '../nn/taesd-decoder';
 import { PromptTokenizer } from '../nn/tokenizer';
@@ -123,9 +123,11 @@ export class DiffusionPipeline {
   /** Runs one text-to-image generation. Progress after every step; cancellable between steps. */
   async generate(request: GenerateRequest, opts: { onProgress?: (p: GenerateProgress) => void; signal?: AbortSignal } = {}): Promise<GenerateResult> {
     const started = performance.now();
-    const { latents, msPerStep } = await this.sample(request, opts);
+    // On our GPU loop the latents are decoded where they are, queued behind the last step.
+    let image: RgbaImage | undefined;
+    const { latents, msPerStep } = await this.sample(request, { ...opts, useGpuLatents: async (onGpu) => void (image = await this.decodeRunner.decodeToImage(onGpu)) });
     throwIfAborted(opts.signal);
-    const image = await this.decodeImage(latents);
+    image ??= await this.decodeImage(latents);
     return { image, ms: performance.now() - started, msPerStep };
   }
 
@@ -136,10 +138,14 @@ export class DiffusionPipeline {
    */
   async generateBatch(request: GenerateRequest, seeds: readonly number[], opts: { onProgress?: (p: GenerateProgress) => void; signal?: AbortSignal } = {}): Promise<GenerateResult[]> {
     const started = performance.now();
-    const { latents, msPerStep } = await this.sample({ ...request, preview: false }, { ...opts, seeds });
-    const perImage = latents.length / seeds.length;
     const images: RgbaImage[] = [];
-    for (let i = 0; i < seeds.length; i++) {
+    const useGpuLatents = async (onGpu: Tensor) => {
+      const [count, ...one] = onGpu.shape;
+      for (let i = 0; i < count; i++) images.push(await this.decodeRunner.decodeToImage({ ...onGpu, shape: [1, ...one], byteOffset: onGpu.byteOffset + i * numel(one) * 4 }));
+    };
+    const { latents, msPerStep } = await this.sample({ ...request, preview: false }, { ...opts, seeds, useGpuLatents });
+    const perImage = latents.length / seeds.length;
+    for (let i = images.length; i < seeds.length; i++) {
       throwIfAborted(opts.signal);
       images.push(await this.decodeImage(latents.subarray(i * perImage, (i + 1) * perImage)));
     }
@@ -150,11 +156,13 @@ export class DiffusionPipeline {
   /**
    * The denoised samples before decoding ([N, C, h, w] floats; the parity tests compare them with
    * PyTorch). `seeds` makes one image per seed instead of request.seed's one; `noise` replaces the
-   * seeded initial noise (standard normal, before init_noise_sigma).
+   * seeded initial noise (standard normal, before init_noise_sigma). `useGpuLatents` takes them on
+   * the GPU instead where the loop runs there (see DenoiseOptions), and the latents returned are
+   * then empty.
    */
   async sample(
     request: GenerateRequest,
-    opts: { onProgress?: (p: GenerateProgress) => void; signal?: AbortSignal; noise?: Float32Array; seeds?: readonly number[] } = {},
+    opts: { onProgress?: (p: GenerateProgress) => void; signal?: AbortSignal; noise?: Float32Array; seeds?: readonly number[]; useGpuLatents?: (latents: Tensor) => Promise<void> } = {},
   ): Promise<{ latents: Float32Array; msPerStep: number }> {
     const steps = request.steps;
     if (!Number.isInteger(steps) || steps < STEP_RANGE.min || steps > STEP_RANGE.max) throw new RangeError(`steps must be an integer in ${STEP_RANGE.min}–${STEP_RANGE.max}, got ${steps}`);
@@ -191,6 +199,7 @@ export class DiffusionPipeline {
       // Ancestral samplers draw fresh noise each step: stream i+1 of the same seed.
       stepNoise: (i) => perSeed(i + 1),
       signal: opts.signal,
+      useGpuLatents: opts.useGpuLatents,
       stepReadback: { predOriginal: !!request.preview },
       onStep: async (step, _latents, predOriginal) => {
         const progress: GenerateProgress = { step: step + 1, steps };
