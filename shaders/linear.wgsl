@@ -58,6 +58,8 @@ override WEIGHT_PAIRS: bool = false;
 // hidden 0, gate 0, hidden 1, gate 1, ... (weight and bias rows j and D + j side by side), so that each
 // invocation holds both halves of its outputs; y is [M, D]. gelu.wgsl is appended to this file.
 override GEGLU: bool = false;
+// SiLU after the bias (the time embedding's linear_1 and linear_2, each followed by SiLU in diffusers).
+override SILU: bool = false;
 
 // Tile shape: pipeline constants, checked by the launcher (linear.ts); the core is written out for
 // the same numbers.
@@ -163,10 +165,11 @@ fn out_index(m: u32, n: u32) -> u32 {
   return ((m / p.nchw_plane) * p.cols + n) * p.nchw_plane + m % p.nchw_plane;
 }
 
-/** The epilogue of output (m, n), which lives at y[index]: bias, scale, residual. */
+/** The epilogue of output (m, n), which lives at y[index]: bias, scale, residual, or bias and SiLU. */
 fn finish_output_at(index: u32, n: u32, value: f32) {
   var v = value;
   if (HAS_BIAS) { v += bias[n]; }
+  if (SILU) { v = v / (1.0 + exp(-v)); } // as elementwise.wgsl's silu
   if (HAS_SCALE) { v *= scale[p.scale_index]; }
   if (HAS_RESIDUAL) { v += residual[index]; }
   y[index] = v;

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { linear, linearTileNames, reference, type LinearOptions } from '../src/engine/kernels/linear';
 import { Recorder } from '../src/engine/gpu/recorder';
 import { reference as activationReference } from '../src/engine/kernels/activation';
+import { reference as elementwiseReference } from '../src/engine/kernels/elementwise';
 import type { Tensor } from '../src/engine/gpu/tensor';
 import { randInt, randn, relError, rng, runOnce, tensorFrom, testGpu } from './support/gpu';
 
@@ -169,6 +170,22 @@ describe('linear matches torch.nn.Linear on random shapes', () => {
       );
       expect(out.length).toBe(rows * (cols / 2));
       expect(relError(out, Float32Array.from(expected))).toBeLessThan(TOLERANCE);
+    });
+  }
+
+  // The time embedding's linear_1 and linear_2 with SiLU in the epilogue (and in the split-K sum).
+  for (const [tile, splits] of [['medium', 1], ['small', 3]] as const) {
+    it(`applies SiLU to its outputs (tile ${tile}, ${splits} K split(s))`, async () => {
+      const gpu = await testGpu();
+      const [rows, inner, cols] = [2, 67, 45];
+      const x = randn(rows * inner, random);
+      const w = randn(cols * inner, random, 1 / Math.sqrt(inner));
+      const bias = randn(cols, random);
+      const expected = elementwiseReference.silu(reference.linear(x, w, bias, inner, cols));
+      const out = await runOnce(gpu, (rec) =>
+        linear(rec, tensorFrom(gpu, [rows, inner], x), tensorFrom(gpu, [cols, inner], w), tensorFrom(gpu, [cols], bias), { silu: true, tuning: { tile, splits } }),
+      );
+      expect(relError(out, expected)).toBeLessThan(TOLERANCE);
     });
   }
 });

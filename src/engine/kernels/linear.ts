@@ -125,12 +125,14 @@ export interface LinearOptions {
   /** diffusers GEGLU on the output (a feed-forward's ff.net.0.proj): with hidden, gate the two halves
    * of the Nout outputs, y = hidden * gelu(gate), [..., Nout / 2]. No residual, scale or NCHW output. */
   geglu?: boolean;
+  /** SiLU on the output, y = silu(x·Wᵀ + b) (the time embedding's layers). No residual or scale. */
+  silu?: boolean;
   label?: string;
   /** Forces a tile shape or a K split (tests, benchmarks); by default both follow the problem's size. */
   tuning?: { tile?: LinearTileName; splits?: number };
 }
 
-/** torch.nn.Linear: y = (x · weightᵀ + bias) * scale + residual, over the last dim of x [..., K] -> [..., Nout].
+/** torch.nn.Linear: y = (x · weightᵀ + bias) * scale + residual (or silu(x · weightᵀ + bias)), over the last dim of x [..., K] -> [..., Nout].
  * weight [Nout, K] (PyTorch layout; f32, or f16 packed in pairs). `outputScale` reads one f32 at run time from
  * buffer[index] (the attention "out" multiplier: it must change between calls with only a buffer write, no
  * re-recording). residual has the output's shape. */
@@ -152,6 +154,7 @@ export function linear(rec: Recorder, x: Tensor, weight: Tensor, bias?: Tensor, 
   if (opts.geglu && (cols % 2 !== 0 || opts.residual || opts.outputScale || opts.nchwOutput)) {
     throw new Error(`${label}: GEGLU needs an even number of outputs (got ${cols}) and no residual, scale or NCHW output`);
   }
+  if (opts.silu && (opts.residual || opts.outputScale || opts.geglu)) throw new Error(`${label}: SiLU takes no residual, scale or GEGLU`);
   const outCols = opts.geglu ? cols / 2 : cols;
   const outShape = opts.nchwOutput ? [x.shape[0], cols, opts.nchwOutput.height, opts.nchwOutput.width] : [...x.shape.slice(0, -1), outCols];
   const rows = numel(outShape) / outCols;
@@ -181,6 +184,7 @@ export function linear(rec: Recorder, x: Tensor, weight: Tensor, bias?: Tensor, 
     HAS_RESIDUAL: opts.residual ? 1 : 0,
     HAS_SCALE: opts.outputScale ? 1 : 0,
     GEGLU: opts.geglu ? 1 : 0,
+    SILU: opts.silu ? 1 : 0,
   };
   const f16 = weight.dtype === 'f16';
   const constants = { ...epilogue, ...tile, WEIGHT_F16: f16 ? 1 : 0, WEIGHT_PAIRS: f16 && inner % 2 === 0 ? 1 : 0, SPLIT_K: splits > 1 ? 1 : 0 };

@@ -15,7 +15,6 @@ import { parseSafetensorsHeader } from '../weights/safetensors';
 import { checkUNetWeights, expectedUNetWeights } from './unet-weights';
 import type { AttentionSite, MultiplierRule } from '../sampling/pipeline-types';
 import { conv2d } from '../kernels/conv2d';
-import { silu } from '../kernels/elementwise';
 import { concatChannels, upsampleNearest2x } from '../kernels/layout';
 import { linear } from '../kernels/linear';
 import { groupNorm } from '../kernels/norm';
@@ -150,13 +149,12 @@ export class UNet {
       });
 
     // Time embedding: sinusoidal projection, linear_1, SiLU, linear_2. Every resnet applies SiLU to
-    // the embedding before its own projection, so that SiLU is computed once here.
+    // the embedding before its own projection, so that SiLU is computed once here; both SiLUs run
+    // in the epilogues of the linears before them.
     const projected = timestepEmbedding(rec, timesteps, { dim: c.blockOutChannels[0], flipSinToCos: c.flipSinToCos, freqShift: c.freqShift });
-    const hidden = linear(rec, projected, W('time_embedding.linear_1.weight'), W('time_embedding.linear_1.bias'), { label: 'time_embedding.linear_1' });
-    const hiddenAct = silu(rec, hidden);
-    const emb = linear(rec, hiddenAct, W('time_embedding.linear_2.weight'), W('time_embedding.linear_2.bias'), { label: 'time_embedding.linear_2' });
-    const temb = silu(rec, emb);
-    rec.release(projected, hidden, hiddenAct, emb);
+    const hiddenAct = linear(rec, projected, W('time_embedding.linear_1.weight'), W('time_embedding.linear_1.bias'), { silu: true, label: 'time_embedding.linear_1' });
+    const temb = linear(rec, hiddenAct, W('time_embedding.linear_2.weight'), W('time_embedding.linear_2.bias'), { silu: true, label: 'time_embedding.linear_2' });
+    rec.release(projected, hiddenAct);
     // Every ResNet block's time_emb_proj(temb) in one linear, where their weights stack.
     const stack = this.timeProjections;
     const timeAll = stack && linear(rec, temb, W(stack.weight), W(stack.bias), { label: 'time_emb_proj.stacked' });
