@@ -142,13 +142,26 @@ fn group_normalized(i: u32, value: f32, mean: f32, scale: f32) -> f32 {
   return select(y, y / (1.0 + exp(-y)), SILU);
 }
 
-// One invocation per value. Channel row n*C + c belongs to GroupNorm row (n*C + c) / (C/groups) = n*groups + g.
+// APPLY_VALUES values per invocation, WG apart, so that the loads of all of them are in flight at
+// once (one value per invocation waited on its moments, then its value, in turn). Channel row
+// n*C + c belongs to GroupNorm row (n*C + c) / (C/groups) = n*groups + g.
+const APPLY_VALUES: u32 = 4u;
+
 @compute @workgroup_size(WG)
 fn group_norm_apply(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
-  let i = flat_workgroup(wg, nwg) * WG + li;
-  if (i >= p.count) { return; }
-  let m = moments[(i / p.spatial / p.channels_per_group) * p.chunks];
-  out[i] = group_normalized(i, x[i], m.y, rstd(m));
+  let first = flat_workgroup(wg, nwg) * WG * APPLY_VALUES + li;
+  var values: array<f32, APPLY_VALUES>;
+  var stats: array<vec4f, APPLY_VALUES>;
+  for (var j = 0u; j < APPLY_VALUES; j++) {
+    // Values beyond the last read the last one (in bounds) and are not written.
+    let i = min(first + j * WG, p.count - 1u);
+    values[j] = x[i];
+    stats[j] = moments[(i / p.spatial / p.channels_per_group) * p.chunks];
+  }
+  for (var j = 0u; j < APPLY_VALUES; j++) {
+    let i = first + j * WG;
+    if (i < p.count) { out[i] = group_normalized(i, values[j], stats[j].y, rstd(stats[j])); }
+  }
 }
 
 // Short rows (the default model's groups, SD's 8x8 level): one workgroup reduces a whole row and

@@ -20,6 +20,8 @@ const LAYER_NORM_WORKGROUP = 64;
 /** Values one GroupNorm workgroup reduces (16 per invocation): a 64x64 SD 1.5 UNet group of 40960
  * values becomes 10 chunks, so that batch 2's 64 groups keep 640 workgroups busy, not 64. */
 const GROUP_NORM_CHUNK = 4096;
+/** Values each invocation of group_norm_apply normalizes (APPLY_VALUES in norm.wgsl). */
+const GROUP_NORM_APPLY_VALUES = 4;
 /** Rows up to this long (48 values per invocation) are reduced and written by one workgroup each, in
  * one dispatch, when the rows alone make fewer workgroups than chunking would gain: on an H200 the
  * default model's groups (1536 to 10240 values, 64 rows) took one dispatch instead of three (10240:
@@ -132,21 +134,22 @@ export function groupNorm(
     pipeline: rec.gpu.pipeline('norm', shaderFor(rec.gpu), 'group_norm_apply', applyConstants),
     params: normParams(shape),
     bindings: [x, weight, bias, moments, out],
-    workgroups: grid1d(Math.ceil(count / GROUP_NORM_WORKGROUP)),
+    workgroups: grid1d(Math.ceil(count / (GROUP_NORM_WORKGROUP * GROUP_NORM_APPLY_VALUES))),
   });
   rec.release(moments);
   return out;
 }
 
 /** torch.nn.LayerNorm over the last dimension of x [..., C]. */
-export function layerNorm(rec: Recorder, x: Tensor, weight: Tensor, bias: Tensor, opts: { eps: number; out?: Tensor; label?: string }): Tensor {
+export function layerNorm(rec: Recorder, x: Tensor, weight: Tensor, bias: Tensor, opts: { eps: number; out?: Tensor; label?: string; workgroup?: number }): Tensor {
   if (x.shape.length < 1) throw new Error(`layerNorm: x has no dimensions (${x.label})`);
   const channels = x.shape[x.shape.length - 1];
   checkAffine('layerNorm', weight, bias, channels);
   const label = opts.label ?? `layerNorm(${x.label})`;
   const out = outputFor(rec, 'layerNorm', x, opts.out, label);
   const rows = channels === 0 ? 0 : numel(x.shape) / channels;
-  const workgroup = channels <= LAYER_NORM_WORKGROUP * MAX_HELD ? LAYER_NORM_WORKGROUP : GROUP_NORM_WORKGROUP;
+  // opts.workgroup: a power of two (the reductions halve it), for sweeps.
+  const workgroup = opts.workgroup ?? (channels <= LAYER_NORM_WORKGROUP * MAX_HELD ? LAYER_NORM_WORKGROUP : GROUP_NORM_WORKGROUP);
   rec.dispatch({
     label: `layer_norm:${label}`,
     pipeline: rec.gpu.pipeline('norm', shaderFor(rec.gpu), 'layer_norm', { ...affineConstants(weight, bias), WG: workgroup, HELD: heldValues(channels, workgroup) }),
