@@ -121,30 +121,40 @@ describe('the GPU sampling loop matches the CPU loop', () => {
     const [noiseA, noiseB] = [randn(size, random), randn(size, random)];
     const stepNoise = Array.from({ length: 6 }, () => randn(size, random));
     const cond = new Float32Array(4);
-    const run = async (kind: SchedulerKind, noise: Float32Array, guidance: number, loop: 'gpu' | 'cpu') =>
-      (
-        await denoise({
-          model,
-          scheduler: createScheduler(kind, parseSchedulerConfig({ ...SD, prediction_type: 'v_prediction' }), 5),
-          noise,
-          height: SIDE,
-          width: SIDE,
-          cond,
-          uncond: cond,
-          guidance,
-          stepNoise: (i) => stepNoise[i],
-          loop,
-        })
-      ).latents;
+    const run = async (kind: SchedulerKind, noise: Float32Array, guidance: number, loop: 'gpu' | 'cpu') => {
+      const steps: Float32Array[] = [];
+      const { latents } = await denoise({
+        model,
+        scheduler: createScheduler(kind, parseSchedulerConfig({ ...SD, prediction_type: 'v_prediction' }), 5),
+        noise,
+        height: SIDE,
+        width: SIDE,
+        cond,
+        uncond: cond,
+        guidance,
+        stepNoise: (i) => stepNoise[i],
+        stepReadback: { latents: guidance === 4 },
+        onStep: (_, l) => void (l && steps.push(l)),
+        loop,
+      });
+      return { latents, steps };
+    };
     try {
       // Another sampler (a new plan, and the ancestral noise buffer), the first settings with new
-      // noise (the kept plan), then the first run again, which must give its bits exactly.
-      const runs: [SchedulerKind, Float32Array, number][] = [['dpmpp2m', noiseA, 2], ['euler_a', noiseB, 3], ['dpmpp2m', noiseB, 2], ['dpmpp2m', noiseA, 2]];
+      // noise (the kept plan and the first step encoded ahead), the first run again, which must give
+      // its bits exactly, then settings with step read-backs twice (the second from a first step
+      // encoded ahead, with its read-back copy).
+      const runs: [SchedulerKind, Float32Array, number][] = [
+        ['dpmpp2m', noiseA, 2], ['euler_a', noiseB, 3], ['dpmpp2m', noiseB, 2], ['dpmpp2m', noiseA, 2], ['euler', noiseA, 4], ['euler', noiseB, 4],
+      ];
       const results: Float32Array[] = [];
       for (const [kind, noise, guidance] of runs) {
         const gpu = await run(kind, noise, guidance, 'gpu');
-        expect(relError(gpu, await run(kind, noise, guidance, 'cpu')), kind).toBeLessThan(1e-5);
-        results.push(gpu);
+        const cpu = await run(kind, noise, guidance, 'cpu');
+        expect(relError(gpu.latents, cpu.latents), kind).toBeLessThan(1e-5);
+        expect(gpu.steps.length).toBe(guidance === 4 ? 5 : 0);
+        gpu.steps.forEach((latents, i) => expect(relError(latents, cpu.steps[i]), `${kind} step ${i}`).toBeLessThan(1e-5));
+        results.push(gpu.latents);
       }
       expect(results[3]).toEqual(results[0]);
     } finally {

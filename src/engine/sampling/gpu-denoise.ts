@@ -6,8 +6,9 @@
 // cancelled sampling stops within two steps even on a slow GPU.
 //
 // A run's buffers and its plan of step dispatches stay with the model call (SamplingBuffers) for
-// the next run: one with the same settings (a slider drag, a new seed) starts its first step after
-// writing the initial latents, without making a buffer or a plan first. Runs on one model call
+// the next run, and while its last steps run on the GPU it encodes the first step of a next run
+// with the same settings: such a run (a slider drag, a new seed) writes its initial latents and
+// submits, without making a buffer or a plan or encoding a UNet call first. Runs on one model call
 // follow each other, as they must anyway: they share its input and output.
 import wgsl from '../../../shaders/scheduler-step.wgsl?raw';
 import type { GpuContext } from '../gpu/gpu-context';
@@ -38,6 +39,7 @@ export interface GpuModelCall {
 export class SamplingBuffers {
   private buffers?: { size: number; latents: Tensor; predOriginal: Tensor; noise: Tensor; staging: GPUBuffer[] };
   private plan?: { key: string; plan: Plan };
+  private firstStep?: { key: string; commands: GPUCommandBuffer };
 
   constructor(private readonly gpu: GpuContext) {}
 
@@ -61,7 +63,19 @@ export class SamplingBuffers {
     return this.plan.plan;
   }
 
+  /** The first step of a run with settings `key`, encoded ahead by the run before (at most once). */
+  takeFirstStep(key: string): GPUCommandBuffer | undefined {
+    const kept = this.firstStep;
+    this.firstStep = undefined;
+    return kept?.key === key ? kept.commands : undefined;
+  }
+
+  keepFirstStep(key: string, commands: GPUCommandBuffer): void {
+    this.firstStep = { key, commands };
+  }
+
   destroy(): void {
+    this.firstStep = undefined;
     this.plan?.plan.destroy();
     this.plan = undefined;
     if (!this.buffers) return;
@@ -155,6 +169,22 @@ export async function denoiseOnGpu(opts: DenoiseOptions, model: GpuModelCall): P
       return rec.finish();
     });
 
+    // Step i's commands: its model input, the UNet call, its scheduler step, its read-back copies.
+    // They read the timestep, the latents and the noise when they run, from the queue writes
+    // before their submit; the multipliers and the context likewise.
+    const encodeStep = (i: number): GPUCommandBuffer => {
+      const encoder = gpu.device.createCommandEncoder({ label: `sampling step ${i}` });
+      plan.encode(encoder, { from: 2 * i, to: 2 * i + 1 });
+      model.encode(encoder);
+      plan.encode(encoder, { from: 2 * i + 1, to: 2 * i + 2 });
+      const buffer = staging[i % STEPS_IN_FLIGHT];
+      if (buffer) {
+        if (readLatents) encoder.copyBufferToBuffer(latents.buffer, 0, buffer, 0, bytes);
+        if (readPrediction) encoder.copyBufferToBuffer(predOriginal.buffer, 0, buffer, bytes, bytes);
+      }
+      return encoder.finish();
+    };
+    const settingsKey = `${planKey}|${readLatents}|${readPrediction}`;
     const timestep = new Float32Array(batch);
     for (let i = 0; i < steps; i++) {
       throwIfAborted(opts.signal);
@@ -165,22 +195,15 @@ export async function denoiseOnGpu(opts: DenoiseOptions, model: GpuModelCall): P
         if (drawn.length !== size) throw new Error(`euler_a: noise has ${drawn.length} values, the sample ${size}`);
         gpu.write(noise.buffer, drawn);
       }
-      const encoder = gpu.device.createCommandEncoder({ label: `sampling step ${i}` });
-      plan.encode(encoder, { from: 2 * i, to: 2 * i + 1 });
-      model.encode(encoder);
-      plan.encode(encoder, { from: 2 * i + 1, to: 2 * i + 2 });
-      const buffer = staging[i % STEPS_IN_FLIGHT];
-      if (buffer) {
-        if (readLatents) encoder.copyBufferToBuffer(latents.buffer, 0, buffer, 0, bytes);
-        if (readPrediction) encoder.copyBufferToBuffer(predOriginal.buffer, 0, buffer, bytes, bytes);
-      }
-      gpu.device.queue.submit([encoder.finish()]);
-      inFlight.push({ step: i, done: gpu.idle(), staging: buffer });
+      gpu.device.queue.submit([(i === 0 && model.sampling.takeFirstStep(settingsKey)) || encodeStep(i)]);
+      inFlight.push({ step: i, done: gpu.idle(), staging: staging[i % STEPS_IN_FLIGHT] });
       if (inFlight.length >= STEPS_IN_FLIGHT) await settle(inFlight.shift()!);
     }
     // A caller that takes the latents on the GPU queues its work behind the last step right away.
     const [channels] = model.sample.shape.slice(1);
     const used = opts.useGpuLatents?.({ ...latents, shape: [size / (channels * opts.height * opts.width), channels, opts.height, opts.width] });
+    // While the last steps run: the first step of a next run with these settings.
+    model.sampling.keepFirstStep(settingsKey, encodeStep(0));
     const settleAll = async () => {
       while (inFlight.length) await settle(inFlight.shift()!);
     };
