@@ -172,11 +172,14 @@ async function benchDefaultModel(gpu: GpuContext, opts: Options): Promise<UNetRe
   const latent = pipeline.unet.config.sampleSize ?? 64;
   const result = await benchUNet(gpu, 'default model', pipeline.unet, d.cfg !== 1 ? 2 : 1, latent, pipeline.contextLength, opts);
   const imageTimes: number[] = [];
-  for (let i = 0; i < Math.max(3, Math.min(opts.iterations, 20)); i++) imageTimes.push((await pipeline.generate({ ...request, seed: i })).ms);
+  // A new seed for every timed image: no image reuses the noise of one before (the pipeline keeps
+  // recent seeds' noise, as dragging a slider repeats one seed).
+  let seed = 1000;
+  for (let i = 0; i < Math.max(3, Math.min(opts.iterations, 20)); i++) imageTimes.push((await pipeline.generate({ ...request, seed: seed++ })).ms);
   result.msPerImage = median(imageTimes);
   result.imagesPerSecond = 1000 / result.msPerImage;
   const longTimes: number[] = [];
-  for (let i = 0; i < imageTimes.length; i++) longTimes.push((await pipeline.generate({ ...request, steps: 2 * d.steps, seed: i })).ms);
+  for (let i = 0; i < imageTimes.length; i++) longTimes.push((await pipeline.generate({ ...request, steps: 2 * d.steps, seed: seed++ })).ms);
   const msPerStep = (median(longTimes) - result.msPerImage) / d.steps;
   result.imageParts = { steps: d.steps, msPerStep, msOutsideSteps: result.msPerImage - d.steps * msPerStep };
   result.settings = `${d.sampler}, ${d.steps} steps, CFG ${d.cfg}`;
@@ -184,7 +187,7 @@ async function benchDefaultModel(gpu: GpuContext, opts: Options): Promise<UNetRe
   const batchTimes: number[] = [];
   for (let i = 0; i < Math.max(3, Math.min(opts.iterations, 10)); i++) {
     const t0 = performance.now();
-    await pipeline.generateBatch(request, seedsFrom(i * BATCH_SEEDS));
+    await pipeline.generateBatch(request, seedsFrom(2000 + i * BATCH_SEEDS));
     batchTimes.push(performance.now() - t0);
   }
   result.imagesPerSecondBatched = (1000 * BATCH_SEEDS) / median(batchTimes);
@@ -242,7 +245,7 @@ async function benchBackends(gpu: GpuContext, opts: Options): Promise<BackendRes
       }
       await pipeline.generate(request); // warm-up
       const images: number[] = [];
-      for (let i = 0; i < Math.max(3, Math.min(opts.iterations, 20)); i++) images.push((await pipeline.generate({ ...request, seed: i })).ms);
+      for (let i = 0; i < Math.max(3, Math.min(opts.iterations, 20)); i++) images.push((await pipeline.generate({ ...request, seed: 1000 + i })).ms);
       const msPerImage = median(images);
       results.push({ backend: name, batch, msPerCall: median(calls), msPerImage, imagesPerSecond: 1000 / msPerImage, settings: `${d.sampler}, ${d.steps} steps, CFG ${d.cfg}` });
     }

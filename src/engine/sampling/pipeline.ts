@@ -43,11 +43,16 @@ interface ModelIndex {
 
 export type { LoadProgress };
 
+/** Noise arrays DiffusionPipeline keeps: an XY plot's row of seeds, and then some. */
+const NOISE_KEPT = 16;
+
 export class DiffusionPipeline {
   private readonly decodeRunner: DecodeRunner;
   private embeddingsKey = '';
   private embeddings?: { uncond?: Embeddings; cond: Embeddings };
   private latentBuffer?: GPUBuffer;
+  /** Recent seeds' initial noise (initialNoise), least recently used first. Callers only read it. */
+  private readonly noise = new Map<string, Float32Array>();
   /** Counts for tests and the UI: how often the text encoder and the UNet ran. */
   readonly stats = { textEncodings: 0, unetCalls: 0 };
 
@@ -181,7 +186,7 @@ export class DiffusionPipeline {
     const latentCount = this.unetConfig.inChannels * height * width;
     const perSeed = (stream: number) => {
       const all = new Float32Array(latentCount * seeds.length);
-      seeds.forEach((seed, i) => all.set(gaussianNoise(seed, latentCount, stream), i * latentCount));
+      seeds.forEach((seed, i) => all.set(stream === 0 ? this.initialNoise(seed, latentCount) : gaussianNoise(seed, latentCount, stream), i * latentCount));
       return all;
     };
     const noise = opts.noise ?? perSeed(0);
@@ -214,6 +219,22 @@ export class DiffusionPipeline {
   /** The UNet's sample size: the image size divided by the decoder's upscale. */
   get latentSize(): { height: number; width: number } {
     return { height: this.info.height / this.decoder.upscale, width: this.info.width / this.decoder.upscale };
+  }
+
+  /** A seed's initial noise, gaussianNoise(seed, count), kept for the last NOISE_KEPT seeds:
+   * dragging a slider renders one seed again and again, and the noise is on the path to every
+   * first step. */
+  private initialNoise(seed: number, count: number): Float32Array {
+    const key = `${seed}|${count}`;
+    let noise = this.noise.get(key);
+    if (noise) {
+      this.noise.delete(key); // re-inserted below: most recently used last
+    } else {
+      noise = gaussianNoise(seed, count);
+      if (this.noise.size >= NOISE_KEPT) this.noise.delete(this.noise.keys().next().value!);
+    }
+    this.noise.set(key, noise);
+    return noise;
   }
 
   /** [uncond, cond] embeddings, reused while the prompts stay the same. */
