@@ -1,10 +1,11 @@
 // Times LayerNorm with each workgroup size on the LayerNorm shapes of SD 1.5 and the default model,
-// to choose LAYER_NORM_WORKGROUP from measurements on a real GPU:
+// and the one-workgroup GroupNorm rows of the default model with each workgroup size, to choose
+// LAYER_NORM_WORKGROUP and GroupNorm's from measurements on a real GPU:
 //   vite-node scripts/bench/norm-sweep.ts   (here: SwiftShader; on the GPU machine through
 //   scripts/build-device-bundle.mjs scripts/bench/norm-sweep.ts)
 import { createNodeGpuContext } from '../../src/engine/gpu/node-gpu';
 import type { Tensor } from '../../src/engine/gpu/tensor';
-import { layerNorm } from '../../src/engine/kernels/norm';
+import { groupNorm, layerNorm } from '../../src/engine/kernels/norm';
 import { gaussianNoise } from '../../src/engine/sampling/noise';
 import { iterationsArg, medianKernelMs } from './time-kernel';
 
@@ -16,6 +17,13 @@ const SHAPES: [name: string, rows: number, channels: number][] = [
   ['default 16x16', 2 * 256, 192],
 ];
 const WORKGROUPS = [32, 64, 128, 256];
+const GROUP_NORM_SHAPES: [name: string, channels: number, side: number][] = [
+  ['default 64x64, 64 ch', 64, 64],
+  ['default 64x64, 96 ch', 96, 64],
+  ['default 32x32, 128 ch', 128, 32],
+  ['default 32x32, 320 ch', 320, 32],
+  ['default 16x16, 192 ch', 192, 16],
+];
 
 async function main(): Promise<void> {
   const gpu = await createNodeGpuContext({ onError: (e) => console.error(`GPU error: ${e.message}`) });
@@ -41,6 +49,20 @@ async function main(): Promise<void> {
       }
     }
     console.log(`| ${name} [${rows}, ${channels}] | ${cells.join(' | ')} |`);
+    for (const t of [x, weight, bias]) t.buffer.destroy();
+  }
+  // GroupNorm (+ SiLU) rows that one workgroup reduces and writes: the default model's.
+  const rowWorkgroups = [256, 512, 1024].filter((w) => w <= gpu.limits.maxComputeInvocationsPerWorkgroup);
+  console.log(`\n| GroupNorm row, 32 groups | ${rowWorkgroups.map((w) => `WG ${w} (us)`).join(' | ')} |\n| --- |${rowWorkgroups.map(() => ' --- |').join('')}`);
+  for (const [name, channels, side] of GROUP_NORM_SHAPES) {
+    const x = tensor('x', [2, channels, side, side], 1);
+    const weight = tensor('w', [channels], 2);
+    const bias = tensor('b', [channels], 3);
+    const cells: string[] = [];
+    for (const rowWorkgroup of rowWorkgroups) {
+      cells.push((1000 * (await medianKernelMs(gpu, iterations, (rec) => groupNorm(rec, x, weight, bias, { groups: 32, eps: 1e-5, silu: true, rowWorkgroup })))).toFixed(1));
+    }
+    console.log(`| ${name} [2, ${channels}, ${side}, ${side}] (${(channels / 32) * side * side} values per row) | ${cells.join(' | ')} |`);
     for (const t of [x, weight, bias]) t.buffer.destroy();
   }
   gpu.destroy();

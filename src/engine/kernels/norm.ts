@@ -81,7 +81,7 @@ export function groupNorm(
   x: Tensor,
   weight: Tensor,
   bias: Tensor,
-  opts: { groups: number; eps: number; silu?: boolean; out?: Tensor; label?: string },
+  opts: { groups: number; eps: number; silu?: boolean; out?: Tensor; label?: string; rowWorkgroup?: number },
 ): Tensor {
   if (x.shape.length < 2) throw new Error(`groupNorm: expected [N, C, ...], got ${shapeString(x.shape)} (${x.label})`);
   const [n, channels] = x.shape;
@@ -102,9 +102,11 @@ export function groupNorm(
   const constants = { WG: GROUP_NORM_WORKGROUP };
   const applyConstants = { ...constants, ...affineConstants(weight, bias), SILU: opts.silu ? 1 : 0 };
   if (rowLen <= GROUP_NORM_ROW_MAX) {
+    // opts.rowWorkgroup: a power of two (the reductions halve it), for sweeps.
+    const rowWorkgroup = opts.rowWorkgroup ?? GROUP_NORM_WORKGROUP;
     rec.dispatch({
       label: `group_norm_row:${label}`,
-      pipeline: rec.gpu.pipeline('norm', shaderFor(rec.gpu), 'group_norm_row', { ...applyConstants, HELD: heldValues(rowLen, GROUP_NORM_WORKGROUP) }),
+      pipeline: rec.gpu.pipeline('norm', shaderFor(rec.gpu), 'group_norm_row', { ...applyConstants, WG: rowWorkgroup, HELD: heldValues(rowLen, rowWorkgroup) }),
       params: normParams(shape),
       bindings: [x, weight, bias, null, out],
       workgroups: grid1d(rows),
