@@ -4,11 +4,10 @@
 struct Params {
   // Output elements.
   count: u32,
-  // geglu only: D, the width of each half of an input row of 2D (hidden | gate).
-  half_width: u32,
+  _pad0: u32,
   // scaled_tanh only: s in tanh(x / s) * s.
   scale: f32,
-  _pad: u32,
+  _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -54,16 +53,4 @@ fn scaled_tanh(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
   let i = flat_index(wg, nwg, li);
   if (i >= p.count) { return; }
   out[i] = tanh(clamp(x[i] / p.scale, -10.0, 10.0)) * p.scale;
-}
-
-// diffusers GEGLU after its projection: hidden, gate = x.chunk(2, dim=-1); hidden * gelu(gate).
-// Output row r, column j reads x[r, j] and x[r, D + j] of the input row of width 2D.
-@compute @workgroup_size(WG)
-fn geglu(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
-  let i = flat_index(wg, nwg, li);
-  if (i >= p.count) { return; }
-  let d = p.half_width;
-  let row = i / d;
-  let hidden = row * 2u * d + (i - row * d);
-  out[i] = x[hidden] * gelu_of(x[hidden + d]);
 }

@@ -169,7 +169,7 @@ fn out_index(m: u32, n: u32) -> u32 {
 fn finish_output_at(index: u32, n: u32, value: f32) {
   var v = value;
   if (HAS_BIAS) { v += bias[n]; }
-  if (SILU) { v = v / (1.0 + exp(-v)); } // as elementwise.wgsl's silu
+  if (SILU) { v = v / (1.0 + exp(-v)); } // x * sigmoid(x), as norm.wgsl's fused SiLU
   if (HAS_SCALE) { v *= scale[p.scale_index]; }
   if (HAS_RESIDUAL) { v += residual[index]; }
   y[index] = v;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { add, reference, scale, silu } from '../src/engine/kernels/elementwise';
+import { reference, scale } from '../src/engine/kernels/elementwise';
 import { randInt, randn, relError, rng, runOnce, tensorFrom, testGpu } from './support/gpu';
 
 describe('elementwise kernels match their CPU reference', () => {
@@ -8,19 +8,6 @@ describe('elementwise kernels match their CPU reference', () => {
     const shape = [randInt(random, 1, 2), randInt(random, 1, 9), randInt(random, 1, 17), randInt(random, 1, 13)];
     const n = shape.reduce((a, b) => a * b, 1);
     const a = randn(n, random, 3);
-    const b = randn(n, random);
-
-    it(`add ${shape}`, async () => {
-      const gpu = await testGpu();
-      const out = await runOnce(gpu, (rec) => add(rec, tensorFrom(gpu, shape, a), tensorFrom(gpu, shape, b)));
-      expect(relError(out, reference.add(a, b))).toBeLessThan(1e-6);
-    });
-
-    it(`silu ${shape}`, async () => {
-      const gpu = await testGpu();
-      const out = await runOnce(gpu, (rec) => silu(rec, tensorFrom(gpu, shape, a)));
-      expect(relError(out, reference.silu(a))).toBeLessThan(1e-5);
-    });
 
     it(`scale ${shape}`, async () => {
       const gpu = await testGpu();
@@ -33,8 +20,7 @@ describe('elementwise kernels match their CPU reference', () => {
     const gpu = await testGpu();
     const n = 65536 * 256 + 1000;
     const a = randn(n, random);
-    const b = randn(n, random);
-    const out = await runOnce(gpu, (rec) => add(rec, tensorFrom(gpu, [n], a), tensorFrom(gpu, [n], b)));
-    expect(relError(out, reference.add(a, b))).toBeLessThan(1e-6);
+    const out = await runOnce(gpu, (rec) => scale(rec, tensorFrom(gpu, [n], a), 0.7));
+    expect(relError(out, reference.scale(a, 0.7))).toBeLessThan(1e-6);
   });
 });

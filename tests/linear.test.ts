@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { linear, linearTileNames, reference, type LinearOptions } from '../src/engine/kernels/linear';
 import { Recorder } from '../src/engine/gpu/recorder';
 import { reference as activationReference } from '../src/engine/kernels/activation';
-import { reference as elementwiseReference } from '../src/engine/kernels/elementwise';
 import type { Tensor } from '../src/engine/gpu/tensor';
 import { randInt, randn, relError, rng, runOnce, tensorFrom, testGpu } from './support/gpu';
 
@@ -181,7 +180,7 @@ describe('linear matches torch.nn.Linear on random shapes', () => {
       const x = randn(rows * inner, random);
       const w = randn(cols * inner, random, 1 / Math.sqrt(inner));
       const bias = randn(cols, random);
-      const expected = elementwiseReference.silu(reference.linear(x, w, bias, inner, cols));
+      const expected = activationReference.silu(reference.linear(x, w, bias, inner, cols));
       const out = await runOnce(gpu, (rec) =>
         linear(rec, tensorFrom(gpu, [rows, inner], x), tensorFrom(gpu, [cols, inner], w), tensorFrom(gpu, [cols], bias), { silu: true, tuning: { tile, splits } }),
       );

@@ -1,4 +1,5 @@
-// Activations: exact GELU, CLIP's quick GELU, ReLU, TAESD's scaled tanh, and diffusers' GEGLU.
+// Activations: exact GELU, CLIP's quick GELU, ReLU, TAESD's scaled tanh. (diffusers' GEGLU runs in
+// its projection's epilogue: linear's `geglu` option.)
 import activationWgsl from '../../../shaders/activation.wgsl?raw';
 import geluWgsl from '../../../shaders/gelu.wgsl?raw';
 import { grid1d, type Recorder } from '../gpu/recorder';
@@ -8,9 +9,9 @@ import { numel, sameShape, shapeString, type Tensor } from '../gpu/tensor';
 const WORKGROUP = 256;
 const wgsl = `${activationWgsl}\n${geluWgsl}`;
 
-type ActivationEntry = 'gelu' | 'quick_gelu' | 'relu' | 'scaled_tanh' | 'geglu';
+type ActivationEntry = 'gelu' | 'quick_gelu' | 'relu' | 'scaled_tanh';
 
-function launch(rec: Recorder, entry: ActivationEntry, x: Tensor, outShape: readonly number[], out: Tensor | undefined, halfWidth = 0, scale = 1): Tensor {
+function launch(rec: Recorder, entry: ActivationEntry, x: Tensor, outShape: readonly number[], out: Tensor | undefined, scale = 1): Tensor {
   if (out && !sameShape(out.shape, outShape)) throw new Error(`${entry}: out is ${shapeString(out.shape)}, expected ${shapeString(outShape)} (${out.label})`);
   // WebGPU refuses a buffer bound both read-only and writable in one dispatch.
   if (out && out.buffer === x.buffer) throw new Error(`${entry}: out may not share a buffer with the input (${x.label})`);
@@ -19,7 +20,7 @@ function launch(rec: Recorder, entry: ActivationEntry, x: Tensor, outShape: read
   rec.dispatch({
     label: `${entry}:${target.label}`,
     pipeline: rec.gpu.pipeline('activation', wgsl, entry),
-    params: params().u32(count, halfWidth).f32(scale).u32(0),
+    params: params().u32(count, 0).f32(scale).u32(0),
     bindings: [x, target],
     workgroups: grid1d(Math.ceil(count / WORKGROUP)),
   });
@@ -43,16 +44,7 @@ export function relu(rec: Recorder, x: Tensor, opts: { out?: Tensor } = {}): Ten
 /** tanh(x / scale) * scale: TAESD's Clamp, which bounds the latent smoothly to (-scale, scale). */
 export function scaledTanh(rec: Recorder, x: Tensor, scale: number, opts: { out?: Tensor } = {}): Tensor {
   if (!(scale > 0)) throw new Error(`scaledTanh: scale must be positive, got ${scale}`);
-  return launch(rec, 'scaled_tanh', x, x.shape, opts.out, 0, scale);
-}
-
-/** diffusers GEGLU after its projection: x [..., 2D] -> hidden, gate = x.chunk(2, dim=-1);
- * hidden * gelu(gate) with exact erf. -> [..., D] */
-export function geglu(rec: Recorder, x: Tensor, opts: { out?: Tensor } = {}): Tensor {
-  const width = x.shape[x.shape.length - 1];
-  if (x.shape.length === 0 || width % 2 !== 0) throw new Error(`geglu: last dimension must be even, got ${shapeString(x.shape)} (${x.label})`);
-  const half = width / 2;
-  return launch(rec, 'geglu', x, [...x.shape.slice(0, -1), half], opts.out, half);
+  return launch(rec, 'scaled_tanh', x, x.shape, opts.out, scale);
 }
 
 /** erf in float64: the all-positive series erf(x) = 2/sqrt(pi) e^(-x^2) sum_n 2^n x^(2n+1) / (2n+1)!!
@@ -80,7 +72,8 @@ export const reference = {
   quickGelu: (x: ArrayLike<number>) => Float64Array.from(x, (v) => v / (1 + Math.exp(-1.702 * v))),
   relu: (x: ArrayLike<number>) => Float64Array.from(x, (v) => Math.max(v, 0)),
   scaledTanh: (x: ArrayLike<number>, scale: number) => Float64Array.from(x, (v) => Math.tanh(v / scale) * scale),
-  /** x is rows of width 2D, flattened. */
+  silu: (x: ArrayLike<number>) => Float64Array.from(x, (v) => v / (1 + Math.exp(-v))),
+  /** diffusers GEGLU (linear's `geglu` epilogue): x is rows of width 2D, hidden | gate, flattened. */
   geglu: (x: ArrayLike<number>, halfWidth: number) => {
     const rows = x.length / (2 * halfWidth);
     const out = new Float64Array(rows * halfWidth);

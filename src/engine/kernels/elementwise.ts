@@ -1,44 +1,28 @@
-// Elementwise kernels: residual add, SiLU, constant scale. (A ResNet block's time embedding, a
-// per-channel add, happens in its conv1's epilogue: conv2d's batchBias.)
+// Elementwise kernels: a constant scale (a ResNet block's 1 / output_scale_factor). Residual adds,
+// SiLU and a ResNet block's time embedding happen in the epilogues of the kernels before them
+// (conv2d's residual and batchBias, linear's residual and silu, groupNorm's silu).
 import wgsl from '../../../shaders/elementwise.wgsl?raw';
 import { grid1d, type Recorder } from '../gpu/recorder';
 import { params } from '../gpu/params';
-import { numel, sameShape, shapeString, type Tensor } from '../gpu/tensor';
+import { numel, type Tensor } from '../gpu/tensor';
 
 const WORKGROUP = 256;
 
-type Entry = 'add' | 'silu' | 'scale';
-const UNARY: ReadonlySet<Entry> = new Set(['silu', 'scale']);
-
-function launch(rec: Recorder, entry: Entry, a: Tensor, b: Tensor, out: Tensor, factor = 1): Tensor {
-  const count = numel(a.shape);
+/** x * factor. Writes into `out` when given (it may not alias x). */
+export function scale(rec: Recorder, x: Tensor, factor: number, out?: Tensor): Tensor {
+  const target = out ?? rec.alloc(x.shape, `${x.label}*${factor}`);
+  const count = numel(x.shape);
   rec.dispatch({
-    label: `${entry}:${out.label}`,
-    pipeline: rec.gpu.pipeline('elementwise', wgsl, entry),
+    label: `scale:${target.label}`,
+    pipeline: rec.gpu.pipeline('elementwise', wgsl, 'scale'),
     params: params().u32(count).f32(factor),
-    bindings: [a, UNARY.has(entry) ? null : b, out],
+    bindings: [x, target],
     workgroups: grid1d(Math.ceil(count / WORKGROUP)),
   });
-  return out;
+  return target;
 }
 
-/** a + b, same shapes. Writes into `out` when given (it may alias neither input). */
-export function add(rec: Recorder, a: Tensor, b: Tensor, out?: Tensor): Tensor {
-  if (!sameShape(a.shape, b.shape)) throw new Error(`add: shapes differ ${shapeString(a.shape)} vs ${shapeString(b.shape)}`);
-  return launch(rec, 'add', a, b, out ?? rec.alloc(a.shape, `${a.label}+${b.label}`));
-}
-
-export function silu(rec: Recorder, x: Tensor, out?: Tensor): Tensor {
-  return launch(rec, 'silu', x, x, out ?? rec.alloc(x.shape, `silu(${x.label})`));
-}
-
-export function scale(rec: Recorder, x: Tensor, factor: number, out?: Tensor): Tensor {
-  return launch(rec, 'scale', x, x, out ?? rec.alloc(x.shape, `${x.label}*${factor}`), factor);
-}
-
-// CPU references, used by the tests.
+// CPU reference, used by the tests.
 export const reference = {
-  add: (a: Float32Array, b: Float32Array) => a.map((v, i) => v + b[i]),
-  silu: (x: Float32Array) => x.map((v) => v / (1 + Math.exp(-v))),
   scale: (x: Float32Array, factor: number) => x.map((v) => v * factor),
 };
