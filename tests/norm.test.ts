@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../src/engine/gpu/gpu-context';
 import type { Tensor } from '../src/engine/gpu/tensor';
+import type { Recorder } from '../src/engine/gpu/recorder';
 import { createNodeGpuContext } from '../src/engine/gpu/node-gpu';
 import { groupNorm, layerNorm, reference } from '../src/engine/kernels/norm';
 import { randInt, randn, relError, rng, runOnce, tensorFrom, testGpu } from './support/gpu';
@@ -90,9 +91,10 @@ describe('groupNorm matches torch.nn.GroupNorm (float64 reference)', () => {
     expect(relError(out, expected)).toBeLessThan(2.5e-6);
   });
 
-  // Rows up to 8192 values take one workgroup each (group_norm_row), longer ones chunks of 4096; both
-  // sides of that line, the default model's largest group, and chunks cut unevenly (4096 + 4096 + 11).
-  for (const [channels, side, groups] of [[2, 64, 1], [8193, 1, 1], [3, 53, 1], [64, 64, 32]] as const) {
+  // Rows up to 12288 values take one workgroup each (group_norm_row), longer ones chunks of 4096:
+  // both sides of that line, the default model's largest groups (8192 and 12288 values: 48 held per
+  // invocation), and chunks cut unevenly (4096 x 3 + 1, 4096 x 3 + 387).
+  for (const [channels, side, groups] of [[2, 64, 1], [3, 64, 1], [12289, 1, 1], [3, 65, 1], [64, 64, 32]] as const) {
     const rowLen = (channels / groups) * side * side;
     it(`${channels} channels of ${side}x${side} in ${groups} group(s): rows of ${rowLen} values, SiLU`, async () => {
       const gpu = await testGpu();
@@ -149,6 +151,20 @@ describe('layerNorm matches torch.nn.LayerNorm (float64 reference)', () => {
     const bias = halfExact(1280, random);
     const out = await runOnce(gpu, (rec) => layerNorm(rec, tensorFrom(gpu, [3, 1280], x), halfTensor(gpu, weight, 'w16'), halfTensor(gpu, bias, 'b16'), { eps: 1e-5 }));
     expect(relError(out, reference.layerNorm(x, 1280, weight, bias, 1e-5))).toBeLessThan(6e-7);
+  });
+
+  it('rows of up to 64 x 48 values (all that 64 invocations hold) match, and wider rows are refused', async () => {
+    const gpu = await testGpu();
+    const random = rng(13);
+    const channels = 64 * 48;
+    const x = shifted(2 * channels, random, 20, 1);
+    const weight = randn(channels, random);
+    const bias = randn(channels, random);
+    const out = await runOnce(gpu, (rec) => layerNorm(rec, tensorFrom(gpu, [2, channels], x), tensorFrom(gpu, [channels], weight), tensorFrom(gpu, [channels], bias), { eps: 1e-5 }));
+    expect(relError(out, reference.layerNorm(x, channels, weight, bias, 1e-5))).toBeLessThan(6e-7);
+    const wide = channels + 1;
+    const tooWide = (rec: Recorder) => layerNorm(rec, tensorFrom(gpu, [1, wide], new Float32Array(wide)), tensorFrom(gpu, [wide], new Float32Array(wide)), tensorFrom(gpu, [wide], new Float32Array(wide)), { eps: 1e-5 });
+    await expect(runOnce(gpu, tooWide)).rejects.toThrow(/3073 values exceed 64 invocations x 48/);
   });
 
   it('more rows than 65535 workgroups fit in one grid dimension', async () => {

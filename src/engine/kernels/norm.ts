@@ -13,8 +13,7 @@ function shaderFor(gpu: GpuContext): string {
 }
 
 /** Invocations per workgroup (the shader's WG override): GroupNorm works on long rows and chunks,
- * LayerNorm on rows of 320 to 1280 values, where 64 invocations hold 5 to 20 each (rows over
- * 64 * MAX_HELD values take 256). */
+ * LayerNorm on rows of 320 to 1280 values, where 64 invocations hold 5 to 20 each. */
 const GROUP_NORM_WORKGROUP = 256;
 const LAYER_NORM_WORKGROUP = 64;
 /** Values one GroupNorm workgroup reduces (16 per invocation): a 64x64 SD 1.5 UNet group of 40960
@@ -150,8 +149,10 @@ export function layerNorm(rec: Recorder, x: Tensor, weight: Tensor, bias: Tensor
   const label = opts.label ?? `layerNorm(${x.label})`;
   const out = outputFor(rec, 'layerNorm', x, opts.out, label);
   const rows = channels === 0 ? 0 : numel(x.shape) / channels;
-  // opts.workgroup: a power of two (the reductions halve it), for sweeps.
-  const workgroup = opts.workgroup ?? (channels <= LAYER_NORM_WORKGROUP * MAX_HELD ? LAYER_NORM_WORKGROUP : GROUP_NORM_WORKGROUP);
+  // opts.workgroup: a power of two (the reductions halve it), for sweeps. 64 invocations take rows
+  // of up to 64 * MAX_HELD = 3072 values (every SD text encoder and UNet: 768 to 1280); with 256
+  // for wider rows, merging four times as many partial moments doubled the rounding error of a row.
+  const workgroup = opts.workgroup ?? LAYER_NORM_WORKGROUP;
   rec.dispatch({
     label: `layer_norm:${label}`,
     pipeline: rec.gpu.pipeline('norm', shaderFor(rec.gpu), 'layer_norm', { ...affineConstants(weight, bias), WG: workgroup, HELD: heldValues(channels, workgroup) }),
