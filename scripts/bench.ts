@@ -1,4 +1,4 @@
-// npm run bench -- [--only default,ort,sd15,turbo] [--iterations N] [--profile[=dispatches]] [--json FILE] [--latent N]
+// npm run bench -- [--only default,ort,sd15,turbo,sd15-ort,turbo-ort] [--iterations N] [--profile[=dispatches]] [--json FILE] [--latent N]
 //                  [--unet-config FILE [--batch N]]   (any UNet config.json, random f16 weights)
 //                  [--without subgroups,shader-f16]   (optional features left off: times the plain fallbacks)
 //
@@ -8,11 +8,12 @@
 // in place, 64×64 latent, batch 2, (c) the SD-Turbo layout, batch 1; a per-kernel breakdown from
 // timestamp queries; GPU memory for the weights and the activations; (ort) the default model on our
 // engine and on ONNX Runtime Web's WebGPU EP (its ONNX export), both behind the same pipeline, timed
-// in turns on the same GPU. Runs wherever WebGPU does:
+// in turns on the same GPU; (sd15-ort, turbo-ort) the layouts (b, c) on ORT too, with the same
+// random weights (scripts/bench/ort-layout.ts), outputs compared. Runs wherever WebGPU does:
 // here on SwiftShader (where SD-size models are skipped unless named with --only), and on a real
 // GPU through dawn.node (shared/device/README.md).
 import { readFileSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { GpuContext } from '../src/engine/gpu/gpu-context';
 import { createNodeGpuContext } from '../src/engine/gpu/node-gpu';
 import { canProfile, profilePlan, type KernelTime } from '../src/engine/gpu/profile';
@@ -26,8 +27,9 @@ import { DiffusionPipeline } from '../src/engine/sampling/pipeline';
 import type { GenerateRequest } from '../src/engine/sampling/pipeline-types';
 import { gaussianNoise } from '../src/engine/sampling/noise';
 import { nodeModelFolder } from '../src/engine/weights/node-byte-source';
+import { benchLayouts } from './bench/layouts';
+import { benchOrtOnLayout, type OrtLayoutResult } from './bench/ort-layout';
 import { randomWeights } from './bench/random-weights';
-import { SD15_UNET, SD_TURBO_UNET } from './bench/unet-configs';
 
 interface Options {
   only: Set<string> | null;
@@ -67,6 +69,8 @@ interface UNetResult {
   /** Throughput when BATCH_SEEDS images of different seeds share each UNet call. */
   imagesPerSecondBatched?: number;
   settings?: string;
+  /** The same layout and weights on ONNX Runtime Web (SD-size layouts). */
+  ort?: OrtLayoutResult;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -195,12 +199,21 @@ async function benchDefaultModel(gpu: GpuContext, opts: Options): Promise<UNetRe
   return result;
 }
 
-async function benchRandomUNet(gpu: GpuContext, name: string, configJson: object, batch: number, opts: Options): Promise<UNetResult> {
+/** A UNet layout with random f16 weights; with `onnxDir` (its ONNX export), also on ONNX Runtime. */
+async function benchRandomUNet(gpu: GpuContext, name: string, configJson: object, batch: number, opts: Options, onnxDir?: string): Promise<UNetResult> {
   const config = parseUNetConfig(configJson);
   const weights = randomWeights(gpu, expectedUNetWeights(config), 'f16');
   const unet = new UNet(gpu, config, weights);
   try {
-    return await benchUNet(gpu, name, unet, batch, opts.latent, 77, opts);
+    const result = await benchUNet(gpu, name, unet, batch, opts.latent, 77, opts);
+    if (onnxDir) {
+      try {
+        result.ort = await benchOrtOnLayout(gpu, unet, unet.prepare(batch, opts.latent, opts.latent, 77), onnxDir, opts.iterations);
+      } catch (e) {
+        console.error(`${name} on ONNX Runtime: failed (${(e as Error).message})`);
+      }
+    }
+    return result;
   } finally {
     unet.destroy();
   }
@@ -271,6 +284,16 @@ function report(gpu: GpuContext, results: UNetResult[], backends: BackendResult[
     const batched = r.imagesPerSecondBatched ? r.imagesPerSecondBatched.toFixed(2) : '';
     lines.push(`| ${r.name} | ${r.batch} | ${r.latent} | ${r.msMedian.toFixed(2)} | ${r.msMin.toFixed(2)} | ${r.iterations} | ${r.msBackToBack.toFixed(2)} | ${ips} | ${batched} | ${mib(r.weightBytes)} | ${mib(r.activationBytes)} (${mib(r.peakActivationBytes)}) | ${r.dispatches} |`);
   }
+  const onOrt = results.filter((r) => r.ort);
+  if (onOrt.length) {
+    lines.push('', '| same layout and weights | batch | ONNX Runtime Web 1.30 (WebGPU EP), ms / call | WGSL engine, ms / call | ORT / engine | output difference (max abs / max abs) | ORT session created in | f32 external data |');
+    lines.push('| --- | --- | --- | --- | --- | --- | --- | --- |');
+    for (const r of onOrt) {
+      const o = r.ort!;
+      lines.push(`| ${r.name} | ${r.batch} | ${o.ortMs.toFixed(1)} (min ${o.ortMsMin.toFixed(1)}, n ${o.iterations}) | ${o.engineMs.toFixed(1)} | ${(o.ortMs / o.engineMs).toFixed(2)}x | ${o.relativeDifference.toExponential(1)} | ${o.sessionSeconds.toFixed(1)} s | ${mib(o.externalDataBytes)} |`);
+    }
+    lines.push('(each call: inputs written from the CPU, one UNet call, its output read back; median after 2 warm-up calls)');
+  }
   for (const r of results) {
     if (!r.imageParts) continue;
     const { steps, msPerStep, msOutsideSteps } = r.imageParts;
@@ -302,10 +325,14 @@ async function main(): Promise<void> {
       }
     }
     if (want('ort', !software)) backends = await benchBackends(gpu, opts);
-    if (want('sd15', !software)) results.push(await benchRandomUNet(gpu, 'SD 1.5 layout, random f16 weights', SD15_UNET, 2, opts));
-    if (want('turbo', !software)) results.push(await benchRandomUNet(gpu, 'SD-Turbo layout, random f16 weights', SD_TURBO_UNET, 1, opts));
+    for (const layout of benchLayouts()) {
+      // '<key>-ort' adds ONNX Runtime on the same layout and weights (3.4 GB of f32 for SD 1.5).
+      const withOrt = want(`${layout.key}-ort`, !software);
+      const onnxDir = withOrt ? join(layout.dir, 'onnx') : undefined;
+      if (withOrt || want(layout.key, !software)) results.push(await benchRandomUNet(gpu, layout.name, layout.config, layout.batch, opts, onnxDir));
+    }
     if (opts.unetConfig) results.push(await benchRandomUNet(gpu, `${opts.unetConfig}, random f16 weights`, JSON.parse(readFileSync(opts.unetConfig, 'utf8')), opts.batch, opts));
-    if (software && !opts.only) console.error('SwiftShader: SD-size UNets and ONNX Runtime skipped (name them with --only sd15,turbo,ort to run them anyway).');
+    if (software && !opts.only) console.error('SwiftShader: SD-size UNets and ONNX Runtime skipped (name them with --only sd15,turbo,ort,sd15-ort,turbo-ort to run them anyway).');
     console.log(report(gpu, results, backends, opts));
     if (opts.json) writeFileSync(opts.json, JSON.stringify({ device: gpu.adapter, results, backends }, null, 1));
   } finally {

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseUNetConfig } from '../src/engine/nn/unet-config';
 import { enumerateSites } from '../src/engine/nn/unet-sites';
-import { buildExternalData, checkOnnxWeightManifest, joinPath, loadOnnxModel, type OnnxWeightManifest } from '../src/engine/ort/onnx-weights';
+import { expectedUNetWeights } from '../src/engine/nn/unet-weights';
+import { assembleExternalData, buildExternalData, checkOnnxWeightManifest, joinPath, loadOnnxModel, ONNX_MANIFEST_FORMAT, RANDOM_WEIGHTS_SOURCE, type OnnxWeightManifest } from '../src/engine/ort/onnx-weights';
 import { bytesSource } from '../src/engine/weights/byte-source';
 import { nodeModelFolder } from '../src/engine/weights/node-byte-source';
 import { encodeSafetensors, parseSafetensorsHeader, readTensorF32 } from '../src/engine/weights/safetensors';
@@ -82,6 +83,20 @@ function withKeys(packed: Uint8Array): Uint8Array {
   return Uint8Array.from(out);
 }
 
+/** The graph's initializers are the manifest's tensors, each with no data inside and its external data where the manifest says. */
+function expectInitializersAsListed(graph: Uint8Array, manifest: OnnxWeightManifest): void {
+  const initializers = onnxInitializers(graph);
+  expect(initializers.map((i) => i.name).sort()).toEqual(manifest.tensors.map((t) => t.onnx_name).sort());
+  const byName = new Map(manifest.tensors.map((t) => [t.onnx_name, t]));
+  for (const init of initializers) {
+    const t = byName.get(init.name)!;
+    expect({ name: init.name, location: init.location, inlineBytes: init.inlineBytes, dims: init.dims, external: init.external }).toEqual({
+      name: t.onnx_name, location: 1 /* TensorProto.EXTERNAL */, inlineBytes: 0, dims: t.shape,
+      external: { location: manifest.external_data, offset: String(t.offset), length: String(t.length) },
+    });
+  }
+}
+
 // ----
 
 const models = [
@@ -110,16 +125,7 @@ describe.each(models)('the ONNX export: $stem', ({ stem, source }) => {
   it('its graph keeps no weights inside and points each initializer where the manifest says', async () => {
     const manifest = await load();
     const graph = await folder.open(`onnx/${manifest.onnx}`);
-    const initializers = onnxInitializers(await graph.read(0, graph.size));
-    expect(initializers.map((i) => i.name).sort()).toEqual(manifest.tensors.map((t) => t.onnx_name).sort());
-    const byName = new Map(manifest.tensors.map((t) => [t.onnx_name, t]));
-    for (const init of initializers) {
-      const t = byName.get(init.name)!;
-      expect({ name: init.name, location: init.location, inlineBytes: init.inlineBytes, dims: init.dims, external: init.external }).toEqual({
-        name: t.onnx_name, location: 1 /* TensorProto.EXTERNAL */, inlineBytes: 0, dims: t.shape,
-        external: { location: manifest.external_data, offset: String(t.offset), length: String(t.length) },
-      });
-    }
+    expectInitializersAsListed(await graph.read(0, graph.size), manifest);
   });
 
   it('builds external data whose floats are the f16 weights', async () => {
@@ -179,5 +185,45 @@ describe('buildExternalData', () => {
     await expect(buildExternalData(manifest([tensor('c', [1], 0)], 4), file)).rejects.toThrow(/no tensor "c"/);
     await expect(buildExternalData(manifest([tensor('a', [1, 2], 0)], 8), file)).rejects.toThrow(/shape \[2\].*\[1, 2\]/);
     expect(() => checkOnnxWeightManifest(manifest([tensor('a', [2], 0), tensor('b', [1], 4)], 12), 'm')).toThrow(/overlaps/);
+  });
+});
+
+// The benchmark's SD-size layouts (scripts/bench/layouts/*), exported without weights: the benchmark
+// fills their external data from the random weights our engine runs (scripts/bench/ort-layout.ts),
+// so every initializer must be one of the engine's weights, by name and shape, and all of them there.
+const LAYOUTS = join(__dirname, '..', 'scripts', 'bench', 'layouts');
+
+describe.each(['sd15', 'sd-turbo'])('the ONNX export of the bench layout %s', (name) => {
+  const layout = nodeModelFolder(join(LAYOUTS, name));
+
+  it('has one initializer per engine weight, back to back in f32, and multiplier rows in the engine order', async () => {
+    const manifest = checkOnnxWeightManifest(await layout.readJson('onnx/unet.manifest.json'), name);
+    expect(manifest.source).toBe(RANDOM_WEIGHTS_SOURCE);
+    const config = parseUNetConfig(await layout.readJson('unet/config.json'));
+    const expected = expectedUNetWeights(config);
+    expect(manifest.tensors.map((t) => t.onnx_name).sort()).toEqual([...expected.keys()].sort());
+    let offset = 0;
+    for (const t of manifest.tensors) {
+      expect({ name: t.onnx_name, shape: t.shape, offset: t.offset }).toEqual({ name: t.onnx_name, shape: expected.get(t.onnx_name), offset });
+      offset += t.length;
+    }
+    expect(manifest.external_data_bytes).toBe(offset);
+    const sites = enumerateSites(config);
+    expect(manifest.attention_sites).toEqual(sites.map(({ resolution: _, ...site }) => site));
+    expect(manifest.inputs.at(-1)).toEqual({ name: 'attention_multipliers', dtype: 'float32', shape: [sites.length, 4] });
+    const graph = await layout.open(`onnx/${manifest.onnx}`);
+    expectInitializersAsListed(await graph.read(0, graph.size), manifest);
+  });
+});
+
+describe('assembleExternalData', () => {
+  it('puts each tensor at its offset and refuses values of the wrong length', async () => {
+    const m = (tensors: { name: string; shape: number[]; offset: number }[], bytes: number) =>
+      checkOnnxWeightManifest({ format: ONNX_MANIFEST_FORMAT, onnx: 'g.onnx', external_data: 'w.bin', source: RANDOM_WEIGHTS_SOURCE, external_data_bytes: bytes, opset: 17, inputs: [], outputs: [], op_types: [],
+        tensors: tensors.map((t) => ({ onnx_name: t.name, safetensors_name: t.name, source_dtype: 'random', dtype: 'float32', shape: t.shape, offset: t.offset, length: 4 * t.shape.reduce((a, b) => a * b, 1) })) }, 'm');
+    const values: Record<string, number[]> = { a: [1, 2], b: [3] };
+    const data = await assembleExternalData(m([{ name: 'b', shape: [1], offset: 0 }, { name: 'a', shape: [2], offset: 8 }], 16), (t) => Float32Array.from(values[t.onnx_name]));
+    expect(Array.from(new Float32Array(data.buffer))).toEqual([3, 0, 1, 2]);
+    await expect(assembleExternalData(m([{ name: 'a', shape: [3], offset: 0 }], 12), (t) => Float32Array.from(values[t.onnx_name]))).rejects.toThrow(/2 values for tensor "a" of 3/);
   });
 });

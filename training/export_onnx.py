@@ -1,6 +1,8 @@
 """The default model as ONNX, for onnxruntime-web (a second backend and a benchmark baseline).
 
   /tmp/onnxenv/bin/python training/export_onnx.py [--model public/models/emoji-64] [--out <model>/onnx]
+  /tmp/onnxenv/bin/python training/export_onnx.py --unet-config scripts/bench/layouts/sd15/unet/config.json
+      (a UNet layout without weights, for benchmarks: writes only the UNet, into <config's folder>/../onnx)
 
 Writes into <model>/onnx/:
   unet.onnx                 graph only: sample, timestep, encoder_hidden_states, attention_multipliers -> noise_pred
@@ -18,6 +20,10 @@ The UNet takes the attention multipliers as a graph input [S, 4] (q, k, v, out p
 the order of src/engine/nn/unet-sites.ts `enumerateSites` (written into the manifest). Every
 attention applies its row unconditionally, as scaling to_q, to_k, to_v and to_out.0 (weight and
 bias) would: logits × q·k, attention result × v, to_out.0 output × out. All ones = the model.
+
+A layout without weights (--unet-config) gets the same graph; its manifest's `source` is "random":
+the benchmark (scripts/bench.ts) fills the external data from the random weights our engine runs, so
+both run the same model. Its initializers are laid out in the graph's order.
 
 Needs torch (Debian's 1.13 works: the legacy TorchScript exporter, opset 17), onnx, numpy and
 safetensors; no transformers (the CLIP text encoder below mirrors transformers' CLIPTextModel).
@@ -283,16 +289,22 @@ def load_text_encoder(model_dir: Path) -> CLIPTextModel:
 
 
 def export_graph(module: nn.Module, args: tuple, input_names, output_names, dynamic_axes):
-    """torch.onnx.export into memory: the onnx.ModelProto, weights inside, initializers = parameters."""
+    """torch.onnx.export: the onnx.ModelProto, initializers = parameters. Weights over protobuf's 2 GB
+    limit (an SD-size UNet in f32) cannot be held in memory, so the export goes to a file in a
+    temporary folder, where the exporter puts them in external files; the returned proto keeps only
+    the references to those files (which are deleted), for externalize_* to replace."""
+    import tempfile
+
     import onnx
 
-    buffer = io.BytesIO()
-    with torch.no_grad():
+    with torch.no_grad(), tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "graph.onnx"
         torch.onnx.export(
-            module, args, buffer, input_names=input_names, output_names=output_names, dynamic_axes=dynamic_axes,
+            module, args, str(path), input_names=input_names, output_names=output_names, dynamic_axes=dynamic_axes,
             opset_version=OPSET, do_constant_folding=False, keep_initializers_as_inputs=False,
             export_params=True)
-    return onnx.load_from_string(buffer.getvalue())
+        weights_outside = len(list(Path(tmp).iterdir())) > 1  # files beside the graph
+        return onnx.load(str(path), load_external_data=not weights_outside)
 
 
 def externalize(model, weights_path: Path, weights_file: str) -> list[dict]:
@@ -329,6 +341,36 @@ def externalize(model, weights_path: Path, weights_file: str) -> list[dict]:
         tensors.append({"onnx_name": name, "safetensors_name": name, "source_dtype": dtype, "dtype": "float32",
                         "shape": list(shape), "offset": offset, "length": length})
         offset += length
+    return tensors
+
+
+def externalize_random(model, weights_file: str, module: nn.Module) -> list[dict]:
+    """Points every initializer at `weights_file`, one after another in the graph's order, for a
+    layout whose weights the benchmark supplies. Each must be a parameter of `module` (by its hub
+    name, the prefix stripped) with the parameter's shape: the benchmark fills it from the engine's
+    tensor of that name."""
+    from onnx import TensorProto
+
+    shapes = {name: list(p.shape) for name, p in module.named_parameters()}
+    tensors, offset = [], 0
+    for init in model.graph.initializer:
+        shape = list(init.dims)
+        if shapes.get(init.name) != shape or init.data_type != TensorProto.FLOAT:
+            raise RuntimeError(f"initializer {init.name} {shape} is no f32 parameter of the UNet (derived or renamed)")
+        length = math.prod(shape) * 4
+        # The exporter's reference to its own file, replaced (set_external_data wants raw_data in hand).
+        init.ClearField("raw_data")
+        del init.external_data[:]
+        init.data_location = TensorProto.EXTERNAL
+        for key, value in (("location", weights_file), ("offset", str(offset)), ("length", str(length))):
+            entry = init.external_data.add()
+            entry.key, entry.value = key, value
+        tensors.append({"onnx_name": init.name, "safetensors_name": init.name, "source_dtype": "random", "dtype": "float32",
+                        "shape": shape, "offset": offset, "length": length})
+        offset += length
+    missing = sorted(set(shapes) - {t["onnx_name"] for t in tensors})
+    if missing:
+        raise RuntimeError(f"parameters with no initializer (deduplicated by the exporter?): {missing[:10]}")
     return tensors
 
 
@@ -369,12 +411,15 @@ def manifest_text(manifest: dict) -> str:
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
-def finish(model, weights_path: Path, out_dir: Path, stem: str, source_rel: str, extra: dict) -> dict:
+def finish(model, place_weights, out_dir: Path, stem: str, source_rel: str, extra: dict) -> dict:
+    """Writes <stem>.onnx (graph only) and <stem>.manifest.json; `place_weights(model, weights_file)`
+    points the initializers at the external data and returns the manifest's tensor list."""
     import onnx
 
     weights_file = f"{stem}.weights.bin"
-    onnx.checker.check_model(model)  # while the weights are still inside (the checker opens external files)
-    tensors = externalize(model, weights_path, weights_file)
+    if all(init.HasField("raw_data") for init in model.graph.initializer):
+        onnx.checker.check_model(model)  # while the weights are still inside (the checker opens external files)
+    tensors = place_weights(model, weights_file)
     big = [(n.name or n.op_type) for n in model.graph.node if n.op_type == "Constant" and n.ByteSize() > 4096]
     if big:
         raise RuntimeError(f"constants over 4 KB left inside the graph: {big}")
@@ -402,8 +447,8 @@ def finish(model, weights_path: Path, out_dir: Path, stem: str, source_rel: str,
     return manifest
 
 
-def export_unet(model_dir: Path, out_dir: Path) -> dict:
-    unet = load_unet(model_dir)
+def unet_graph(unet: UNet2DConditionModel):
+    """The UNet's graph with its multiplier input, and the manifest entries that describe it."""
     wrapper = UNetWithMultipliers(unet).eval()
     sites = enumerate_sites(unet.config)
     c = unet.config
@@ -417,14 +462,35 @@ def export_unet(model_dir: Path, out_dir: Path) -> dict:
         model = export_graph(wrapper, args, names, ["noise_pred"], dynamic)
     strip_prefix(model, "unet.")
     up = 2 ** (len(c["up_block_types"]) - 1)
-    return finish(model, model_dir / "unet" / "diffusion_pytorch_model.safetensors", out_dir, "unet",
-                  "../unet/diffusion_pytorch_model.safetensors", {
-                      "notes": [f"height and width: multiples of {up} (the upsamplers double exactly)",
-                                "timestep: float32, one per batch row (the engine's Float32Array)",
-                                "attention_multipliers: [sites, 4] = (q, k, v, out) per site, rows in `attention_sites` order "
-                                "(src/engine/nn/unet-sites.ts enumerateSites); all ones = the model unchanged"],
-                      "attention_sites": sites,
-                  })
+    return model, {
+        "notes": [f"height and width: multiples of {up} (the upsamplers double exactly)",
+                  "timestep: float32, one per batch row (the engine's Float32Array)",
+                  "attention_multipliers: [sites, 4] = (q, k, v, out) per site, rows in `attention_sites` order "
+                  "(src/engine/nn/unet-sites.ts enumerateSites); all ones = the model unchanged"],
+        "attention_sites": sites,
+    }
+
+
+def export_unet(model_dir: Path, out_dir: Path) -> dict:
+    weights = model_dir / "unet" / "diffusion_pytorch_model.safetensors"
+    model, extra = unet_graph(load_unet(model_dir))
+    return finish(model, lambda m, file: externalize(m, weights, file), out_dir, "unet",
+                  "../unet/diffusion_pytorch_model.safetensors", extra)
+
+
+RANDOM_SOURCE = "random"
+
+
+def export_unet_layout(config_path: Path, out_dir: Path) -> dict:
+    """A UNet layout with no weights of its own (an SD-size config for benchmarks): the graph, and a
+    manifest whose source is "random" (the benchmark fills the external data)."""
+    unet = UNet2DConditionModel(json.loads(config_path.read_text())).eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in unet.parameters():  # distinct values: the exporter merges equal initializers (the norms' ones and zeros)
+            p.normal_()
+    model, extra = unet_graph(unet)
+    return finish(model, lambda m, file: externalize_random(m, file, unet), out_dir, "unet", RANDOM_SOURCE, extra)
 
 
 def export_text_encoder(model_dir: Path, out_dir: Path) -> dict:
@@ -437,7 +503,8 @@ def export_text_encoder(model_dir: Path, out_dir: Path) -> dict:
     ids = torch.randint(0, cfg["vocab_size"], (2, n), dtype=torch.int32)
     model = export_graph(text, (ids,), ["input_ids"], ["last_hidden_state"],
                          {"input_ids": {0: "batch", 1: "tokens"}, "last_hidden_state": {0: "batch", 1: "tokens"}})
-    return finish(model, model_dir / "text_encoder" / "model.safetensors", out_dir, "text_encoder",
+    weights = model_dir / "text_encoder" / "model.safetensors"
+    return finish(model, lambda m, file: externalize(m, weights, file), out_dir, "text_encoder",
                   "../text_encoder/model.safetensors", {
                       "notes": [f"input_ids: int32 [batch, tokens], tokens <= {n} (the tokenizer pads to {n}); "
                                 "no attention mask, only the causal one",
@@ -449,8 +516,15 @@ def export_text_encoder(model_dir: Path, out_dir: Path) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=MODEL_DIR)
-    parser.add_argument("--out", type=Path, default=None, help="default: <model>/onnx")
+    parser.add_argument("--unet-config", type=Path, default=None,
+                        help="a UNet config.json with no weights: exports that layout's UNet alone")
+    parser.add_argument("--out", type=Path, default=None, help="default: <model>/onnx, or <config's folder>/../onnx")
     a = parser.parse_args()
+    if a.unet_config:
+        out = a.out or a.unet_config.resolve().parent.parent / "onnx"
+        out.mkdir(parents=True, exist_ok=True)
+        export_unet_layout(a.unet_config, out)
+        return
     out = a.out or a.model / "onnx"
     out.mkdir(parents=True, exist_ok=True)
     export_unet(a.model, out)

@@ -16,19 +16,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "training"))
 from unet import UNet2DConditionModel  # noqa: E402
 
-SD15 = {
-    "_class_name": "UNet2DConditionModel", "act_fn": "silu", "attention_head_dim": 8,
-    "block_out_channels": [320, 640, 1280, 1280], "center_input_sample": False, "cross_attention_dim": 768,
-    "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
-    "downsample_padding": 1, "flip_sin_to_cos": True, "freq_shift": 0, "in_channels": 4, "layers_per_block": 2,
-    "mid_block_scale_factor": 1, "norm_eps": 1e-5, "norm_num_groups": 32, "out_channels": 4, "sample_size": 64,
-    "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
-}
+LAYOUTS = os.path.join(ROOT, "scripts", "bench", "layouts")  # scripts/bench/layouts.ts reads the same configs
+
+
+def layout_config(folder: str) -> dict:
+    return json.load(open(os.path.join(LAYOUTS, folder, "unet", "config.json")))
+
+
 # The back-to-back timing of scripts/bench.ts: calls per group, groups timed.
 BACK_TO_BACK = 10
 BACK_TO_BACK_GROUPS = 5
-
-SD_TURBO = {**SD15, "attention_head_dim": [5, 10, 20, 20], "cross_attention_dim": 1024, "use_linear_projection": True}
 
 
 def time_unet(config, batch, size, context_len, dtype, iterations):
@@ -70,7 +67,7 @@ def main():
     args = parser.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    runs = [("SD 1.5 layout", SD15, 2, 64, 77), ("SD-Turbo layout", SD_TURBO, 1, 64, 77)]
+    runs = [("SD 1.5 layout", layout_config("sd15"), 2, 64, 77), ("SD-Turbo layout", layout_config("sd-turbo"), 1, 64, 77)]
     unet_config = os.path.join(args.model, "unet", "config.json")
     if os.path.exists(unet_config):
         cfg = json.load(open(unet_config))

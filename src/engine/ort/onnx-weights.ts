@@ -18,12 +18,15 @@ import { assertFloat, decodeF32, parseSafetensorsHeader, type SafetensorsTensorI
 
 export const ONNX_MANIFEST_FORMAT = 'attention-lab-onnx-external-data/1';
 
+/** The `source` of a layout exported without weights (training/export_onnx.py --unet-config). */
+export const RANDOM_WEIGHTS_SOURCE = 'random';
+
 export interface OnnxWeightTensor {
   /** The initializer's name in the graph. */
   onnx_name: string;
   /** The tensor in the safetensors file `source` that holds its values. */
   safetensors_name: string;
-  /** As the safetensors file stores it ('F16'); converted to f32. */
+  /** As the safetensors file stores it ('F16'; 'random' for a layout without weights); converted to f32. */
   source_dtype: string;
   dtype: 'float32';
   shape: number[];
@@ -46,7 +49,8 @@ export interface OnnxWeightManifest {
   onnx: string;
   /** The file name the graph's initializers point at: the `path` of ORT's externalData entry. */
   external_data: string;
-  /** The safetensors file, relative to the manifest's folder ('../unet/diffusion_pytorch_model.safetensors'). */
+  /** The safetensors file, relative to the manifest's folder ('../unet/diffusion_pytorch_model.safetensors'),
+   * or RANDOM_WEIGHTS_SOURCE for a layout without weights, whose user supplies each tensor's values. */
   source: string;
   external_data_bytes: number;
   opset: number;
@@ -101,17 +105,31 @@ export async function buildExternalData(manifest: OnnxWeightManifest, source: By
     }
     return info;
   });
-  const out = new Uint8Array(manifest.external_data_bytes);
-  if (!infos.length) return out;
+  if (!infos.length) return new Uint8Array(manifest.external_data_bytes);
   // One read of the span the tensors cover (the whole data section, for the shipped files).
   const begin = Math.min(...infos.map((i) => i.begin));
   const end = Math.max(...infos.map((i) => i.end));
   const bytes = await source.read(begin, end - begin);
-  const f32 = new Float32Array(out.buffer);
-  manifest.tensors.forEach((t, i) => {
-    const info = infos[i];
-    f32.set(decodeF32(bytes.subarray(info.begin - begin, info.end - begin), info, source.name), t.offset / 4);
+  const infoOf = new Map(manifest.tensors.map((t, i) => [t, infos[i]]));
+  return assembleExternalData(manifest, (t) => {
+    const info = infoOf.get(t)!;
+    return decodeF32(bytes.subarray(info.begin - begin, info.end - begin), info, source.name);
   });
+}
+
+/** The external data of `manifest`: a buffer of external_data_bytes with each tensor's f32 values,
+ * from `values`, at its offset. */
+export async function assembleExternalData(
+  manifest: OnnxWeightManifest,
+  values: (tensor: OnnxWeightTensor) => Float32Array | Promise<Float32Array>,
+): Promise<Uint8Array> {
+  const out = new Uint8Array(manifest.external_data_bytes);
+  const f32 = new Float32Array(out.buffer);
+  for (const t of manifest.tensors) {
+    const v = await values(t);
+    if (v.length * 4 !== t.length) throw new Error(`ONNX external data: ${v.length} values for tensor "${t.onnx_name}" of ${t.length / 4}`);
+    f32.set(v, t.offset / 4);
+  }
   return out;
 }
 

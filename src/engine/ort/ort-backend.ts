@@ -126,7 +126,7 @@ class OrtUNetPredictor implements NoisePredictor {
 }
 
 /** The graph's multiplier rows must be our sites, in our order: a mismatch would move sliders to the wrong layers. */
-function checkSiteOrder(sites: readonly AttentionSite[], manifest: OnnxWeightManifest, where: string): void {
+export function checkSiteOrder(sites: readonly AttentionSite[], manifest: OnnxWeightManifest, where: string): void {
   const rows = manifest.attention_sites ?? [];
   const same = rows.length === sites.length && rows.every((r, i) => r.path === sites[i].path);
   if (!same) throw new Error(`${where}: attention_sites do not match the UNet config's attention modules`);

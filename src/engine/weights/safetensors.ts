@@ -185,15 +185,18 @@ export function decodeF32(bytes: Uint8Array, info: SafetensorsTensorInfo, file: 
       for (let i = 0; i < count; i++) out[i] = half[i] << 16;
       return new Float32Array(out.buffer);
     }
-    case 'F16': {
-      const half = new Uint16Array(aligned.buffer, aligned.byteOffset, count);
-      const table = f16Table();
-      const out = new Uint32Array(count);
-      for (let i = 0; i < count; i++) out[i] = table[half[i]];
-      return new Float32Array(out.buffer);
-    }
+    case 'F16':
+      return decodeF16(new Uint16Array(aligned.buffer, aligned.byteOffset, count));
   }
   throw new Error(`unreachable: ${info.dtype}`);
+}
+
+/** f16 values (their bit patterns) as f32, exactly. */
+export function decodeF16(half: Uint16Array): Float32Array {
+  const table = f16Table();
+  const out = new Uint32Array(half.length);
+  for (let i = 0; i < half.length; i++) out[i] = table[half[i]];
+  return new Float32Array(out.buffer);
 }
 
 let f16ToF32Bits: Uint32Array | undefined;
