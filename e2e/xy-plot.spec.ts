@@ -22,6 +22,9 @@ test('a 3×3 XY plot renders a labeled grid and downloads as PNG', async ({ page
   await expect(status).toHaveAttribute('data-status', 'done', { timeout: 2 * RENDER_WAIT_MS - 60_000 });
   await expect(status).toContainText('9 / 9 cells');
 
+  // The link now brings this grid back (the next test opens such a link).
+  expect(new URL(page.url()).searchParams.get('xy')).toBe('self.q:0.2,1,3;cross.out@output:0,1,2');
+
   const grid = dialog.getByRole('img', { name: 'XY plot grid' });
   const geometry = JSON.parse((await grid.getAttribute('data-geometry'))!) as { left: number; top: number; w: number; h: number; gap: number; columns: number; rows: number };
   expect([geometry.columns, geometry.rows]).toEqual([3, 3]);
@@ -45,6 +48,33 @@ test('a 3×3 XY plot renders a labeled grid and downloads as PNG', async ({ page
   const download = page.waitForEvent('download');
   await dialog.getByRole('button', { name: 'Download PNG' }).click();
   expect((await download).suggestedFilename()).toMatch(/\.png$/);
+});
+
+test('a link with an XY plot opens it and renders it; closing the plot takes it out of the link', async ({ page }) => {
+  await page.goto(`/?${FAST}&xy=seed:5..;none`);
+  await expect(page.getByTestId('notices')).toContainText('Ignored the XY plot in the link ("seed:5..;none")');
+  await expect(page.getByRole('dialog', { name: 'XY plot' })).toBeHidden();
+
+  await page.goto(`/?${FAST}&seed=5&xy=seed:5,6;none`);
+  const dialog = page.getByRole('dialog', { name: 'XY plot' });
+  await expect(dialog).toBeVisible();
+  await expect(dialog.getByLabel('X varies')).toHaveValue('seed');
+  await expect(dialog.getByLabel('X values')).toHaveValue('5, 6');
+  await expect(dialog.getByLabel('Y varies')).toHaveValue('none');
+  const status = dialog.getByTestId('xy-status');
+  await expect(status).toHaveAttribute('data-status', 'done', { timeout: RENDER_WAIT_MS });
+  await expect(status).toContainText('2 / 2 cells');
+  const geometry = JSON.parse((await dialog.getByRole('img', { name: 'XY plot grid' }).getAttribute('data-geometry'))!) as { columns: number; rows: number };
+  expect([geometry.columns, geometry.rows]).toEqual([2, 1]);
+  expect(new URL(page.url()).searchParams.get('xy')).toBe('seed:5,6;none');
+
+  await dialog.getByRole('button', { name: 'Close' }).click();
+  await expect(dialog).toBeHidden();
+  await expect.poll(() => new URL(page.url()).searchParams.get('xy')).toBeNull();
+  // Back: the grid's link again, and its dialog with it.
+  await page.goBack();
+  await expect(dialog).toBeVisible();
+  await expect(status).toContainText('2 / 2 cells');
 });
 
 test('an XY plot can be cancelled', async ({ page }) => {

@@ -43,6 +43,12 @@ describe('settings in the URL', () => {
     expect(parsed.notices).toEqual(['Ignored unknown backend "tensorflow": expected webgpu or onnxruntime.']);
   });
 
+  it('names unknown parameters, and leaves the XY plot\'s own (xy) to it', () => {
+    const parsed = parseSettings('?seed=3&foo=1&xy=seed:1,2;none');
+    expect(parsed.settings.seed).toBe(3);
+    expect(parsed.notices).toEqual(['Ignored unknown URL parameter: foo.']);
+  });
+
   it('writes multipliers readably', () => {
     expect(serializeSettings(changed)).toContain('self=1.37,1,0.25,10');
   });

@@ -25,7 +25,13 @@ export function App() {
 
 function Playground() {
   const [dialog, setDialog] = useState<'xy' | 'about' | null>(null);
+  // A link (or Back/Forward) with an XY plot in it opens the XY dialog.
+  const linkedXY = useApp((s) => s.xyAxes !== undefined);
   useEffect(() => startPlayground(), []);
+  const closeXY = () => {
+    setDialog(null);
+    useApp.setState({ xyAxes: undefined });
+  };
   return (
     <div className="app">
       <header className="top-bar">
@@ -56,7 +62,7 @@ function Playground() {
           <ImageView />
         </div>
       </main>
-      <XYPlotDialog open={dialog === 'xy'} onClose={() => setDialog(null)} />
+      <XYPlotDialog open={dialog === 'xy' || linkedXY} onClose={closeXY} />
       <AboutDialog open={dialog === 'about'} onClose={() => setDialog(null)} />
     </div>
   );

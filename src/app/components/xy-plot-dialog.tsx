@@ -2,7 +2,7 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 import { cancelXYPlot, runXYPlot } from '../engine/render-controller';
 import type { Target } from '../state/settings-schema';
 import { useApp } from '../state/store';
-import { AXIS_KINDS, MAX_CELLS, axisName, isMultiplierAxis, parseAxisValues, type Axis, type AxisKind } from '../state/xy-axes';
+import { AXIS_KINDS, MAX_CELLS, axisName, isMultiplierAxis, parseAxisValues, serializeXYAxes, type Axis, type AxisKind } from '../state/xy-axes';
 import { blocksOf } from './attention-panel';
 import { ModalDialog } from './modal-dialog';
 import { drawGrid } from './xy-grid-drawing';
@@ -28,15 +28,31 @@ function defaultValues(kind: AxisKind, seed: number): string {
   }
 }
 
-/** The XY plot: two axes over any multiplier (per attention type and target), seed, CFG or steps. */
+const draftOf = (axis: Axis): AxisDraft => ({ kind: axis.kind, target: axis.target, text: axis.values.join(', ') });
+
+/** The XY plot: two axes over any multiplier (per attention type and target), seed, CFG or steps.
+ * A rendered grid's axes go into the URL (store.xyAxes); a link with them opens this dialog with
+ * those axes and renders the grid as soon as the model is ready. */
 export function XYPlotDialog({ open, onClose }: { open: boolean; onClose(): void }) {
   const seed = useApp((s) => s.settings.seed);
   const xy = useApp((s) => s.xy);
+  const linked = useApp((s) => s.xyAxes);
   const info = useApp((s) => s.engine.info);
   const ready = useApp((s) => s.engine.phase === 'ready');
-  const [x, setX] = useState<AxisDraft>({ kind: 'self.q', target: 'all', text: '0.5, 1, 1.5' });
-  const [y, setY] = useState<AxisDraft>({ kind: 'cross.v', target: 'all', text: '0.5, 1, 1.5' });
+  const [x, setX] = useState<AxisDraft>(linked ? draftOf(linked.x) : { kind: 'self.q', target: 'all', text: '0.5, 1, 1.5' });
+  const [y, setY] = useState<AxisDraft>(linked ? draftOf(linked.y) : { kind: 'cross.v', target: 'all', text: '0.5, 1, 1.5' });
   const canvas = useRef<HTMLCanvasElement>(null);
+
+  // The grid the URL asks for, when it is not the one on screen (a link opened, Back/Forward):
+  // its axes in the form, and rendered once the model is ready.
+  const shownKey = xy.x && xy.y ? serializeXYAxes({ x: xy.x, y: xy.y }) : undefined;
+  const linkedKey = linked ? serializeXYAxes(linked) : undefined;
+  useEffect(() => {
+    if (!linked || linkedKey === shownKey || xy.status === 'running' || !ready) return;
+    setX(draftOf(linked.x));
+    setY(draftOf(linked.y));
+    void runXYPlot(linked.x, linked.y);
+  }, [linked, linkedKey, shownKey, xy.status, ready]);
 
   const parsedX = useMemo(() => parseAxisValues(x.kind, x.text), [x.kind, x.text]);
   const parsedY = useMemo(() => parseAxisValues(y.kind, y.text), [y.kind, y.text]);
@@ -52,8 +68,10 @@ export function XYPlotDialog({ open, onClose }: { open: boolean; onClose(): void
   }, [xy, info]);
 
   const start = () => {
-    const toAxis = (draft: AxisDraft, values: number[]): Axis => ({ kind: draft.kind, target: draft.target, values });
-    void runXYPlot(toAxis(x, parsedX.values), toAxis(y, parsedY.values));
+    const toAxis = (draft: AxisDraft, values: number[]): Axis => ({ kind: draft.kind, target: isMultiplierAxis(draft.kind) ? draft.target : 'all', values });
+    const axes = { x: toAxis(x, parsedX.values), y: toAxis(y, y.kind === 'none' ? [] : parsedY.values) };
+    useApp.setState({ xyAxes: axes });
+    void runXYPlot(axes.x, axes.y);
   };
 
   const download = () => {

@@ -95,6 +95,9 @@ const PARAM: Record<SettingKey, string> = {
   compare: 'compare',
 };
 
+/** The XY plot's axes, when one is open: read and written beside the settings (xy-axes.ts parseXYAxes). */
+export const XY_PARAM = 'xy';
+
 const PART_TARGETS: readonly string[] = ['all', 'input', 'middle', 'output'];
 /** ComfyUI block names (`input_blocks.4`, `middle_block`) or diffusers module paths. */
 const BLOCK_TARGET = /^(?:(?:input|output)_blocks\.\d{1,2}|middle_block|(?:(?:down|up)_blocks\.\d{1,2}|mid_block)\.attentions\.\d{1,2}\.transformer_blocks\.\d{1,2}\.attn[12])$/;
@@ -199,7 +202,7 @@ export function parseSettings(query: string | URLSearchParams, base: Readonly<Se
     } else notices.push(`Ignored invalid compare "${short(compare)}": expected 0 or 1.`);
   }
 
-  const known = new Set(Object.values(PARAM));
+  const known = new Set([...Object.values(PARAM), XY_PARAM]);
   const unknown = [...new Set(params.keys())].filter((k) => !known.has(k));
   if (unknown.length) notices.push(`Ignored unknown URL parameter${unknown.length > 1 ? 's' : ''}: ${unknown.map(short).join(', ')}.`);
   return { settings, given, notices };

@@ -6,7 +6,7 @@ import { create } from 'zustand';
 import type { AttentionMultipliers, ModelInfo, RgbaImage } from '../../engine/sampling/pipeline-types';
 import type { EngineErrorKind } from '../engine/worker-protocol';
 import { DEFAULT_SETTINGS, parseSettings, type MultiplierPart, type SettingKey, type Settings } from './settings-schema';
-import type { Axis } from './xy-axes';
+import { readXYAxes, type Axis, type XYAxes } from './xy-axes';
 
 export interface Notice {
   id: number;
@@ -81,6 +81,9 @@ export interface AppState {
   baseline?: ShownImage;
   render: RenderState;
   xy: XYPlotState;
+  /** The XY plot a person rendered or a link asked for, while its dialog is open; mirrored in the
+   * URL's `xy` parameter, so a link brings the grid back. */
+  xyAxes?: XYAxes;
 
   update(patch: Partial<Settings>, change?: ChangeKind): void;
   setMultiplier(which: 'self' | 'cross', part: MultiplierPart, value: number, change?: ChangeKind): void;
@@ -93,15 +96,17 @@ export interface AppState {
 
 let nextNoticeId = 1;
 const initial = typeof location === 'undefined' ? { settings: { ...DEFAULT_SETTINGS }, given: new Set<SettingKey>(), notices: [] } : parseSettings(location.search);
+const initialXY = readXYAxes(typeof location === 'undefined' ? '' : location.search);
 
 export const useApp = create<AppState>()((set, get) => ({
   settings: initial.settings,
   given: initial.given,
   lastChange: 'discrete',
-  notices: initial.notices.map((text) => ({ id: nextNoticeId++, text, tone: 'warning' as const })),
+  notices: [...initial.notices, ...initialXY.notices].map((text) => ({ id: nextNoticeId++, text, tone: 'warning' as const })),
   engine: { phase: 'starting', loadFraction: 0, loadWhat: '' },
   render: { busy: false, step: 0, steps: 0 },
   xy: { status: 'idle', cells: [], done: 0, total: 0 },
+  xyAxes: initialXY.axes,
 
   update(patch, change = 'discrete') {
     const given = new Set(get().given);

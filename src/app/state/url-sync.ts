@@ -1,9 +1,10 @@
-// Keeps the address bar equal to serializeSettings(settings), and settings equal to the address
-// after Back/Forward. A drag adds one history entry when it starts and then only replaces it, and
+// Keeps the address bar equal to serializeSettings(settings) (and the open XY plot's axes, `xy`),
+// and settings equal to the address after Back/Forward. A drag adds one history entry when it starts and then only replaces it, and
 // writes are throttled, so dragging neither floods the history nor trips the browser's rate limit.
 
-import { DEFAULT_SETTINGS, parseSettings, serializeSettings, withModelDefaults } from './settings-schema';
+import { DEFAULT_SETTINGS, XY_PARAM, parseSettings, serializeSettings, withModelDefaults } from './settings-schema';
 import { useApp } from './store';
+import { readXYAxes, serializeXYAxes } from './xy-axes';
 
 const WRITE_INTERVAL_MS = 150;
 
@@ -18,7 +19,8 @@ export function startUrlSync(): () => void {
   const write = () => {
     timer = undefined;
     lastWrite = performance.now();
-    const query = serializeSettings(useApp.getState().settings);
+    const { settings, xyAxes } = useApp.getState();
+    const query = serializeSettings(settings) + (xyAxes ? `&${XY_PARAM}=${readable(serializeXYAxes(xyAxes))}` : '');
     if (query === location.search) return;
     const url = `${location.pathname}${query}${location.hash}`;
     if (push) history.pushState(null, '', url);
@@ -33,6 +35,14 @@ export function startUrlSync(): () => void {
 
   const unsubscribe = useApp.subscribe((state, previous) => {
     if (applyingHistory) return;
+    // An XY plot rendered, or its dialog closed: an entry of its own, written at once.
+    if (state.xyAxes !== previous.xyAxes) {
+      userChanged = true;
+      dragging = false;
+      push = true;
+      flush();
+      return;
+    }
     // endDrag(): the pointer or key was released. Write the final value now, and let the next
     // drag start a new history entry.
     if (state.lastChange === 'discrete' && state.settings === previous.settings) {
@@ -62,14 +72,15 @@ export function startUrlSync(): () => void {
   const onPopState = () => {
     const defaults = useApp.getState().engine.info?.defaults;
     const parsed = parseSettings(location.search, withModelDefaults(DEFAULT_SETTINGS, defaults, new Set()));
+    const xy = readXYAxes(location.search);
     dragging = false;
     applyingHistory = true;
     try {
-      useApp.setState({ settings: parsed.settings, given: parsed.given });
+      useApp.setState({ settings: parsed.settings, given: parsed.given, xyAxes: xy.axes });
     } finally {
       applyingHistory = false;
     }
-    for (const text of parsed.notices) useApp.getState().notify(text, 'warning');
+    for (const text of [...parsed.notices, ...xy.notices]) useApp.getState().notify(text, 'warning');
   };
   window.addEventListener('popstate', onPopState);
 
@@ -78,4 +89,10 @@ export function startUrlSync(): () => void {
     if (timer !== undefined) clearTimeout(timer);
     window.removeEventListener('popstate', onPopState);
   };
+}
+
+/** `text` encoded for a query value, keeping the characters a query allows as they are
+ * ("xy=self.q@output:0.5,1;none" stays readable). */
+function readable(text: string): string {
+  return encodeURIComponent(text).replace(/%(2C|3B|3A|40)/gi, (code) => decodeURIComponent(code));
 }

@@ -6,7 +6,9 @@ import type { AttentionSite, GenerateRequest } from '../../engine/sampling/pipel
 import {
   LIMITS,
   MULTIPLIER_PARTS,
+  XY_PARAM,
   clampMultiplier,
+  isValidTarget,
   roundHundredths,
   rulesWithOverrides,
   toGenerateRequest,
@@ -156,4 +158,62 @@ export function cellRequest(
     }
   }
   return toGenerateRequest(changed, { rules: rulesWithOverrides(changed, overrides, sites) });
+}
+
+/** The grid on screen: its two axes (y may be 'none'). */
+export interface XYAxes {
+  x: Axis;
+  y: Axis;
+}
+
+/**
+ * The URL form of a grid's axes (the `xy` parameter): "x;y", each axis "kind[@target]:values" with
+ * the values as a comma list, e.g. "self.q:0.5,1,1.5;cross.v@output:0,1,2" or "seed:1,2,3;none".
+ * The target is written only for multiplier axes that act on less than all blocks.
+ */
+export function serializeXYAxes({ x, y }: XYAxes): string {
+  const one = (axis: Axis) => {
+    if (axis.kind === 'none') return 'none';
+    const target = isMultiplierAxis(axis.kind) && axis.target !== 'all' ? `@${axis.target}` : '';
+    return `${axis.kind}${target}:${axis.values.join(',')}`;
+  };
+  return `${one(x)};${one(y)}`;
+}
+
+/** Reads serializeXYAxes' form; never throws. Anything it cannot use is dropped with a notice, and
+ * values are clamped as the dialog clamps them (with a notice too). */
+export function parseXYAxes(text: string): { axes?: XYAxes; notices: string[] } {
+  const notices: string[] = [];
+  const shown = text.length > 60 ? `${text.slice(0, 60)}…` : text;
+  const refuse = (why: string) => ({ notices: [`Ignored the XY plot in the link ("${shown}"): ${why}`] });
+  const parts = text.split(';');
+  if (parts.length !== 2) return refuse('expected two axes, "x;y".');
+  const axes: Axis[] = [];
+  for (const [i, part] of parts.entries()) {
+    const name = i === 0 ? 'X' : 'Y';
+    if (part === 'none') {
+      if (i === 0) return refuse('the X axis cannot be None.');
+      axes.push({ kind: 'none', target: 'all', values: [] });
+      continue;
+    }
+    const m = /^([a-z]+(?:\.[a-z]+)?)(?:@([^:]+))?:(.*)$/.exec(part);
+    const kind = m?.[1] as AxisKind | undefined;
+    if (!m || !kind || !AXIS_KINDS.includes(kind) || kind === 'none') return refuse(`${name} axis "${part}" is not "kind[@target]:values" with a known kind.`);
+    const target = m[2] ?? 'all';
+    if (!isValidTarget(target) || (m[2] !== undefined && !isMultiplierAxis(kind))) return refuse(`${name} axis has an unknown target "${target}".`);
+    const parsed = parseAxisValues(kind, m[3].replaceAll(',', ', '));
+    if (!parsed.ok || !parsed.values.length) return refuse(`${name} values: ${parsed.problems.join(' ')}`);
+    notices.push(...parsed.problems.map((p) => `XY plot, ${name} axis: ${p}`));
+    axes.push({ kind, target, values: parsed.values });
+  }
+  const [x, y] = axes;
+  const cells = x.values.length * Math.max(1, y.values.length);
+  if (cells > MAX_CELLS) return refuse(`${cells} cells; at most ${MAX_CELLS} fit.`);
+  return { axes: { x, y }, notices };
+}
+
+/** The `xy` parameter of a query string, if it has one, read by parseXYAxes. */
+export function readXYAxes(query: string): { axes?: XYAxes; notices: string[] } {
+  const text = new URLSearchParams(query).get(XY_PARAM);
+  return text === null ? { notices: [] } : parseXYAxes(text);
 }
