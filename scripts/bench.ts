@@ -30,6 +30,7 @@ import { nodeModelFolder } from '../src/engine/weights/node-byte-source';
 import { benchLayouts } from './bench/layouts';
 import { benchOrtOnLayout, type OrtLayoutResult } from './bench/ort-layout';
 import { randomWeights } from './bench/random-weights';
+import { median } from './bench/time-kernel';
 
 interface Options {
   only: Set<string> | null;
@@ -92,11 +93,6 @@ function parseArgs(argv: string[]): Options {
     without: (value('--without')?.split(',') ?? []) as GPUFeatureName[],
   };
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /** One UNet call as PyTorch's forward computes it: the cross-attention keys and values of the
  * context too (the pipeline computes those once per prompt, not per call). */

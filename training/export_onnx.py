@@ -33,7 +33,6 @@ training/verify_onnx.py checks the files with onnxruntime against unet.py and th
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import sys
@@ -58,6 +57,7 @@ ROOT = HERE.parent
 MODEL_DIR = ROOT / "public" / "models" / "emoji-64"
 OPSET = 17  # the highest torch 1.13 exports; has LayerNormalization
 MANIFEST_FORMAT = "attention-lab-onnx-external-data/1"
+RANDOM_SOURCE = "random"  # a layout's manifest source: the user fills the weights (RANDOM_WEIGHTS_SOURCE in onnx-weights.ts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -365,7 +365,7 @@ def externalize_random(model, weights_file: str, module: nn.Module) -> list[dict
         for key, value in (("location", weights_file), ("offset", str(offset)), ("length", str(length))):
             entry = init.external_data.add()
             entry.key, entry.value = key, value
-        tensors.append({"onnx_name": init.name, "safetensors_name": init.name, "source_dtype": "random", "dtype": "float32",
+        tensors.append({"onnx_name": init.name, "safetensors_name": init.name, "source_dtype": RANDOM_SOURCE, "dtype": "float32",
                         "shape": shape, "offset": offset, "length": length})
         offset += length
     missing = sorted(set(shapes) - {t["onnx_name"] for t in tensors})
@@ -417,8 +417,11 @@ def finish(model, place_weights, out_dir: Path, stem: str, source_rel: str, extr
     import onnx
 
     weights_file = f"{stem}.weights.bin"
+    # The checker opens external files, so it runs while the weights are still inside. A layout's
+    # export (over 2 GB) has them outside in files already deleted: ONNX Runtime loading it is its
+    # check (tests/ort-layout.test.ts, the benchmark).
     if all(init.HasField("raw_data") for init in model.graph.initializer):
-        onnx.checker.check_model(model)  # while the weights are still inside (the checker opens external files)
+        onnx.checker.check_model(model)
     tensors = place_weights(model, weights_file)
     big = [(n.name or n.op_type) for n in model.graph.node if n.op_type == "Constant" and n.ByteSize() > 4096]
     if big:
@@ -476,9 +479,6 @@ def export_unet(model_dir: Path, out_dir: Path) -> dict:
     model, extra = unet_graph(load_unet(model_dir))
     return finish(model, lambda m, file: externalize(m, weights, file), out_dir, "unet",
                   "../unet/diffusion_pytorch_model.safetensors", extra)
-
-
-RANDOM_SOURCE = "random"
 
 
 def export_unet_layout(config_path: Path, out_dir: Path) -> dict:

@@ -17,6 +17,7 @@ import { assembleExternalData, checkOnnxWeightManifest, RANDOM_WEIGHTS_SOURCE } 
 import { checkSiteOrder } from '../../src/engine/ort/ort-backend';
 import { loadNodeOrt } from '../../src/engine/ort/ort-node';
 import { decodeF16 } from '../../src/engine/weights/safetensors';
+import { median } from './time-kernel';
 
 export interface OrtLayoutResult {
   /** ONNX Runtime, one session.run with inputs from and output to the CPU (median). */
@@ -32,11 +33,6 @@ export interface OrtLayoutResult {
   sessionSeconds: number;
   externalDataBytes: number;
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /** A weight as f32, read back from the GPU (f16 weights are pairs packed in u32 words, low half first). */
 async function readWeight(gpu: GpuContext, t: Tensor): Promise<Float32Array> {

@@ -7,6 +7,12 @@ import type { Tensor } from '../../src/engine/gpu/tensor';
 
 export const SWEEP_REPEATS = 10;
 
+/** The median of `xs` (the mean of the middle two for an even count). */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
 /** `--iterations=N` on the command line, else `fallback`. */
 export function iterationsArg(fallback = 10): number {
   return Number(process.argv.find((a) => a.startsWith('--iterations='))?.split('=')[1] ?? fallback);
@@ -28,8 +34,7 @@ export async function medianKernelMs(gpu: GpuContext, iterations: number, record
       await gpu.idle();
       times.push((performance.now() - t0) / SWEEP_REPEATS);
     }
-    times.sort((a, b) => a - b);
-    return times[Math.floor(times.length / 2)];
+    return median(times);
   } finally {
     plan.destroy();
   }
