@@ -75,6 +75,8 @@ export async function openModel(source: ModelSource, label: string): Promise<boo
 /** The files and total size of a hub repo, before anything is downloaded. */
 export async function checkHub(text: string): Promise<HubPlan | undefined> {
   if (!client) return undefined;
+  const before = useApp.getState().model.needed;
+  setModel({ error: undefined, needed: before && { ...before, hubPlan: undefined } });
   try {
     const { id, revision } = parseHubId(text);
     const plan = await client.hubPlan(id, revision, hubEndpoint());
