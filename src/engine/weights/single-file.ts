@@ -141,7 +141,8 @@ function json(value: unknown): string {
   return JSON.stringify(value, null, 1);
 }
 
-function unetVirtualTensors(header: SafetensorsHeader, configJson: Record<string, unknown>): VirtualTensor[] {
+/** The checkpoint's tensors under diffusers names, per component (exported for tests). */
+export function unetVirtualTensors(header: SafetensorsHeader, configJson: Record<string, unknown>): VirtualTensor[] {
   const config = parseUNetConfig(configJson);
   const tensors: VirtualTensor[] = [];
   const missing: string[] = [];
@@ -157,7 +158,7 @@ function unetVirtualTensors(header: SafetensorsHeader, configJson: Record<string
   return tensors;
 }
 
-function clipVirtualTensors(header: SafetensorsHeader): VirtualTensor[] {
+export function clipVirtualTensors(header: SafetensorsHeader): VirtualTensor[] {
   const tensors: VirtualTensor[] = [];
   for (const info of header.tensors) {
     if (!info.name.startsWith(CLIP_PREFIX)) continue;
@@ -167,7 +168,7 @@ function clipVirtualTensors(header: SafetensorsHeader): VirtualTensor[] {
   return tensors;
 }
 
-function openClipVirtualTensors(header: SafetensorsHeader): VirtualTensor[] {
+export function openClipVirtualTensors(header: SafetensorsHeader): VirtualTensor[] {
   const tensors: VirtualTensor[] = [];
   for (const info of header.tensors) {
     if (!info.name.startsWith(OPENCLIP_PREFIX)) continue;
@@ -186,7 +187,7 @@ function openClipVirtualTensors(header: SafetensorsHeader): VirtualTensor[] {
   return tensors;
 }
 
-function vaeVirtualTensors(header: SafetensorsHeader, prefix: string, levels: number): VirtualTensor[] {
+export function vaeVirtualTensors(header: SafetensorsHeader, prefix: string, levels: number): VirtualTensor[] {
   const ldm = header.byName.has(`${prefix}decoder.up.0.block.0.conv1.weight`);
   const tensors: VirtualTensor[] = [];
   for (const info of header.tensors) {
