@@ -1,6 +1,7 @@
-// How transformers' CLIPTokenizer cleans a prompt before its regex and BPE see it, when ftfy is not
-// installed (as in a plain `pip install diffusers transformers`, and ComfyUI): its BasicTokenizer with
-// strip_accents=False and no punctuation splitting. Python's rules are spelled out here because JS's
+// How transformers' CLIPTokenizer cleans a prompt before its regex and BPE see it when ftfy is not
+// installed (ftfy is a dependency of neither diffusers, transformers nor ComfyUI): its BasicTokenizer
+// with strip_accents=False and no punctuation splitting. With ftfy, transformers would unescape HTML
+// entities and fix text instead; we follow the common install. Python's rules are spelled out here because JS's
 // \s and Python's str.split() disagree on a few characters.
 
 /** Python's str.isspace() characters, which str.split() separates words on. */

@@ -92,7 +92,8 @@ export class ClipTokenizer {
 
   /** A piece's BPE tokens: its UTF-8 bytes as symbols, then the lowest-ranked adjacent pair merged, repeatedly. */
   private bpe(piece: string): string[] {
-    // Typed in the prompt, CLIP's own markers pass through as one token (the regex keeps them whole).
+    // Typed in another case ("<|ENDOFTEXT|>"), CLIP's markers miss step 1 but, lower-cased and kept
+    // whole by the regex, still become one token, as Python's BPE cache holds them.
     if (piece === CLIP_BOS || piece === CLIP_EOS) return [piece];
     const cached = this.bpeCache.get(piece);
     if (cached) return cached;
@@ -110,8 +111,12 @@ export class ClipTokenizer {
       const [first, second] = [symbols[best], symbols[best + 1]];
       const merged: string[] = [];
       for (let i = 0; i < symbols.length; i++) {
-        if (symbols[i] === first && symbols[i + 1] === second) merged.push(first + second), i++;
-        else merged.push(symbols[i]);
+        if (symbols[i] === first && symbols[i + 1] === second) {
+          merged.push(first + second);
+          i++;
+        } else {
+          merged.push(symbols[i]);
+        }
       }
       symbols.splice(0, symbols.length, ...merged);
       if (symbols.length === 1) break;
