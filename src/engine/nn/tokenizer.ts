@@ -8,6 +8,7 @@
 // with the configured pad token: SD 1.x pads with <|endoftext|>, SD 2.x with "!" (id 0).
 import { Tokenizer } from '@huggingface/tokenizers';
 import { subFolder, type ModelFolder } from '../weights/model-folder';
+import { checkTokenizerJson } from './tokenizer-json';
 
 /** tokenizer_config.json / special_tokens_map.json write a token as a string or as {content}. */
 type TokenSpec = string | { content: string } | null | undefined;
@@ -50,9 +51,16 @@ export class PromptTokenizer {
 
   /** The same from parsed files; `where` names them in errors. */
   static fromJson(json: TokenizerJson, config: TokenizerConfigJson = {}, maxLength?: number, where = 'tokenizer.json'): PromptTokenizer {
+    checkTokenizerJson(json, where);
     // The library insists that these keys exist; real files may leave some out instead of writing null.
     const complete = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, added_tokens: [], ...json };
-    const tokenizer = new Tokenizer(complete, config);
+    let tokenizer: Tokenizer;
+    try {
+      tokenizer = new Tokenizer(complete, config);
+    } catch (e) {
+      // What the shape check cannot know: a part type or option this library does not implement.
+      throw new Error(`${where}: ${(e as Error).message}`, { cause: e });
+    }
 
     const length = maxLength ?? config.model_max_length;
     if (length === undefined || !Number.isInteger(length) || length < 2 || length > 1_000_000) {

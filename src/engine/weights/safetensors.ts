@@ -175,6 +175,9 @@ function otherFormat(prefix: Uint8Array): string | undefined {
   }
   if (text.startsWith('version ')) return 'it is a Git LFS pointer, a small text stub standing in for the real file; download the file itself';
   if (text.startsWith('{')) return 'it is a JSON file, not model weights';
+  // Safetensors files start with a small little-endian length: its high bytes are zero. Eight
+  // printable characters are the start of a text file.
+  if (prefix.every((b) => (b >= 0x20 && b < 0x7f) || b === 0x09 || b === 0x0a || b === 0x0d)) return `it starts with text (${JSON.stringify(new TextDecoder().decode(prefix))}), not with a safetensors header`;
   return undefined;
 }
 
