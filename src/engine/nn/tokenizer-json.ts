@@ -50,6 +50,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 function typeName(v: unknown): string {
+  if (v === undefined) return 'missing';
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
   return typeof v === 'string' ? `the string ${JSON.stringify(v.slice(0, 40))}` : `a ${typeof v}`;

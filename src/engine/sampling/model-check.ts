@@ -20,6 +20,8 @@ export interface CheckResult {
   warnings: string[];
 }
 
+const FLOAT_BYTES = new Map([['F32', 4], ['F16', 2], ['BF16', 2], ['F64', 8]]);
+
 /** Reads at most this much at a time while scanning values, so memory stays flat for any file size. */
 const SCAN_CHUNK_BYTES = 32 * 2 ** 20;
 
@@ -49,8 +51,8 @@ export async function checkSafetensors(source: ByteSource, options: { scanValues
 async function nonFiniteTensors(source: ByteSource, header: SafetensorsHeader): Promise<Map<string, number>> {
   const found = new Map<string, number>();
   for (const t of header.tensors) {
-    const elementBytes = { F32: 4, F16: 2, BF16: 2, F64: 8 }[t.dtype];
-    if (!elementBytes) continue;
+    const elementBytes = FLOAT_BYTES.get(t.dtype);
+    if (elementBytes === undefined) continue;
     // Whole elements per chunk, so no value straddles two reads.
     const step = Math.max(elementBytes, Math.floor(SCAN_CHUNK_BYTES / elementBytes) * elementBytes);
     let bad = 0;

@@ -186,6 +186,8 @@ function checkEntry(file: string, name: string, entry: unknown, dataStart: numbe
   if (!isPlainObject(entry)) throw new Error(`${where} is not an object with dtype, shape and data_offsets`);
   const { dtype, shape, data_offsets: offsets } = entry;
   if (typeof dtype !== 'string') throw new Error(`${where} has no dtype`);
+  if (shape === undefined) throw new Error(`${where} has no shape`);
+  if (offsets === undefined) throw new Error(`${where} has no data_offsets`);
   if (!Array.isArray(shape) || !shape.every(isCount)) {
     throw new Error(`${where} has shape ${JSON.stringify(shape)}; a shape is a list of non-negative integers`);
   }
