@@ -2,14 +2,14 @@
 // in one place (tokenizerSource), which tokenizer a model folder's tokenizer/ describes:
 // - vocab.json + merges.txt (diffusers' Stable Diffusion folders): CLIP's BPE (clip-tokenizer.ts),
 //   which is what diffusers runs for them, even where a tokenizer.json sits beside those files;
-// - tokenizer.json: @huggingface/tokenizers (json-tokenizer.ts; the default model's WordLevel one);
+// - tokenizer.json: @huggingface/tokenizers (huggingface-tokenizer.ts; the default model's WordLevel one);
 // - neither, with a tokenizer_config.json naming a CLIP tokenizer (single-file checkpoints carry no
 //   tokenizer): CLIP's BPE with OpenAI's vocabulary, bundled and loaded on first use.
 // tokenizer_config.json (over special_tokens_map.json) gives the pad token and model_max_length.
 import { subFolder, type ModelFolder } from '../weights/model-folder';
 import { ClipTokenizer } from './clip-tokenizer';
 import { CLIP_EOS, clipVocabularyFromFiles, loadBundledClipVocabulary, type ClipVocabulary } from './clip-vocabulary';
-import { JsonTokenizer, type TokenizerJson } from './json-tokenizer';
+import { HuggingFaceTokenizer, type TokenizerJson } from './huggingface-tokenizer';
 import { maxLengthFrom, tokenText, type TokenizerConfigJson } from './tokenizer-config';
 
 export type { TokenizerConfigJson } from './tokenizer-config';
@@ -76,7 +76,7 @@ export class PromptTokenizer {
 
   /** A parsed tokenizer.json; `where` names it in errors. */
   static fromJson(json: TokenizerJson, config: TokenizerConfigJson = {}, maxLength?: number, where = 'tokenizer.json'): PromptTokenizer {
-    return new PromptTokenizer(JsonTokenizer.fromJson(json, config, maxLength, where), 'tokenizer.json');
+    return new PromptTokenizer(HuggingFaceTokenizer.fromJson(json, config, maxLength, where), 'tokenizer.json');
   }
 
   /** CLIP's BPE over `vocabulary`, with the special tokens `config` names (CLIPTokenizer's defaults otherwise). */

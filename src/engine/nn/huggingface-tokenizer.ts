@@ -6,13 +6,14 @@
 // stays last), then pad with the configured pad token.
 import { Tokenizer } from '@huggingface/tokenizers';
 import { maxLengthFrom, tokenText, type TokenizerConfigJson } from './tokenizer-config';
+import { checkTokenizerJson } from './tokenizer-json';
 
 export interface TokenizerJson {
   model?: { type?: string; unk_token?: string | null };
   [key: string]: unknown;
 }
 
-export class JsonTokenizer {
+export class HuggingFaceTokenizer {
   private constructor(
     private readonly tokenizer: Tokenizer,
     /** Every encoding has exactly this many ids. */
@@ -23,10 +24,17 @@ export class JsonTokenizer {
   ) {}
 
   /** `config` is tokenizer_config.json over special_tokens_map.json; `where` names the files in errors. */
-  static fromJson(json: TokenizerJson, config: TokenizerConfigJson = {}, maxLength?: number, where = 'tokenizer.json'): JsonTokenizer {
+  static fromJson(json: TokenizerJson, config: TokenizerConfigJson = {}, maxLength?: number, where = 'tokenizer.json'): HuggingFaceTokenizer {
+    checkTokenizerJson(json, where);
     // The library insists that these keys exist; real files may leave some out instead of writing null.
     const complete = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, added_tokens: [], ...json };
-    const tokenizer = new Tokenizer(complete, config);
+    let tokenizer: Tokenizer;
+    try {
+      tokenizer = new Tokenizer(complete, config);
+    } catch (e) {
+      // What the shape check cannot know: a part type or option this library does not implement.
+      throw new Error(`${where}: ${(e as Error).message}`, { cause: e });
+    }
 
     const length = maxLengthFrom(config, maxLength, where);
 
@@ -49,7 +57,7 @@ export class JsonTokenizer {
       if (ends.length === 0 || ends[ends.length - 1] === undefined) throw new Error(`${where}: no pad_token or eos_token configured, and none can be inferred`);
       padId = ends[ends.length - 1];
     }
-    return new JsonTokenizer(tokenizer, length, padId, unkId);
+    return new HuggingFaceTokenizer(tokenizer, length, padId, unkId);
   }
 
   /** Exactly `maxLength` ids: special tokens, the text's tokens (truncated to fit), padding. */
