@@ -104,6 +104,22 @@ describe('settings in the URL', () => {
     expect(parsed.notices).toHaveLength(1);
   });
 
+  it('cuts a long prompt between characters, never inside an emoji, and the cut prompt round-trips', () => {
+    const emoji = '👩‍👩‍👧'; // 8 UTF-16 units: surrogate pairs joined by zero-width joiners
+    const parsed = parseSettings(`?prompt=${encodeURIComponent('a'.repeat(495) + emoji.repeat(3))}`);
+    expect(parsed.settings.prompt).toBe('a'.repeat(495));
+    expect(parsed.notices).toEqual(['Prompt cut to 500 characters.']);
+    const long = parseSettings(`?prompt=${encodeURIComponent('😀'.repeat(400))}`).settings;
+    expect(long.prompt).toBe('😀'.repeat(250));
+    expect(parseSettings(serializeSettings(long)).settings).toEqual(long);
+  });
+
+  it('a key given twice keeps the first value and says so', () => {
+    const parsed = parseSettings('?seed=1&seed=2&prompt=cat');
+    expect(parsed.settings.seed).toBe(1);
+    expect(parsed.notices).toEqual(['The link gives seed 2 times; using the first (1).']);
+  });
+
   it('accepts part targets, ComfyUI blocks and diffusers paths only', () => {
     for (const ok of ['all', 'input', 'middle', 'output', 'input_blocks.1', 'middle_block', 'up_blocks.1.attentions.2.transformer_blocks.0.attn1']) {
       expect(parseSettings(`?target=${ok}`).settings.target).toBe(ok);

@@ -237,3 +237,27 @@ describe('planning buffers for a full-size checkpoint', () => {
     );
   });
 });
+
+describe('non-finite weights are named as they upload', () => {
+  it('NaN and Infinity in f32, f16 and bf16 tensors, and f32 values that overflow f16, are counted per tensor', async () => {
+    const gpu = await testGpu();
+    const f16 = (...halves: number[]) => new Uint8Array(new Uint16Array(halves).buffer);
+    const bf16 = (...values: number[]) => new Uint8Array(Uint16Array.from(new Uint32Array(new Float32Array(values).buffer), (bits) => bits >>> 16).buffer);
+    const file = encodeSafetensors([
+      { name: 'clean.weight', shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) },
+      { name: 'f32.weight', shape: [2, 2], data: new Float32Array([1, NaN, Infinity, -Infinity]) },
+      { name: 'f32.bias', shape: [3], data: new Float32Array([NaN, 0, 0]) },
+      { name: 'f16.weight', dtype: 'F16', shape: [1, 3], data: f16(0x3c00, 0x7c00, 0x7e00) }, // 1, +Inf, NaN
+      { name: 'bf16.weight', dtype: 'BF16', shape: [1, 2], data: bf16(NaN, 2) },
+      { name: 'big.weight', shape: [1, 2], data: new Float32Array([1e6, 1]) },
+    ]);
+    const auto = await loadWeights(gpu, bytesSource('broken.safetensors', file));
+    expect(Object.fromEntries(auto.nonFinite)).toEqual({ 'f32.weight': 3, 'f32.bias': 1, 'f16.weight': 2, 'bf16.weight': 1 });
+    auto.destroy();
+    // Rounded to f16, 1e6 becomes Infinity: the stored weights are what counts.
+    const halves = await loadWeights(gpu, bytesSource('broken.safetensors', file), { storage: 'f16' });
+    expect(halves.nonFinite.get('big.weight')).toBe(1);
+    expect(halves.nonFinite.has('clean.weight')).toBe(false);
+    halves.destroy();
+  });
+});

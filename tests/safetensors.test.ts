@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { blobSource, bytesSource, fetchSource, type ByteSource } from '../src/engine/weights/byte-source';
 import { fileListModelFolder, memoryModelFolder, subFolder, urlModelFolder } from '../src/engine/weights/model-folder';
 import { nodeFileSource, nodeModelFolder } from '../src/engine/weights/node-byte-source';
-import { encodeSafetensors, parseSafetensorsHeader, readAllF32, readTensorF32 } from '../src/engine/weights/safetensors';
+import { MAX_HEADER_BYTES, MAX_TENSORS, encodeSafetensors, parseSafetensorsHeader, readAllF32, readTensorF32 } from '../src/engine/weights/safetensors';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const fixturesDir = resolve(repoRoot, process.env.FIXTURES_DIR ?? '../shared/fixtures');
@@ -42,6 +42,8 @@ describe('the golden fixtures parse', () => {
     'taesd-tiny/io.safetensors': 2,
     'unet-sd15-tiny/diffusion_pytorch_model.safetensors': 494,
     'unet-sd15-tiny/io.safetensors': 24,
+    'unet-sd15-single-file-tiny/io.safetensors': 24,
+    'unet-sd15-single-file-tiny/model.safetensors': 670,
     'vae-kl-tiny/diffusion_pytorch_model.safetensors': 124,
     'vae-kl-tiny/io.safetensors': 2,
   };
@@ -168,7 +170,7 @@ describe('corrupt and truncated files fail with a message naming the file and th
     ['an entry without dtype', () => rawFile({ x: { shape: [1], data_offsets: [0, 4] } }, 4), 'model.safetensors: tensor "x" has no dtype'],
     ['a negative dimension', () => rawFile({ x: entry('F32', [-1, 4], [0, 16]) }, 16), 'model.safetensors: tensor "x" has shape [-1,4]; a shape is a list of non-negative integers'],
     ['a fractional dimension', () => rawFile({ x: entry('F32', [1.5], [0, 4]) }, 4), 'tensor "x" has shape [1.5]'],
-    ['missing data_offsets', () => rawFile({ x: { dtype: 'F32', shape: [1] } }, 4), 'model.safetensors: tensor "x" has data_offsets undefined; expected [begin, end] in bytes'],
+    ['missing data_offsets', () => rawFile({ x: { dtype: 'F32', shape: [1] } }, 4), 'model.safetensors: tensor "x" has no data_offsets'],
     ['begin after end', () => rawFile({ x: entry('F32', [0], [8, 4]) }, 8), 'model.safetensors: tensor "x" has data_offsets [8, 4]: begin is after end'],
     ['offsets past the data section', () => rawFile({ x: entry('F32', [4], [0, 16]) }, 12), 'model.safetensors: tensor "x" has data_offsets [0, 16] beyond the data section (12 bytes); the file may be truncated'],
     ['a size that does not match the shape', () => rawFile({ x: entry('F32', [4, 4], [0, 60]) }, 64), 'model.safetensors: tensor "x" needs 64 bytes (shape [4, 4], F32) but its offsets span 60'],
@@ -180,6 +182,60 @@ describe('corrupt and truncated files fail with a message naming the file and th
       await expect(parseSafetensorsHeader(make())).rejects.toThrow(message);
     });
   }
+
+  it('a gap between tensors, bytes before the first one, or bytes after the last one', async () => {
+    await expect(parseSafetensorsHeader(rawFile({ a: entry('F32', [1], [0, 4]), b: entry('F32', [1], [8, 12]) }, 12))).rejects.toThrow(
+      'model.safetensors: 4 bytes of the data section belong to no tensor (between tensors "a" and "b", data offsets [4, 8])',
+    );
+    await expect(parseSafetensorsHeader(rawFile({ a: entry('F32', [1], [4, 8]) }, 8))).rejects.toThrow('before the first tensor "a"');
+    await expect(parseSafetensorsHeader(rawFile({ a: entry('F32', [1], [0, 4]) }, 9))).rejects.toThrow(
+      'model.safetensors: 5 bytes follow the last tensor\'s data; the header length is wrong or the file has trailing data',
+    );
+  });
+
+  it('a header length one byte short (the data would shift by a byte) is refused', async () => {
+    const good = encodeSafetensors([{ name: 'w', shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) }]);
+    const shifted = good.slice();
+    const view = new DataView(shifted.buffer);
+    view.setUint32(0, view.getUint32(0, true) - 1, true);
+    await expect(parseSafetensorsHeader(bytesSource('shifted.safetensors', shifted))).rejects.toThrow('shifted.safetensors: 1 bytes follow the last tensor');
+  });
+
+  it('a tensor named twice is refused (JSON.parse would keep the last silently)', async () => {
+    const text = '{"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "v": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}, "w": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}';
+    await expect(parseSafetensorsHeader(rawFile(text, 8))).rejects.toThrow('model.safetensors: the header names tensor "w" twice');
+    // Keys with escapes and nested objects do not confuse the scan.
+    const ok = '{"__metadata__": {"w": "x", "a\\"b": "{"}, "w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}';
+    expect((await parseSafetensorsHeader(rawFile(ok, 4))).tensors.map((t) => t.name)).toEqual(['w']);
+  });
+
+  it('a dtype named like an Object property is an unknown dtype, not a crash', async () => {
+    for (const dtype of ['__proto__', 'constructor', 'toString']) {
+      const source = rawFile({ x: entry(dtype, [1], [0, 4]) }, 4);
+      const header = await parseSafetensorsHeader(source);
+      await expect(readTensorF32(source, header.tensors[0])).rejects.toThrow(`tensor "x" is ${dtype}; only F32`);
+    }
+  });
+
+  it('other formats are named: a web page, a pickle checkpoint, a Git LFS pointer, a JSON file', async () => {
+    const file = (text: string | number[]) => bytesSource('model.safetensors', typeof text === 'string' ? new TextEncoder().encode(text) : new Uint8Array(text));
+    const html = '<!DOCTYPE html><html><head><title>Model page</title></head><body>' + 'x'.repeat(2000) + '</body></html>';
+    await expect(parseSafetensorsHeader(file(html))).rejects.toThrow('model.safetensors: not a safetensors file: it is a web page (HTML), not a model');
+    await expect(parseSafetensorsHeader(file('\n  <html lang="en">' + 'x'.repeat(100)))).rejects.toThrow('it is a web page (HTML)');
+    await expect(parseSafetensorsHeader(file([0x50, 0x4b, 0x03, 0x04, 20, 0, 0, 0, ...new Array(100).fill(0)]))).rejects.toThrow('it is a ZIP archive, as PyTorch pickle checkpoints (.ckpt, .pt, .bin) are');
+    await expect(parseSafetensorsHeader(file([0x80, 0x02, 0x7d, 0x71, 0, 0x58, 0, 0, ...new Array(100).fill(0)]))).rejects.toThrow('it is a Python pickle');
+    await expect(parseSafetensorsHeader(file('version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 4265380512\n'))).rejects.toThrow('it is a Git LFS pointer');
+    await expect(parseSafetensorsHeader(file('{"_class_name": "UNet2DConditionModel", "in_channels": 4}'))).rejects.toThrow('it is a JSON file, not model weights');
+  });
+
+  it('a header of more tensors than any model is refused, quickly', async () => {
+    const entries: Record<string, unknown> = {};
+    for (let i = 0; i <= MAX_TENSORS; i++) entries[`t${i}`] = entry('F32', [0], [0, 0]);
+    const source = rawFile(entries, 0);
+    const started = performance.now();
+    await expect(parseSafetensorsHeader(source)).rejects.toThrow(`the header lists ${MAX_TENSORS + 1} tensors, more than any model this app runs`);
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
 
   it('a fixture cut short', async () => {
     const full = await nodeFileSource(join(fixturesDir, 'vae-kl-tiny/io.safetensors'));
@@ -196,16 +252,16 @@ describe('corrupt and truncated files fail with a message naming the file and th
     // A pretend 2^61-byte file: anything beyond the first 8 bytes would have to be allocated.
     const huge: ByteSource = { name: 'huge.safetensors', size: 2 ** 61, read: async (offset, length) => (reads.push(length), prefix.subarray(offset, offset + length)) };
     const started = performance.now();
-    await expect(parseSafetensorsHeader(huge)).rejects.toThrow(`huge.safetensors: not a safetensors file, or truncated: its header claims ${2 ** 60} bytes but the limit is 100000000`);
+    await expect(parseSafetensorsHeader(huge)).rejects.toThrow(`huge.safetensors: not a safetensors file, or truncated: its header claims ${2 ** 60} bytes but the limit is ${MAX_HEADER_BYTES}`);
     expect(reads).toEqual([8]);
     expect(performance.now() - started).toBeLessThan(100);
   });
 
-  it('a 150 MB header in a large enough file is refused too', async () => {
+  it('a 20 MB header in a large enough file is refused too', async () => {
     const prefix = new Uint8Array(8);
-    new DataView(prefix.buffer).setUint32(0, 150_000_000, true);
+    new DataView(prefix.buffer).setUint32(0, 20_000_000, true);
     const big: ByteSource = { name: 'big.safetensors', size: 3e9, read: async (offset, length) => prefix.subarray(offset, offset + length) };
-    await expect(parseSafetensorsHeader(big)).rejects.toThrow('its header claims 150000000 bytes but the limit is 100000000');
+    await expect(parseSafetensorsHeader(big)).rejects.toThrow(`its header claims 20000000 bytes but the limit is ${MAX_HEADER_BYTES}`);
   });
 });
 

@@ -430,3 +430,17 @@ const TORCH_RUNS: { kind: SchedulerKind; steps: number; config: Record<string, u
   { kind: 'euler', steps: 11, config: { num_train_timesteps: 1000, beta_schedule: "linear", beta_start: 0.0001, beta_end: 0.02, timestep_spacing: "linspace" }, init: 157.40727, second: [107.972725, 15.094765, -4.20282, -97.08078], last: [107.21076, 14.254636, -15.330954, -86.10497], lastX0: [107.21076, 14.254636, -15.330954, -86.10497] },
   { kind: 'euler_a', steps: 61, config: { ...SD, timestep_spacing: "trailing" }, init: 14.614647, second: [11.541618, 6.559986, -12.611828, -2.3326247], last: [7.0557976, 4.0489283, -9.259679, 4.4220634], lastX0: [7.0557976, 4.0489283, -9.259679, 4.4220634], sqrtTie: true }
 ];
+
+describe('scheduler configs that would break sampling are refused by name', () => {
+  const SD = { num_train_timesteps: 1000, beta_start: 0.00085, beta_end: 0.012, beta_schedule: 'scaled_linear' };
+  it('beta_start above beta_end (Euler\'s sigmas became NaN)', () => {
+    expect(() => parseSchedulerConfig({ ...SD, beta_start: 0.02 })).toThrow('scheduler config: beta_start = 0.02 must be below beta_end (beta_start 0.02, beta_end 0.012)');
+  });
+  it('num_train_timesteps = 1e308 (was "Invalid typed array length")', () => {
+    expect(() => parseSchedulerConfig({ ...SD, num_train_timesteps: 1e308 })).toThrow('scheduler config: num_train_timesteps = 1e+308 must be an integer from 2 to 100000');
+  });
+  it('lambda_min_clipped that leaves fewer timesteps than steps', () => {
+    const config = parseSchedulerConfig({ ...SD, lambda_min_clipped: 3 });
+    expect(() => createScheduler('dpmpp2m', config, 20)).toThrow(/lambda_min_clipped = 3 leaves \d+ of 1000 training timesteps, fewer than the 20 steps asked for/);
+  });
+});

@@ -126,3 +126,24 @@ describe('loading a UNet checkpoint', () => {
     await expect(UNet.load(await testGpu(), folder)).rejects.toThrow(/attn2\.to_k\.weight is \[32, 32\], the config needs \[32, 48\]/);
   });
 });
+
+describe('UNet config values outside what any checkpoint uses are refused by name', () => {
+  const cases: [string, object, string][] = [
+    ['in_channels = 1e308', { in_channels: 1e308 }, 'in_channels = 1e+308 must be a positive integer up to 64'],
+    ['out_channels = 2^31', { out_channels: 2 ** 31 }, 'out_channels = 2147483648 must be a positive integer up to 64'],
+    ['layers_per_block = 2^31', { layers_per_block: 2 ** 31 }, 'layers_per_block = 2147483648 must be a positive integer up to 16'],
+    ['norm_eps = 0', { norm_eps: 0 }, 'norm_eps = 0 must lie between 0 and 1'],
+    ['norm_eps = -1', { norm_eps: -1 }, 'norm_eps = -1 must lie between 0 and 1'],
+    ['sample_size = -64', { sample_size: -64 }, 'sample_size = -64 must be a positive integer'],
+    ['sample_size = 1.5', { sample_size: 1.5 }, 'sample_size = 1.5 must be a positive integer'],
+    // Blamed on the field that is wrong, not on attention_head_dim, which is checked after it.
+    ['block_out_channels = 1e308', { block_out_channels: [1e308, 640, 1280, 1280] }, 'block_out_channels = [1e+308,640,1280,1280] must be a positive integer up to 8192'],
+    ['cross_attention_dim = 1e9', { cross_attention_dim: 1e9 }, 'cross_attention_dim = 1000000000 must be a positive integer up to 8192'],
+    ['heads = 10^6', { attention_head_dim: 1e6 }, 'attention_head_dim = 1000000 must be a positive integer up to 256'],
+  ];
+  for (const [what, patch, message] of cases) {
+    it(what, () => {
+      expect(() => parseUNetConfig({ ...SD15, ...patch })).toThrow(message);
+    });
+  }
+});

@@ -186,8 +186,8 @@ export function parseSettings(query: string | URLSearchParams, base: Readonly<Se
     const text = raw(key);
     if (text === null) continue;
     const clean = text.replace(/[\u0000-\u001f\u007f]/g, ' ');
-    if (clean.length > LIMITS.promptLength) notices.push(`${label(key)} cut to ${LIMITS.promptLength} characters.`);
-    settings[key] = clean.slice(0, LIMITS.promptLength);
+    settings[key] = cutText(clean, LIMITS.promptLength);
+    if (settings[key] !== clean) notices.push(`${label(key)} cut to ${LIMITS.promptLength} characters.`);
     given.add(key);
   }
 
@@ -238,6 +238,10 @@ export function parseSettings(query: string | URLSearchParams, base: Readonly<Se
   }
 
   const known = new Set([...Object.values(PARAM), XY_PARAM]);
+  for (const key of known) {
+    const values = params.getAll(key);
+    if (values.length > 1) notices.push(`The link gives ${key} ${values.length} times; using the first (${short(values[0])}).`);
+  }
   const unknown = [...new Set(params.keys())].filter((k) => !known.has(k));
   if (unknown.length) notices.push(`Ignored unknown URL parameter${unknown.length > 1 ? 's' : ''}: ${unknown.map(short).join(', ')}.`);
   return { settings, given, notices };
@@ -262,9 +266,22 @@ export function withModelDefaults(
   if (!given.has('sampler') && (SAMPLER_NAMES as readonly string[]).includes(defaults.sampler)) out.sampler = defaults.sampler;
   if (!given.has('steps') && Number.isFinite(defaults.steps)) out.steps = Math.min(LIMITS.steps.max, Math.max(LIMITS.steps.min, Math.round(defaults.steps)));
   if (!given.has('cfg') && Number.isFinite(defaults.cfg)) out.cfg = roundHundredths(Math.min(LIMITS.cfg.max, Math.max(LIMITS.cfg.min, defaults.cfg)));
-  if (!given.has('prompt') && defaults.prompt !== undefined) out.prompt = defaults.prompt.slice(0, LIMITS.promptLength);
-  if (!given.has('negative') && defaults.negativePrompt !== undefined) out.negative = defaults.negativePrompt.slice(0, LIMITS.promptLength);
+  if (!given.has('prompt') && defaults.prompt !== undefined) out.prompt = cutText(defaults.prompt, LIMITS.promptLength);
+  if (!given.has('negative') && defaults.negativePrompt !== undefined) out.negative = cutText(defaults.negativePrompt, LIMITS.promptLength);
   return out;
+}
+
+/** `text` cut to at most `limit` UTF-16 units at a character boundary (a whole emoji, accent or
+ * surrogate pair, as Intl.Segmenter splits graphemes): a cut inside one left a lone surrogate,
+ * which a link cannot carry back. */
+export function cutText(text: string, limit: number): string {
+  if (text.length <= limit) return text;
+  let end = 0;
+  for (const { segment } of new Intl.Segmenter(undefined, { granularity: 'grapheme' }).segment(text)) {
+    if (end + segment.length > limit) break;
+    end += segment.length;
+  }
+  return text.slice(0, end);
 }
 
 /** The query string for `settings`, every setting spelled out so the link survives new defaults. */
@@ -400,7 +417,8 @@ function readNumber(text: string | null, name: string, range: { min: number; max
     notices.push(`Ignored invalid ${name} "${short(text)}": not a number.`);
     return undefined;
   }
-  let value = Number(trimmed);
+  // "+ 0" turns -0 into 0: the link writes "0", which must read back as the same number.
+  let value = Number(trimmed) + 0;
   if (integer && !Number.isInteger(value)) {
     value = Math.round(value);
     notices.push(`Rounded ${name} ${short(trimmed)} to ${value} (whole numbers only).`);

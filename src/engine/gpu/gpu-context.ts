@@ -60,6 +60,9 @@ export class GpuContext {
    * (the engine asks for pipelines while recording and at the start of every sampling run). */
   private readonly codeHashes = new Map<string, number>();
   private destroyed = false;
+  /** Buffers made by createBuffer and not yet destroyed, and their bytes: what a long session's
+   * tests watch for leaks, and what the page can show as GPU memory in use. */
+  readonly live = { buffers: 0, bytes: 0 };
 
   private constructor(
     readonly device: GPUDevice,
@@ -160,7 +163,21 @@ export class GpuContext {
   }
 
   createBuffer(label: string, size: number, usage: GPUBufferUsageFlags): GPUBuffer {
-    return this.device.createBuffer({ label, size: align(Math.max(size, 4), 4), usage });
+    const bytes = align(Math.max(size, 4), 4);
+    const buffer = this.device.createBuffer({ label, size: bytes, usage });
+    this.live.buffers++;
+    this.live.bytes += bytes;
+    const destroy = buffer.destroy.bind(buffer);
+    let destroyed = false;
+    buffer.destroy = () => {
+      if (!destroyed) {
+        destroyed = true;
+        this.live.buffers--;
+        this.live.bytes -= bytes;
+      }
+      destroy();
+    };
+    return buffer;
   }
 
   /** A storage buffer filled from `data` (f32, u32 or raw bytes). */

@@ -14,6 +14,7 @@ import { linear } from '../kernels/linear';
 import { attention } from '../kernels/attention';
 import { gelu, quickGelu } from '../kernels/activation';
 import { loadWeights } from '../weights/gpu-weights';
+import { ConfigReader, type ConfigFields } from './config-fields';
 import { subFolder, type ModelFolder } from '../weights/model-folder';
 import type { WeightStore } from '../weights/weight-store';
 
@@ -53,23 +54,22 @@ const WEIGHT_FILES = ['model.safetensors', 'model.fp16.safetensors'];
 /** Reads a config with transformers' CLIPTextConfig defaults, refusing what this encoder cannot run. */
 export function parseClipTextConfig(raw: ClipTextConfig, where = 'config.json'): ClipTextSpec {
   const config = raw.text_config ?? raw;
-  const refuse = (field: string, value: unknown, supported: string) => new Error(`${where}: ${field} = ${JSON.stringify(value)} is not supported (${supported})`);
+  const read = new ConfigReader(config as ConfigFields, where);
   const activation = config.hidden_act ?? 'quick_gelu';
-  if (activation !== 'quick_gelu' && activation !== 'gelu') throw refuse('hidden_act', activation, '"quick_gelu" or "gelu"');
-  const hiddenSize = config.hidden_size ?? 512;
-  const heads = config.num_attention_heads ?? 8;
-  if (hiddenSize % heads !== 0) throw refuse('num_attention_heads', heads, `must divide hidden_size ${hiddenSize}`);
-  const layers = config.num_hidden_layers ?? 12;
-  if (layers < 1) throw refuse('num_hidden_layers', layers, 'at least 1');
+  if (activation !== 'quick_gelu' && activation !== 'gelu') throw read.refuse('hidden_act', activation, '"quick_gelu" or "gelu"');
+  // Bounds far above every CLIP text model (ViT-bigG: 1280 wide, 32 layers, 20 heads, 5120 hidden).
+  const hiddenSize = read.int('hidden_size', 512, 16384);
+  const heads = read.int('num_attention_heads', 8, 256);
+  if (hiddenSize % heads !== 0) throw read.refuse('num_attention_heads', heads, `must divide hidden_size ${hiddenSize}`);
   return {
-    vocabSize: config.vocab_size ?? 49408,
+    vocabSize: read.int('vocab_size', 49408, 1_000_000),
     hiddenSize,
-    intermediateSize: config.intermediate_size ?? 2048,
-    layers,
+    intermediateSize: read.int('intermediate_size', 2048, 65536),
+    layers: read.int('num_hidden_layers', 12, 128),
     heads,
-    maxPositions: config.max_position_embeddings ?? 77,
+    maxPositions: read.int('max_position_embeddings', 77, 4096, 2),
     activation,
-    layerNormEps: config.layer_norm_eps ?? 1e-5,
+    layerNormEps: read.number('layer_norm_eps', 1e-5, 0, 1),
   };
 }
 

@@ -8,6 +8,7 @@
 // AutoencoderTinyBlock: relu(conv.4(relu(conv.2(relu(conv.0(x))))) + skip(x)), skip = 1x1 conv
 // without bias when the channels change, else identity. Keys are `decoder.layers.<n>...`, numbered
 // as nn.Sequential numbers them (ReLU and Upsample take numbers but hold no weights).
+import { ConfigReader, type ConfigFields } from './config-fields';
 import type { GpuContext } from '../gpu/gpu-context';
 import type { Recorder } from '../gpu/recorder';
 import type { Tensor } from '../gpu/tensor';
@@ -48,25 +49,26 @@ const LATENT_CLAMP = 3;
 const WEIGHT_FILES = ['diffusion_pytorch_model.safetensors', 'diffusion_pytorch_model.fp16.safetensors'];
 
 export function parseTaesdConfig(config: AutoencoderTinyConfig, where = 'config.json'): TaesdDecoderSpec {
-  const refuse = (field: string, value: unknown, supported: string) => new Error(`${where}: ${field} = ${JSON.stringify(value)} is not supported (${supported})`);
+  const read = new ConfigReader(config as ConfigFields, where);
   const act = config.act_fn ?? 'relu';
-  if (act !== 'relu') throw refuse('act_fn', act, 'only "relu"');
+  if (act !== 'relu') throw read.refuse('act_fn', act, 'only "relu"');
   const upsample = config.upsample_fn ?? 'nearest';
-  if (upsample !== 'nearest') throw refuse('upsample_fn', upsample, 'only "nearest"');
+  if (upsample !== 'nearest') throw read.refuse('upsample_fn', upsample, 'only "nearest"');
   const factor = config.upsampling_scaling_factor ?? 2;
-  if (factor !== 2) throw refuse('upsampling_scaling_factor', factor, 'only 2');
-  const blockOutChannels = config.decoder_block_out_channels ?? config.block_out_channels ?? [64, 64, 64, 64];
-  const numBlocks = config.num_decoder_blocks ?? [3, 3, 3, 1];
+  if (factor !== 2) throw read.refuse('upsampling_scaling_factor', factor, 'only 2');
+  const channelsField = config.decoder_block_out_channels != null ? 'decoder_block_out_channels' : 'block_out_channels';
+  const blockOutChannels = read.intList(channelsField, [64, 64, 64, 64], 8192);
+  const numBlocks = read.intList('num_decoder_blocks', [3, 3, 3, 1], 64);
   if (numBlocks.length !== blockOutChannels.length) {
-    throw refuse('num_decoder_blocks', numBlocks, `one count per entry of decoder_block_out_channels ${JSON.stringify(blockOutChannels)}`);
+    throw read.refuse('num_decoder_blocks', numBlocks, `one count per entry of ${channelsField} ${JSON.stringify(blockOutChannels)}`);
   }
   return {
-    latentChannels: config.latent_channels ?? 4,
-    outChannels: config.out_channels ?? 3,
+    latentChannels: read.int('latent_channels', 4, 64),
+    outChannels: read.int('out_channels', 3, 64),
     blockOutChannels,
     numBlocks,
-    scalingFactor: config.scaling_factor ?? 1,
-    shiftFactor: config.shift_factor ?? 0,
+    scalingFactor: read.number('scaling_factor', 1, 0, Infinity),
+    shiftFactor: read.number('shift_factor', 0, -Infinity, Infinity),
   };
 }
 

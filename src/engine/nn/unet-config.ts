@@ -69,6 +69,24 @@ const FIXED_FIELDS: Record<string, unknown[]> = {
   addition_time_embed_dim: [null, undefined],
 };
 
+/**
+ * Upper bounds far above every real checkpoint (SD 1.x/2.x, SDXL: channels ≤ 1280, ≤ 3 resnets
+ * per block, ≤ 20 heads, ≤ 10 transformer layers, sample_size ≤ 128), so that a broken or hostile
+ * config is refused by name instead of allocating absurd buffers later.
+ */
+const LIMITS = {
+  blocks: 8,
+  channels: 8192,
+  inOutChannels: 64,
+  layersPerBlock: 16,
+  heads: 256,
+  transformerLayers: 64,
+  normGroups: 1024,
+  crossAttentionDim: 8192,
+  timeEmbedDim: 32768,
+  sampleSize: 1024,
+} as const;
+
 export class UnsupportedConfigError extends Error {
   constructor(field: string, value: unknown, what = 'is not supported') {
     super(`UNet config: ${field} = ${JSON.stringify(value)} ${what}`);
@@ -86,18 +104,22 @@ export function parseUNetConfig(json: unknown): UNetConfig {
   const downTypes = stringList(c, 'down_block_types', ['CrossAttnDownBlock2D', 'DownBlock2D']) as DownBlockType[];
   const upTypes = stringList(c, 'up_block_types', ['CrossAttnUpBlock2D', 'UpBlock2D']) as UpBlockType[];
   const blocks = downTypes.length;
+  if (blocks > LIMITS.blocks) throw new UnsupportedConfigError('down_block_types', c.down_block_types, `has ${blocks} blocks; at most ${LIMITS.blocks} are supported`);
   if (upTypes.length !== blocks) throw new UnsupportedConfigError('up_block_types', c.up_block_types, `must have as many entries as down_block_types (${blocks})`);
-  const channels = intList(c, 'block_out_channels', blocks, undefined);
+  const channels = intList(c, 'block_out_channels', blocks, undefined, LIMITS.channels);
   const midType = c.mid_block_type === undefined ? 'UNetMidBlock2DCrossAttn' : c.mid_block_type;
   if (midType !== 'UNetMidBlock2DCrossAttn' && midType !== null) throw new UnsupportedConfigError('mid_block_type', midType);
 
-  const layersPerBlock = intList(c, 'layers_per_block', blocks, 2);
-  const transformerLayers = intList(c, 'transformer_layers_per_block', blocks, 1);
+  const layersPerBlock = intList(c, 'layers_per_block', blocks, 2, LIMITS.layersPerBlock);
+  const transformerLayers = intList(c, 'transformer_layers_per_block', blocks, 1, LIMITS.transformerLayers);
   // diffusers' naming quirk: attention_head_dim is read as the number of heads when
   // num_attention_heads is absent (unet_2d_condition.py).
-  const heads = c.num_attention_heads != null ? intList(c, 'num_attention_heads', blocks, undefined) : intList(c, 'attention_head_dim', blocks, 8);
+  const heads =
+    c.num_attention_heads != null ? intList(c, 'num_attention_heads', blocks, undefined, LIMITS.heads) : intList(c, 'attention_head_dim', blocks, 8, LIMITS.heads);
   const reverseTransformerLayers =
-    c.reverse_transformer_layers_per_block == null ? [...transformerLayers].reverse() : intList(c, 'reverse_transformer_layers_per_block', blocks, undefined);
+    c.reverse_transformer_layers_per_block == null
+      ? [...transformerLayers].reverse()
+      : intList(c, 'reverse_transformer_layers_per_block', blocks, undefined, LIMITS.transformerLayers);
 
   const down: ResolvedBlock[] = downTypes.map((type, i) => ({
     type,
@@ -131,13 +153,16 @@ export function parseUNetConfig(json: unknown): UNetConfig {
     }
   }
 
-  const normGroups = int(c, 'norm_num_groups', 32);
+  const normGroups = int(c, 'norm_num_groups', 32, LIMITS.normGroups);
   for (const ch of channels) if (ch % normGroups !== 0) throw new UnsupportedConfigError('norm_num_groups', normGroups, `does not divide block_out_channels ${ch}`);
-  const timeEmbedDim = c.time_embedding_dim == null ? channels[0] * 4 : int(c, 'time_embedding_dim', 0);
+  const timeEmbedDim = c.time_embedding_dim == null ? channels[0] * 4 : int(c, 'time_embedding_dim', 0, LIMITS.timeEmbedDim);
+  const normEps = num(c, 'norm_eps', 1e-5);
+  if (!(normEps > 0 && normEps < 1)) throw new UnsupportedConfigError('norm_eps', c.norm_eps, 'must lie between 0 and 1 (exclusive)');
+  const sampleSize = c.sample_size == null ? undefined : int(c, 'sample_size', 0, LIMITS.sampleSize);
 
   return {
-    inChannels: int(c, 'in_channels', 4),
-    outChannels: int(c, 'out_channels', 4),
+    inChannels: int(c, 'in_channels', 4, LIMITS.inOutChannels),
+    outChannels: int(c, 'out_channels', 4, LIMITS.inOutChannels),
     blockOutChannels: channels,
     down,
     mid:
@@ -151,13 +176,13 @@ export function parseUNetConfig(json: unknown): UNetConfig {
           },
     up,
     normGroups,
-    normEps: num(c, 'norm_eps', 1e-5),
+    normEps,
     crossAttentionDim: crossAttentionDim(c),
     useLinearProjection: bool(c, 'use_linear_projection', false),
     flipSinToCos: bool(c, 'flip_sin_to_cos', true),
     freqShift: num(c, 'freq_shift', 0),
     timeEmbedDim,
-    sampleSize: typeof c.sample_size === 'number' ? c.sample_size : undefined,
+    sampleSize,
   };
 }
 
@@ -167,13 +192,15 @@ function crossAttentionDim(c: Json): number {
     if (v.every((x) => x === v[0]) && typeof v[0] === 'number') return v[0];
     throw new UnsupportedConfigError('cross_attention_dim', v, 'differs between blocks');
   }
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new UnsupportedConfigError('cross_attention_dim', v, 'must be a positive integer');
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > LIMITS.crossAttentionDim) {
+    throw new UnsupportedConfigError('cross_attention_dim', v, `must be a positive integer up to ${LIMITS.crossAttentionDim}`);
+  }
   return v;
 }
 
-function int(c: Json, field: string, fallback: number): number {
+function int(c: Json, field: string, fallback: number, max: number): number {
   const v = c[field] ?? fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new UnsupportedConfigError(field, v, 'must be a positive integer');
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > max) throw new UnsupportedConfigError(field, v, `must be a positive integer up to ${max}`);
   return v;
 }
 
@@ -190,12 +217,12 @@ function bool(c: Json, field: string, fallback: boolean): boolean {
 }
 
 /** An int applied to every block, or a list with one entry per block. */
-function intList(c: Json, field: string, blocks: number, fallback: number | undefined): number[] {
+function intList(c: Json, field: string, blocks: number, fallback: number | undefined, max: number): number[] {
   const v = c[field] ?? fallback;
   if (v === undefined) throw new UnsupportedConfigError(field, v, 'is required');
   const list = typeof v === 'number' ? new Array<number>(blocks).fill(v) : v;
-  if (!Array.isArray(list) || list.length !== blocks || !list.every((x) => typeof x === 'number' && Number.isInteger(x) && x > 0)) {
-    throw new UnsupportedConfigError(field, v, `must be a positive integer or a list of ${blocks}`);
+  if (!Array.isArray(list) || list.length !== blocks || !list.every((x) => typeof x === 'number' && Number.isInteger(x) && x > 0 && x <= max)) {
+    throw new UnsupportedConfigError(field, v, `must be a positive integer up to ${max}, or a list of ${blocks} of them`);
   }
   return list as number[];
 }

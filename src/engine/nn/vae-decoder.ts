@@ -7,6 +7,7 @@
 //   image = conv_out(silu(conv_norm_out(h)))
 // The mid-block attention is one head over all C channels (attention_head_dim = C) on the H*W
 // pixels as tokens: x + to_out(attention(to_q(gn), to_k(gn), to_v(gn))), gn = group_norm(x).
+import { ConfigReader, type ConfigFields } from './config-fields';
 import type { GpuContext } from '../gpu/gpu-context';
 import type { Recorder } from '../gpu/recorder';
 import type { Tensor } from '../gpu/tensor';
@@ -56,32 +57,30 @@ const EPS = 1e-6;
 const WEIGHT_FILES = ['diffusion_pytorch_model.safetensors', 'diffusion_pytorch_model.fp16.safetensors'];
 
 export function parseVaeConfig(config: AutoencoderKLConfig, where = 'config.json'): VaeDecoderSpec {
-  const refuse = (field: string, value: unknown, supported: string) => new Error(`${where}: ${field} = ${JSON.stringify(value)} is not supported (${supported})`);
+  const read = new ConfigReader(config as ConfigFields, where);
   const act = config.act_fn ?? 'silu';
-  if (act !== 'silu') throw refuse('act_fn', act, 'only "silu"');
-  const blockOutChannels = config.block_out_channels ?? [64];
+  if (act !== 'silu') throw read.refuse('act_fn', act, 'only "silu"');
+  const blockOutChannels = read.intList('block_out_channels', [64], 8192);
   const upBlocks = config.up_block_types ?? ['UpDecoderBlock2D'];
-  if (upBlocks.length !== blockOutChannels.length || upBlocks.some((t) => t !== 'UpDecoderBlock2D')) {
-    throw refuse('up_block_types', upBlocks, `one "UpDecoderBlock2D" per entry of block_out_channels ${JSON.stringify(blockOutChannels)}`);
+  if (!Array.isArray(upBlocks) || upBlocks.length !== blockOutChannels.length || upBlocks.some((t) => t !== 'UpDecoderBlock2D')) {
+    throw read.refuse('up_block_types', upBlocks, `one "UpDecoderBlock2D" per entry of block_out_channels ${JSON.stringify(blockOutChannels)}`);
   }
   // SDXL-style per-channel latent statistics change how pipelines unscale latents; not implemented.
-  if (config.latents_mean != null) throw refuse('latents_mean', config.latents_mean, 'only null');
-  if (config.latents_std != null) throw refuse('latents_std', config.latents_std, 'only null');
-  const groups = config.norm_num_groups ?? 32;
+  if (config.latents_mean != null) throw read.refuse('latents_mean', config.latents_mean, 'only null');
+  if (config.latents_std != null) throw read.refuse('latents_std', config.latents_std, 'only null');
+  const groups = read.int('norm_num_groups', 32, 1024);
   const badGroups = blockOutChannels.find((c) => c % groups !== 0);
-  if (badGroups !== undefined) throw refuse('norm_num_groups', groups, `must divide every block_out_channels entry, not ${badGroups}`);
-  const scalingFactor = config.scaling_factor ?? 0.18215;
-  if (!(scalingFactor > 0)) throw refuse('scaling_factor', scalingFactor, 'must be positive');
+  if (badGroups !== undefined) throw read.refuse('norm_num_groups', groups, `must divide every block_out_channels entry, not ${badGroups}`);
   return {
-    latentChannels: config.latent_channels ?? 4,
-    outChannels: config.out_channels ?? 3,
+    latentChannels: read.int('latent_channels', 4, 64),
+    outChannels: read.int('out_channels', 3, 64),
     blockOutChannels,
-    layersPerBlock: config.layers_per_block ?? 1,
+    layersPerBlock: read.int('layers_per_block', 1, 16),
     groups,
-    scalingFactor,
-    shiftFactor: config.shift_factor ?? 0,
-    postQuantConv: config.use_post_quant_conv ?? true,
-    midBlockAttention: config.mid_block_add_attention ?? true,
+    scalingFactor: read.number('scaling_factor', 0.18215, 0, Infinity),
+    shiftFactor: read.number('shift_factor', 0, -Infinity, Infinity),
+    postQuantConv: read.bool('use_post_quant_conv', true),
+    midBlockAttention: read.bool('mid_block_add_attention', true),
   };
 }
 

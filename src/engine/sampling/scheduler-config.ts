@@ -64,6 +64,8 @@ export function timestepSpacingFor(kind: SchedulerKind, config: SchedulerConfig)
   return config.timestep_spacing ?? (kind === 'ddim' ? 'leading' : 'linspace');
 }
 
+export const MAX_TRAIN_TIMESTEPS = 100_000;
+
 /** Fields we do not implement: their default value is accepted, any other refused. */
 const REFUSED_UNLESS_DEFAULT: Record<string, unknown> = {
   use_karras_sigmas: false,
@@ -120,7 +122,9 @@ export function parseSchedulerConfig(json: unknown): SchedulerConfig {
     (config as unknown as Record<string, unknown>)[key] = raw[key];
   };
 
-  number('num_train_timesteps', (v) => Number.isInteger(v) && v >= 2, 'must be an integer ≥ 2');
+  // Real schedules have 1000 training timesteps; the bound keeps a broken file from allocating
+  // per-timestep tables of any size.
+  number('num_train_timesteps', (v) => Number.isInteger(v) && v >= 2 && v <= MAX_TRAIN_TIMESTEPS, `must be an integer from 2 to ${MAX_TRAIN_TIMESTEPS}`);
   number('beta_start', (v) => v >= 0 && v < 1, 'must lie in [0, 1)');
   number('beta_end', (v) => v >= 0 && v < 1, 'must lie in [0, 1)');
   oneOf('beta_schedule', ['linear', 'scaled_linear', 'squaredcos_cap_v2']);
@@ -139,6 +143,11 @@ export function parseSchedulerConfig(json: unknown): SchedulerConfig {
   flag('lower_order_final');
   flag('euler_at_final');
   number('lambda_min_clipped', (v) => !Number.isNaN(v), 'is not a number');
+
+  if (!given('trained_betas') && config.beta_schedule !== 'squaredcos_cap_v2' && !(config.beta_start < config.beta_end)) {
+    // A falling or flat beta schedule makes the noise levels non-monotonic (Euler's sigmas became NaN).
+    fail(given('beta_start') ? 'beta_start' : 'beta_end', `must be below beta_end (beta_start ${config.beta_start}, beta_end ${config.beta_end})`);
+  }
 
   if (given('trained_betas') && raw.trained_betas !== null) {
     const betas = raw.trained_betas;

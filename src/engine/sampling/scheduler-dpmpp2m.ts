@@ -34,6 +34,11 @@ export function createDpmpp2mScheduler(config: SchedulerConfig, steps: number): 
   if (config.rescale_betas_zero_snr) alphasCumprod[alphasCumprod.length - 1] = 2 ** -24;
   const trainingSigmas = sigmasFor(alphasCumprod);
   const trainedSteps = config.num_train_timesteps - clippedTimesteps(alphasCumprod, config.lambda_min_clipped);
+  if (trainedSteps < steps) {
+    throw new RangeError(
+      `scheduler config: lambda_min_clipped = ${config.lambda_min_clipped} leaves ${trainedSteps} of ${config.num_train_timesteps} training timesteps, fewer than the ${steps} steps asked for`,
+    );
+  }
   const timesteps = Float32Array.from(timestepsFor('dpmpp', timestepSpacingFor('dpmpp2m', config), config, steps, trainedSteps));
   const finalSigma = config.final_sigmas_type === 'sigma_min' ? trainingSigmas[0] : 0;
   const sigmas = Float32Array.from([...Array.from(timesteps, (t) => interpAtTimestep(t, trainingSigmas)), finalSigma]);

@@ -86,8 +86,9 @@ export async function loadWeights(gpu: GpuContext, source: ByteSource, options: 
   const placements: Placement[] = kept.map((k, i) => ({ ...k, ...plan.slots[i] }));
 
   const buffers = await createBuffers(gpu, source.name, plan.bufferSizes);
+  let nonFinite: Map<string, number>;
   try {
-    await upload(gpu, source, placements, buffers, options);
+    nonFinite = await upload(gpu, source, placements, buffers, options);
   } catch (e) {
     for (const b of buffers) b.destroy();
     throw e;
@@ -95,7 +96,7 @@ export async function loadWeights(gpu: GpuContext, source: ByteSource, options: 
   const tensors = new Map<string, Tensor>(
     placements.map((p) => [p.name, { buffer: buffers[p.bufferIndex], byteOffset: p.byteOffset, shape: p.info.shape, dtype: p.dtype, label: p.name }]),
   );
-  return new GpuWeightStore(source.name, prefix, tensors, buffers);
+  return new GpuWeightStore(source.name, prefix, tensors, buffers, nonFinite);
 }
 
 export interface WeightBufferPlan {
@@ -158,7 +159,10 @@ async function createBuffers(gpu: GpuContext, file: string, sizes: number[]): Pr
   return buffers;
 }
 
-async function upload(gpu: GpuContext, source: ByteSource, placements: Placement[], buffers: GPUBuffer[], options: LoadWeightsOptions): Promise<void> {
+/** Uploads every placement; returns the tensors holding NaN or ±Infinity as stored (after any
+ * rounding to f16), with their counts: a model with them renders flat or black images. */
+async function upload(gpu: GpuContext, source: ByteSource, placements: Placement[], buffers: GPUBuffer[], options: LoadWeightsOptions): Promise<Map<string, number>> {
+  const nonFinite = new Map<string, number>();
   const total = placements.reduce((sum, p) => sum + p.info.end - p.info.begin, 0);
   let loaded = 0;
   let sinceWait = 0;
@@ -168,6 +172,8 @@ async function upload(gpu: GpuContext, source: ByteSource, placements: Placement
     const bytes = await source.read(begin, chunk[chunk.length - 1].info.end - begin);
     for (const p of chunk) {
       const stored = encodeTensor(bytes.subarray(p.info.begin - begin, p.info.end - begin), p, source.name);
+      const bad = countNonFinite(stored, p.dtype, numel(p.info.shape));
+      if (bad > 0) nonFinite.set(p.name, bad);
       if (stored.byteLength > 0) gpu.write(buffers[p.bufferIndex], stored, p.byteOffset);
       sinceWait += stored.byteLength;
       loaded += p.info.end - p.info.begin;
@@ -179,6 +185,23 @@ async function upload(gpu: GpuContext, source: ByteSource, placements: Placement
     options.onProgress?.(loaded, total);
   }
   await gpu.idle();
+  return nonFinite;
+}
+
+/** NaN and ±Infinity among the first `count` values of a tensor as stored: f32 values, or f16 halves
+ * (exponent bits all ones). */
+export function countNonFinite(stored: ArrayBufferView, dtype: TensorDType, count: number): number {
+  let bad = 0;
+  if (dtype === 'f32') {
+    const values = stored as Float32Array;
+    for (let i = 0; i < count; i++) if (!Number.isFinite(values[i])) bad++;
+    return bad;
+  }
+  // Halves at an odd byte offset (a tensor placed oddly in its file) are copied to align them.
+  const aligned = stored.byteOffset % 2 === 0 ? stored : new Uint8Array(stored.buffer, stored.byteOffset, stored.byteLength).slice();
+  const halves = new Uint16Array(aligned.buffer, aligned.byteOffset, count);
+  for (let i = 0; i < count; i++) if ((halves[i] & 0x7c00) === 0x7c00) bad++;
+  return bad;
 }
 
 /** One tensor's file bytes as the bytes its GPU slot holds. gpu.write pads an odd number of halves
@@ -256,6 +279,9 @@ export class GpuWeightStore implements WeightStore {
     private readonly tensors: Map<string, Tensor>,
     /** The packed buffers, for debugging and memory accounting. */
     readonly buffers: readonly GPUBuffer[],
+    /** Tensors holding NaN or ±Infinity, with how many values: a warning for the user (such a
+     * model renders non-finite images), not an error, since some files carry unused broken tensors. */
+    readonly nonFinite: ReadonlyMap<string, number> = new Map(),
   ) {}
 
   get(name: string): Tensor {

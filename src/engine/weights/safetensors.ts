@@ -40,8 +40,12 @@ export interface SafetensorsHeader {
   dataStart: number;
 }
 
-/** Real headers are a few hundred KB (SDXL's UNet: ~200 KB); the reference implementation caps them at 100 MB. */
-export const MAX_HEADER_BYTES = 100_000_000;
+/** Real headers are a few hundred KB (an SDXL single file: ~300 KB for ~2,500 tensors); the
+ * reference implementation caps them at 100 MB. Ours is lower so that parsing stays in proportion
+ * to what a diffusion model needs: a 60 MB header of a million tensors took 22 s and 1.1 GB. */
+export const MAX_HEADER_BYTES = 16 * 2 ** 20;
+/** Far above any diffusion checkpoint (SDXL's single file: ~2,500 tensors). */
+export const MAX_TENSORS = 100_000;
 
 export async function parseSafetensorsHeader(source: ByteSource): Promise<SafetensorsHeader> {
   const file = source.name;
@@ -52,8 +56,8 @@ export async function parseSafetensorsHeader(source: ByteSource): Promise<Safete
   // The u64 as two u32s: a high word above zero already means more than 4 GB of header.
   const headerBytes = view.getUint32(4, true) * 2 ** 32 + view.getUint32(0, true);
   if (headerBytes > MAX_HEADER_BYTES || headerBytes > source.size - 8) {
-    // Read as a header length, a pickle's or zip's first bytes make a huge number: say what the file is.
-    refusePickleBytes(file, prefix);
+    const other = otherFormat(prefix);
+    if (other) throw new Error(`${file}: not a safetensors file: ${other}`);
     throw new Error(
       `${file}: not a safetensors file, or truncated: its header claims ${headerBytes} bytes ` +
         `but ${headerBytes > MAX_HEADER_BYTES ? `the limit is ${MAX_HEADER_BYTES}` : `only ${source.size - 8} follow the length`}`,
@@ -62,17 +66,27 @@ export async function parseSafetensorsHeader(source: ByteSource): Promise<Safete
   const dataStart = 8 + headerBytes;
   const dataBytes = source.size - dataStart;
 
+  let text: string;
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(await source.read(8, headerBytes)));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(await source.read(8, headerBytes));
+    json = JSON.parse(text);
   } catch (e) {
+    const other = otherFormat(prefix);
+    if (other) throw new Error(`${file}: not a safetensors file: ${other}`, { cause: e });
     throw new Error(`${file}: the safetensors header is not valid JSON (${(e as Error).message})`, { cause: e });
   }
   if (!isPlainObject(json)) throw new Error(`${file}: the safetensors header is not a JSON object`);
+  const names = Object.keys(json);
+  const tensorCount = names.length - (Object.hasOwn(json, '__metadata__') ? 1 : 0);
+  if (tensorCount > MAX_TENSORS) throw new Error(`${file}: the header lists ${tensorCount} tensors, more than any model this app runs (limit ${MAX_TENSORS})`);
+  const duplicate = firstDuplicateKey(text);
+  if (duplicate !== undefined) throw new Error(`${file}: the header names tensor "${duplicate}" twice`);
 
   const metadata: Record<string, string> = {};
   const tensors: SafetensorsTensorInfo[] = [];
-  for (const [name, entry] of Object.entries(json)) {
+  for (const name of names) {
+    const entry = json[name];
     if (name === '__metadata__') {
       if (!isPlainObject(entry) || !Object.values(entry).every((v) => typeof v === 'string')) {
         throw new Error(`${file}: "__metadata__" must map strings to strings`);
@@ -84,16 +98,88 @@ export async function parseSafetensorsHeader(source: ByteSource): Promise<Safete
   }
 
   tensors.sort((a, b) => a.begin - b.begin || a.end - b.end);
-  for (let i = 1; i < tensors.length; i++) {
-    const [prev, next] = [tensors[i - 1], tensors[i]];
-    if (next.begin < prev.end) {
+  checkCoverage(file, tensors, dataStart, source.size);
+  return { file, tensors, byName: new Map(tensors.map((t) => [t.name, t])), metadata, dataStart };
+}
+
+/**
+ * The tensors must tile the data section exactly, as the reference implementation requires: a
+ * gap, an overlap or bytes after the last tensor mean a wrong header length or offsets, and
+ * reading on would load shifted, garbled weights.
+ */
+function checkCoverage(file: string, sorted: readonly SafetensorsTensorInfo[], dataStart: number, fileSize: number): void {
+  const rel = (offset: number) => offset - dataStart;
+  let end = dataStart;
+  let previous: SafetensorsTensorInfo | undefined;
+  for (const t of sorted) {
+    if (previous && t.begin < previous.end) {
       throw new Error(
-        `${file}: tensors "${prev.name}" and "${next.name}" overlap ` +
-          `(data offsets [${prev.begin - dataStart}, ${prev.end - dataStart}] and [${next.begin - dataStart}, ${next.end - dataStart}])`,
+        `${file}: tensors "${previous.name}" and "${t.name}" overlap ` +
+          `(data offsets [${rel(previous.begin)}, ${rel(previous.end)}] and [${rel(t.begin)}, ${rel(t.end)}])`,
       );
     }
+    if (t.begin > end) {
+      const where = previous ? `between tensors "${previous.name}" and "${t.name}"` : `before the first tensor "${t.name}"`;
+      throw new Error(`${file}: ${t.begin - end} bytes of the data section belong to no tensor (${where}, data offsets [${rel(end)}, ${rel(t.begin)}]); the header's offsets or length are wrong`);
+    }
+    end = Math.max(end, t.end);
+    previous = t;
   }
-  return { file, tensors, byName: new Map(tensors.map((t) => [t.name, t])), metadata, dataStart };
+  if (end < fileSize) {
+    throw new Error(`${file}: ${fileSize - end} bytes follow the last tensor's data; the header length is wrong or the file has trailing data`);
+  }
+}
+
+/**
+ * The first top-level key of the JSON object `text` that occurs twice (JSON.parse keeps the last
+ * silently), found by scanning its strings at depth 1: O(length), like the parse before it.
+ */
+function firstDuplicateKey(text: string): string | undefined {
+  const seen = new Set<string>();
+  let depth = 0;
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (depth === 1 && expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (seen.has(key)) return key;
+        seen.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === '{' || c === '[') {
+      depth++;
+      expectKey = c === '{' && depth === 1;
+    } else if (c === '}' || c === ']') {
+      depth--;
+    } else if (c === ',' && depth === 1) {
+      expectKey = true;
+    }
+  }
+  return undefined;
+}
+
+/** What a file that is not safetensors most likely is, from its first 8 bytes, for the message. */
+function otherFormat(prefix: Uint8Array): string | undefined {
+  const text = new TextDecoder('latin1').decode(prefix).trimStart().toLowerCase();
+  if (prefix[0] === 0x50 && prefix[1] === 0x4b && prefix[2] === 0x03 && prefix[3] === 0x04) {
+    return 'it is a ZIP archive, as PyTorch pickle checkpoints (.ckpt, .pt, .bin) are. Pickle files can run code when loaded and are not read here; convert the model to .safetensors (or download its .safetensors version)';
+  }
+  if (prefix[0] === 0x80 && prefix[1] >= 2 && prefix[1] <= 5) {
+    return 'it is a Python pickle (an old-style .ckpt/.bin checkpoint). Pickle files can run code when loaded and are not read here; use the model\'s .safetensors version';
+  }
+  if (/^<(!doctyp|html|head|body|!--|\?xml)/.test(text)) {
+    return 'it is a web page (HTML), not a model. The link probably points at a page about the file, not at the file itself';
+  }
+  if (text.startsWith('version ')) return 'it is a Git LFS pointer, a small text stub standing in for the real file; download the file itself';
+  if (text.startsWith('{')) return 'it is a JSON file, not model weights';
+  // Safetensors files start with a small little-endian length: its high bytes are zero. Eight
+  // printable characters are the start of a text file.
+  if (prefix.every((b) => (b >= 0x20 && b < 0x7f) || b === 0x09 || b === 0x0a || b === 0x0d)) return `it starts with text (${JSON.stringify(new TextDecoder().decode(prefix))}), not with a safetensors header`;
+  return undefined;
 }
 
 /** PyTorch pickle checkpoints: loading them means running their code, so they are refused with a
@@ -120,6 +206,8 @@ function checkEntry(file: string, name: string, entry: unknown, dataStart: numbe
   if (!isPlainObject(entry)) throw new Error(`${where} is not an object with dtype, shape and data_offsets`);
   const { dtype, shape, data_offsets: offsets } = entry;
   if (typeof dtype !== 'string') throw new Error(`${where} has no dtype`);
+  if (shape === undefined) throw new Error(`${where} has no shape`);
+  if (offsets === undefined) throw new Error(`${where} has no data_offsets`);
   if (!Array.isArray(shape) || !shape.every(isCount)) {
     throw new Error(`${where} has shape ${JSON.stringify(shape)}; a shape is a list of non-negative integers`);
   }
@@ -131,7 +219,7 @@ function checkEntry(file: string, name: string, entry: unknown, dataStart: numbe
   if (end > dataBytes) {
     throw new Error(`${where} has data_offsets [${begin}, ${end}] beyond the data section (${dataBytes} bytes); the file may be truncated`);
   }
-  const elementBytes = DTYPE_BYTES[dtype];
+  const elementBytes = Object.hasOwn(DTYPE_BYTES, dtype) ? DTYPE_BYTES[dtype] : undefined;
   // Unknown dtypes (newer formats) cannot be size-checked; they fail only if read as floats.
   if (elementBytes !== undefined) {
     const needed = (shape as number[]).reduce((a, b) => a * b, 1) * elementBytes;

@@ -1,0 +1,66 @@
+// 12,000 links as visitors and broken shares produce them: known keys with valid, odd and hostile
+// values, repeated keys, unknown keys, broken escapes, long and emoji-heavy prompts. Every one must
+// parse without throwing into settings inside their limits, and the link written from them must
+// read back to the same settings with no notice.
+import { describe, expect, it } from 'vitest';
+import { LIMITS, isValidTarget, parseSettings, serializeSettings, type Settings } from '../src/app/state/settings-schema';
+import { SAMPLER_NAMES } from '../src/engine/sampling/pipeline-types';
+
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const KEYS = ['model', 'backend', 'prompt', 'neg', 'seed', 'steps', 'sampler', 'cfg', 'self', 'cross', 'target', 'compare', 'xy', 'bogus', ''];
+const NUMBERS = ['0', '1', '-1', '1.5', '1e400', '-0', 'NaN', 'Infinity', '0x10', '  7 ', '1,5', '', '99999999999', '4294967296', '2.675'];
+const TEXTS = ['cat', '<script>alert(1)</script>', '%', '%E0%A4%A', '😀'.repeat(300), 'a'.repeat(600), '\u0000\u001f', '👩‍👩‍👧 '.repeat(80), '&amp;', 'é'.normalize('NFD').repeat(300)];
+
+function randomLink(rand: () => number): string {
+  const pick = <T,>(list: readonly T[]): T => list[Math.floor(rand() * list.length)];
+  const parts: string[] = [];
+  for (let i = 0, n = Math.floor(rand() * 10); i < n; i++) {
+    const key = pick(KEYS);
+    let value: string;
+    if (key === 'self' || key === 'cross') value = Array.from({ length: 1 + Math.floor(rand() * 5) }, () => pick(NUMBERS)).join(',');
+    else if (['seed', 'steps', 'cfg', 'compare'].includes(key)) value = pick(NUMBERS);
+    else if (key === 'sampler') value = pick([...SAMPLER_NAMES, 'heun', '']);
+    else if (key === 'target') value = pick(['all', 'output', 'input_blocks.4', 'middle_block', 'up_blocks.1', '<b>']);
+    else value = pick(TEXTS);
+    // Sometimes raw (broken escapes stay broken), usually escaped as a browser would.
+    parts.push(`${key}=${rand() < 0.2 ? value : encodeURIComponent(value)}`);
+  }
+  return `?${parts.join('&')}`;
+}
+
+function expectWithinLimits(s: Settings): void {
+  expect(Number.isInteger(s.seed) && s.seed >= LIMITS.seed.min && s.seed <= LIMITS.seed.max).toBe(true);
+  expect(Number.isInteger(s.steps) && s.steps >= LIMITS.steps.min && s.steps <= LIMITS.steps.max).toBe(true);
+  expect(s.cfg >= LIMITS.cfg.min && s.cfg <= LIMITS.cfg.max).toBe(true);
+  for (const m of [s.self, s.cross]) for (const v of Object.values(m)) expect(v >= LIMITS.multiplier.min && v <= LIMITS.multiplier.max).toBe(true);
+  expect(SAMPLER_NAMES).toContain(s.sampler);
+  expect(isValidTarget(s.target)).toBe(true);
+  for (const text of [s.prompt, s.negative]) {
+    expect(text.length).toBeLessThanOrEqual(LIMITS.promptLength);
+    expect(text).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/); // no lone surrogate
+  }
+}
+
+describe('fuzzed links', () => {
+  it('12,000 links parse into valid settings, and what they show writes a link that reads back the same', () => {
+    for (let n = 0; n < 12_000; n++) {
+      const link = randomLink(random(n + 1));
+      let parsed!: ReturnType<typeof parseSettings>;
+      expect(() => (parsed = parseSettings(link)), link).not.toThrow();
+      expectWithinLimits(parsed.settings);
+      const again = parseSettings(serializeSettings(parsed.settings));
+      expect(again.settings, link).toEqual(parsed.settings);
+      expect(again.notices, link).toEqual([]);
+    }
+  });
+});
