@@ -126,7 +126,7 @@ test('broken or unsupported models give clear errors and leave the current model
   }
   // A pickle checkpoint through the file picker.
   await dialog.getByLabel('Single-file checkpoint').setInputFiles({ name: 'v1-5-pruned.ckpt', mimeType: 'application/octet-stream', buffer: Buffer.from([0x50, 0x4b, 3, 4, 0, 0, 0, 0, 0, 0]) });
-  await expect(dialog.getByTestId('model-error')).toContainText('v1-5-pruned.ckpt is a pickle checkpoint, which can run code when it is loaded; Attention Lab reads .safetensors only');
+  await expect(dialog.getByTestId('model-error')).toContainText('v1-5-pruned.ckpt: a .ckpt file is a PyTorch pickle checkpoint. Pickle checkpoints can run code when loaded and are not read here');
   await expect(page.getByTestId('model-name')).toContainText('fixture pipeline');
   await expect(page.getByTestId('error')).toHaveCount(0);
 });

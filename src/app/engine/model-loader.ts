@@ -11,8 +11,9 @@ import { hubFileUrl, listHubFiles, type HubRepo } from '../../engine/weights/hub
 import { cacheKeyOf, isComplete, type CacheManifest, type ModelCache } from '../../engine/weights/model-cache';
 import { urlModelFolder, type ModelFolder } from '../../engine/weights/model-folder';
 import { withPredictionType, type PredictionType } from '../../engine/weights/prediction-type';
-import { formatModelRef, type LoadOptions, type ModelRef, type ModelSource } from '../models/model-source';
-import { singleFileModelFolder } from './single-file-temporary';
+import { refusePickleBytes, refusePickleName } from '../../engine/weights/safetensors';
+import { singleFileModelFolder } from '../../engine/weights/single-file';
+import { formatModelRef, type LoadOptions, type ModelRef, type ModelSource, type SingleFileConfig } from '../models/model-source';
 import { TransferMeter, type TransferProgress } from './transfer-meter';
 
 /** What the page shows about the loaded model, beside ModelInfo. */
@@ -50,42 +51,40 @@ export interface ResolvedModel {
   discardOnFailure?: () => Promise<void>;
 }
 
-const PICKLE = /\.(ckpt|pt|pth|bin|pkl)$/i;
-
 export async function resolveModel(source: ModelSource, options: LoadOptions, ctx: LoaderContext): Promise<ResolvedModel> {
-  const resolved = await resolveSource(source, ctx);
+  const resolved = await resolveSource(source, ctx, options.predictionType);
   if (options.predictionType) resolved.folder = withPredictionType(resolved.folder, options.predictionType);
   resolved.details = { ...resolved.details, ...(await describeFolder(resolved.folder)) };
   return resolved;
 }
 
-async function resolveSource(source: ModelSource, ctx: LoaderContext): Promise<ResolvedModel> {
+async function resolveSource(source: ModelSource, ctx: LoaderContext, predictionType?: PredictionType): Promise<ResolvedModel> {
   switch (source.kind) {
     case 'builtin':
       return { folder: urlModelFolder(source.url), details: { ref: formatModelRef({ kind: 'builtin', id: source.id }), label: source.id } };
     case 'cached':
-      return fromCache(await ctx.cache(), source.key);
+      return fromCache(await ctx.cache(), source.key, predictionType);
     case 'hub':
       return fromHub(source, ctx);
     case 'file':
-      return fromFile(source.file, source.vae, ctx);
+      return fromFile(source.file, source.vae, source.config, ctx, predictionType);
     case 'folder':
       return fromFolder(source.files, source.name, ctx);
   }
 }
 
-async function fromCache(cache: ModelCache, key: string): Promise<ResolvedModel> {
+async function fromCache(cache: ModelCache, key: string, predictionType?: PredictionType): Promise<ResolvedModel> {
   const manifest = await cache.manifest(key);
   if (!manifest) throw new Error(`The cached model "${key}" is gone (removed, or cleared with the site's data); load it again`);
   if (!isComplete(manifest)) throw new Error(`${manifest.label} is only partly downloaded; open it again to finish the download`);
-  return { folder: await cachedFolder(cache, manifest), details: { ref: manifest.ref, label: manifest.label, key } };
+  return { folder: await cachedFolder(cache, manifest, predictionType), details: { ref: manifest.ref, label: manifest.label, key } };
 }
 
-async function cachedFolder(cache: ModelCache, manifest: CacheManifest): Promise<ModelFolder> {
+async function cachedFolder(cache: ModelCache, manifest: CacheManifest, predictionType?: PredictionType): Promise<ModelFolder> {
   if (manifest.layout === 'diffusers') return cache.folder(manifest);
   const checkpoint = await cache.file(manifest.key, manifest.checkpoint!);
   const vae = manifest.vae ? blobSource(await cache.file(manifest.key, manifest.vae), manifest.vae) : undefined;
-  return singleFileModelFolder(blobSource(checkpoint, manifest.label), { name: manifest.label, vae });
+  return singleFileModelFolder(blobSource(checkpoint, manifest.label), { name: manifest.label.replace(/\.safetensors$/i, ''), vae, predictionType, config: manifest.config });
 }
 
 export async function planHub(repo: HubRepo, cache: ModelCache, doFetch?: typeof fetch): Promise<HubPlan> {
@@ -129,7 +128,7 @@ async function fromHub(source: Extract<ModelSource, { kind: 'hub' }>, ctx: Loade
   return { folder: cache.folder(manifest), details: { ref, label: manifest.label, key: plan.key } };
 }
 
-async function fromFile(file: File, vae: File | undefined, ctx: LoaderContext): Promise<ResolvedModel> {
+async function fromFile(file: File, vae: File | undefined, config: SingleFileConfig | undefined, ctx: LoaderContext, predictionType?: PredictionType): Promise<ResolvedModel> {
   for (const f of [file, vae]) if (f) await refuseNonSafetensors(f);
   const cache = await ctx.cache();
   // With a VAE file the pair is one model: the hash covers both.
@@ -137,9 +136,9 @@ async function fromFile(file: File, vae: File | undefined, ctx: LoaderContext): 
   const ref = formatModelRef({ kind: 'file', name: file.name, hash });
   const key = cacheKeyOf(ref);
   const existing = await cache.manifest(key);
-  if (existing && isComplete(existing)) return fromCache(cache, key);
+  if (existing && isComplete(existing)) return fromCache(cache, key, predictionType);
   // Checked before copying: a broken or unsupported file is refused without filling the disk.
-  await singleFileModelFolder(blobSource(file, file.name), { name: file.name, vae: vae && blobSource(vae, vae.name) });
+  await singleFileModelFolder(blobSource(file, file.name), { name: file.name, vae: vae && blobSource(vae, vae.name), config });
   const manifest: CacheManifest = {
     version: 1,
     key,
@@ -148,11 +147,12 @@ async function fromFile(file: File, vae: File | undefined, ctx: LoaderContext): 
     layout: 'single-file',
     checkpoint: file.name,
     vae: vae ? `vae/${vae.name}` : undefined,
+    config,
     files: { [file.name]: { size: file.size, complete: false }, ...(vae ? { [`vae/${vae.name}`]: { size: vae.size, complete: false } } : {}) },
     savedAt: Date.now(),
   };
   await copyInto(cache, manifest, [[file.name, file], ...(vae ? [[`vae/${vae.name}`, vae] as [string, File]] : [])], ctx);
-  return { ...(await fromCache(cache, key)), discardOnFailure: () => cache.remove(key) };
+  return { ...(await fromCache(cache, key, predictionType)), discardOnFailure: () => cache.remove(key) };
 }
 
 async function fromFolder(files: readonly { path: string; file: File }[], name: string, ctx: LoaderContext): Promise<ResolvedModel> {
@@ -187,13 +187,11 @@ async function copyInto(cache: ModelCache, manifest: CacheManifest, files: [stri
   }
 }
 
-/** Pickle checkpoints can run code when loaded: refused by name and by their first bytes. */
+/** Pickle checkpoints can run code when loaded: refused by name and by their first bytes, before
+ * anything is hashed or copied (safetensors.ts says why, in one place). */
 async function refuseNonSafetensors(file: File): Promise<void> {
-  const ask = 'Convert it to .safetensors (for example with the "Convert to safetensors" space on the Hugging Face hub), then open that.';
-  if (PICKLE.test(file.name)) throw new Error(`${file.name} is a pickle checkpoint, which can run code when it is loaded; Attention Lab reads .safetensors only. ${ask}`);
-  const head = new Uint8Array(await file.slice(0, 8).arrayBuffer());
-  if (head[0] === 0x50 && head[1] === 0x4b) throw new Error(`${file.name} is a zip archive (a PyTorch pickle checkpoint), not safetensors. ${ask}`);
-  if (head[0] === 0x80 && head[1] >= 2 && head[1] <= 5) throw new Error(`${file.name} is a pickle file, not safetensors. ${ask}`);
+  refusePickleName(file.name);
+  refusePickleBytes(file.name, new Uint8Array(await file.slice(0, 8).arrayBuffer()));
   if (file.size < 8) throw new Error(`${file.name} is ${file.size} bytes long: too short for a safetensors file`);
 }
 
@@ -202,7 +200,7 @@ async function refuseNonSafetensors(file: File): Promise<void> {
 async function describeFolder(folder: ModelFolder): Promise<Partial<ModelDetails>> {
   const index = await folder.readJson<{ attention_lab?: { family?: string; prediction_type_guessed?: boolean } }>('model_index.json').catch(() => undefined);
   const scheduler = await folder.readJson<{ prediction_type?: PredictionType }>('scheduler/scheduler_config.json').catch(() => undefined);
-  let family = index?.attention_lab?.family;
+  let family = index?.attention_lab?.family && (FAMILY_NAMES[index.attention_lab.family] ?? index.attention_lab.family);
   if (!family) {
     const unet = await folder.readJson<{ cross_attention_dim?: number; sample_size?: number }>('unet/config.json').catch(() => undefined);
     if (unet?.cross_attention_dim === 768) family = 'SD 1.x';
@@ -210,5 +208,8 @@ async function describeFolder(folder: ModelFolder): Promise<Partial<ModelDetails
   }
   return { family, predictionType: scheduler?.prediction_type ?? 'epsilon', predictionGuessed: index?.attention_lab?.prediction_type_guessed };
 }
+
+/** single-file.ts's family ids, for people. */
+const FAMILY_NAMES: Record<string, string> = { sd1: 'SD 1.x', sd2: 'SD 2.x', 'sd-turbo': 'SD-Turbo', 'bk-sdm': 'BK-SDM / small-sd', small: 'small SD-layout model' };
 
 export type { ModelRef };

@@ -8,7 +8,7 @@ import { cacheKeyOf } from '../../engine/weights/model-cache';
 import type { EngineClient } from '../engine/engine-client';
 import type { HubPlan } from '../engine/model-loader';
 import { useApp } from '../state/store';
-import { describeModelRef, parseModelRef, type ModelSource } from './model-source';
+import { describeModelRef, parseModelRef, type ModelSource, type SingleFileConfig } from './model-source';
 import type { ModelState } from './model-state';
 
 let client: EngineClient | undefined;
@@ -56,6 +56,8 @@ async function loadNamedModel(): Promise<void> {
 /** Loads `source`; the model on screen keeps working until it is ready, and stays if this fails. */
 export async function openModel(source: ModelSource, label: string): Promise<boolean> {
   if (!client) return false;
+  const config = (globalThis as { attentionLabSingleFileConfig?: SingleFileConfig }).attentionLabSingleFileConfig;
+  if (source.kind === 'file' && config && !source.config) source = { ...source, config };
   const { prediction } = useApp.getState().settings;
   setModel({ loading: { label }, error: undefined });
   try {

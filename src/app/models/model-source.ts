@@ -11,10 +11,14 @@ export type ModelSource =
   | { kind: 'builtin'; id: string; url: string }
   /** `consented`: the person saw the size and chose Download; without it only a cached copy loads. */
   | { kind: 'hub'; id: string; revision: string; endpoint: string; consented: boolean }
-  | { kind: 'file'; file: File; vae?: File }
+  /** `config`: diffusers configs used instead of those inferred from the file's shapes (a group-norm
+   * count cannot be read from shapes; tests set it through window.attentionLabSingleFileConfig). */
+  | { kind: 'file'; file: File; vae?: File; config?: SingleFileConfig }
   /** `path`: inside the picked or dropped folder, e.g. "sd-turbo/unet/config.json". */
   | { kind: 'folder'; name: string; files: { path: string; file: File }[] }
   | { kind: 'cached'; key: string };
+
+export type SingleFileConfig = { unet?: Record<string, unknown>; textEncoder?: Record<string, unknown>; vae?: Record<string, unknown> };
 
 export interface LoadOptions {
   /** Replaces the scheduler's prediction_type (SD 2.x: epsilon at 512, v_prediction at 768). */

@@ -27,6 +27,8 @@ export interface CacheManifest {
   files: Record<string, CachedFile>;
   checkpoint?: string;
   vae?: string;
+  /** Configs given with a single file instead of the inferred ones (SingleFileOptions.config). */
+  config?: { unet?: Record<string, unknown>; textEncoder?: Record<string, unknown>; vae?: Record<string, unknown> };
   savedAt: number;
 }
 

@@ -1,9 +1,10 @@
 // What the UNet predicts; a scheduler needs to know. SD 2.x 768 models predict v, the 512 ones
 // epsilon, and a single file does not say which: the person may switch it.
 
+import type { PredictionType } from '../sampling/scheduler-config';
 import type { ModelFolder } from './model-folder';
 
-export type PredictionType = 'epsilon' | 'v_prediction';
+export type { PredictionType };
 export const PREDICTION_TYPES: readonly PredictionType[] = ['epsilon', 'v_prediction'];
 
 const SCHEDULER_CONFIG = 'scheduler/scheduler_config.json';
