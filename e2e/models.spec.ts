@@ -144,3 +144,13 @@ function opfsBytes(page: Page): Promise<number> {
     return sum(await navigator.storage.getDirectory());
   });
 }
+
+test('the image takes the width and height of the link, not the model\'s own size', async ({ page }) => {
+  // The fixture model renders 32×32 by itself, in multiples of 8 (VAE ×2, two UNet downsamplings).
+  await page.goto('/?steps=1&cfg=1&w=48&h=40');
+  await expect(page.getByTestId('model-name')).toContainText('32×32', { timeout: 300_000 });
+  await expect(page).toHaveURL(/&w=48&h=40&/);
+  await expect(page.getByTestId('image-view')).toHaveAttribute('data-state', 'done', { timeout: 600_000 });
+  const size = await page.getByRole('img', { name: 'Generated image' }).evaluate((c: HTMLCanvasElement) => [c.width, c.height]);
+  expect(size).toEqual([48, 40]);
+});

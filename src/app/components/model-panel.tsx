@@ -24,7 +24,7 @@ export function ModelPanel() {
           {details.family && <span className="model-family"> · {details.family}</span>}
           <span className="model-size">
             {' '}
-            · {info.width}×{info.height}
+            · made for {info.width}×{info.height}
           </span>
         </p>
       ) : (

@@ -69,7 +69,7 @@ export const LIMITS = {
   cfg: CFG_RANGE,
   multiplier: MULTIPLIER_RANGE,
   promptLength: 500,
-  size: { min: 64, max: 2048, multiple: 8 },
+  size: { min: 8, max: 2048, multiple: 8 },
 } as const;
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = {
