@@ -142,6 +142,13 @@ function HubForm({ onDownload }: { onDownload(plan: HubPlan): void }) {
       </form>
       {plan && (
         <div className="hub-plan" data-testid="hub-plan">
+          <p>
+            Total <strong data-testid="hub-total">{formatBytes(plan.totalBytes)}</strong>
+            {plan.cachedBytes > 0 && ` (${formatBytes(plan.cachedBytes)} already here from an earlier download)`}. Nothing is downloaded until you click Download.
+          </p>
+          <button type="button" className="primary" disabled={loading} onClick={() => onDownload(plan)}>
+            Download {formatBytes(left)} and load
+          </button>
           <table>
             <tbody>
               {plan.files.map((f) => (
@@ -152,13 +159,6 @@ function HubForm({ onDownload }: { onDownload(plan: HubPlan): void }) {
               ))}
             </tbody>
           </table>
-          <p>
-            Total <strong data-testid="hub-total">{formatBytes(plan.totalBytes)}</strong>
-            {plan.cachedBytes > 0 && ` (${formatBytes(plan.cachedBytes)} already here from an earlier download)`}. Nothing is downloaded until you click Download.
-          </p>
-          <button type="button" className="primary" disabled={loading} onClick={() => onDownload(plan)}>
-            Download {formatBytes(left)} and load
-          </button>
         </div>
       )}
     </div>
