@@ -13,6 +13,10 @@ import {
 
 const changed: Settings = {
   ...DEFAULT_SETTINGS,
+  model: 'hf:stabilityai/sd-turbo@main',
+  width: 512,
+  height: 768,
+  prediction: 'v_prediction',
   backend: 'onnxruntime',
   prompt: 'a red heart, glossy & bright?',
   negative: 'blurry',

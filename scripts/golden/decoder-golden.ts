@@ -20,8 +20,13 @@ async function readIo(folder: ModelFolder) {
 
 /** CLIPTextModel: last_hidden_state, and the penultimate layer after the final layer norm (clip skip). */
 export async function* clipGolden(gpu: GpuContext, folder: ModelFolder): AsyncGenerator<GoldenCheck> {
-  const get = await readIo(folder);
-  const encoder = await ClipTextEncoder.load(gpu, folder, '');
+  yield* clipChecks(gpu, folder, '', folder);
+}
+
+/** The text encoder in `weights`/`subdir` against the outputs in `reference`'s io.safetensors; checks are named `prefix` + output. */
+export async function* clipChecks(gpu: GpuContext, weights: ModelFolder, subdir: string, reference: ModelFolder, prefix = ''): AsyncGenerator<GoldenCheck> {
+  const get = await readIo(reference);
+  const encoder = await ClipTextEncoder.load(gpu, weights, subdir);
   try {
     const inputIds = get('input_ids');
     const ids = Int32Array.from(inputIds.data, Math.round);
@@ -30,30 +35,35 @@ export async function* clipGolden(gpu: GpuContext, folder: ModelFolder): AsyncGe
       ['penultimate_after_final_layer_norm', true],
     ] as const) {
       const out = await encoder.encode(ids, inputIds.shape[0], { clipSkip });
-      yield compare(name, await encoder.readF32(out), get(name).data);
+      yield compare(prefix + name, await encoder.readF32(out), get(name).data);
     }
   } finally {
     encoder.destroy();
   }
 }
 
-/** A decoder's `decoded = decode(latent).sample`, without the pipeline's latent scaling. */
-async function* decoderGolden(gpu: GpuContext, folder: ModelFolder, decoder: ImageDecoder & { decode: VaeDecoder['decode']; destroy(): void }): AsyncGenerator<GoldenCheck> {
-  const get = await readIo(folder);
+/** A decoder's `decoded = decode(latent).sample`, without the pipeline's latent scaling; io from `reference`. */
+async function* decoderGolden(gpu: GpuContext, reference: ModelFolder, decoder: ImageDecoder & { decode: VaeDecoder['decode']; destroy(): void }, prefix = ''): AsyncGenerator<GoldenCheck> {
   try {
+    const get = await readIo(reference);
     const latent = get('latent');
     const expected = get('decoded');
     const input = uploadTensor(gpu, 'latent', latent.shape, latent.data);
     const image = decoder.decode(input, { skipLatentScaling: true });
-    yield compare('decoded', await gpu.readF32(image.buffer, expected.data.length, image.byteOffset / 4), expected.data);
+    yield compare(`${prefix}decoded`, await gpu.readF32(image.buffer, expected.data.length, image.byteOffset / 4), expected.data);
     input.buffer.destroy();
   } finally {
     decoder.destroy();
   }
 }
 
+/** The VAE decoder in `weights`/`subdir` against `reference`'s io.safetensors. */
+export async function* vaeChecks(gpu: GpuContext, weights: ModelFolder, subdir: string, reference: ModelFolder, prefix = ''): AsyncGenerator<GoldenCheck> {
+  yield* decoderGolden(gpu, reference, await VaeDecoder.load(gpu, weights, subdir), prefix);
+}
+
 export async function* vaeGolden(gpu: GpuContext, folder: ModelFolder): AsyncGenerator<GoldenCheck> {
-  yield* decoderGolden(gpu, folder, await VaeDecoder.load(gpu, folder, ''));
+  yield* vaeChecks(gpu, folder, '', folder);
 }
 
 export async function* taesdGolden(gpu: GpuContext, folder: ModelFolder): AsyncGenerator<GoldenCheck> {

@@ -6,9 +6,10 @@ import { UNet } from '../../src/engine/nn/unet';
 import type { MultiplierRule } from '../../src/engine/sampling/pipeline-types';
 import { denoise, GpuUNetPredictor } from '../../src/engine/sampling/denoise';
 import { createScheduler, parseSchedulerConfig, type SchedulerKind } from '../../src/engine/sampling/schedulers';
-import type { ModelFolder } from '../../src/engine/weights/model-folder';
+import { subFolder, type ModelFolder } from '../../src/engine/weights/model-folder';
 import { readAllF32 } from '../../src/engine/weights/safetensors';
 import { compare, failure, type GoldenCheck } from './compare';
+import { isSingleFileFixture, singleFileComponentGolden, singleFileFixtureFolder } from './single-file-golden';
 
 interface FixtureRule {
   attn: 'attn1' | 'attn2';
@@ -58,7 +59,9 @@ export async function* unetGolden(gpu: GpuContext, folder: ModelFolder): AsyncGe
     if (!t) throw new Error(`io.safetensors has no tensor "${name}"`);
     return t;
   };
-  const unet = await UNet.load(gpu, folder);
+  // A single-file fixture's UNet comes from its checkpoint, mapped to diffusers names.
+  const singleFile = await isSingleFileFixture(folder);
+  const unet = await UNet.load(gpu, singleFile ? subFolder(await singleFileFixtureFolder(folder), 'unet') : folder);
   try {
     const rulesOf = new Map(cases.cases.map((c) => [c.name, c.rules.map(ruleFromFixture)]));
     yield* modelOutputChecks(unet, cases, get);
@@ -72,6 +75,7 @@ export async function* unetGolden(gpu: GpuContext, folder: ModelFolder): AsyncGe
   } finally {
     unet.destroy();
   }
+  if (singleFile) yield* singleFileComponentGolden(gpu, folder);
 }
 
 async function* modelOutputChecks(unet: UNet, cases: FixtureCases, get: (n: string) => { shape: number[]; data: Float32Array }): AsyncGenerator<GoldenCheck> {

@@ -2,11 +2,14 @@ import { useEffect, useState } from 'react';
 import { AboutDialog } from './components/about-dialog';
 import { AttentionPanel } from './components/attention-panel';
 import { CopyLinkButton } from './components/copy-link-button';
+import { DropZone } from './components/drop-zone';
 import { ErrorBoundary } from './components/error-boundary';
 import { ErrorPanel } from './components/error-panel';
 import { GenerationControls } from './components/generation-controls';
 import { ImageView } from './components/image-view';
 import { LoadProgress } from './components/load-progress';
+import { ModelDialog } from './components/model-dialog';
+import { ModelPanel } from './components/model-panel';
 import { Notices } from './components/notices';
 import { PresetsMenu } from './components/presets-menu';
 import { XYPlotDialog } from './components/xy-plot-dialog';
@@ -55,6 +58,7 @@ function Playground() {
       <Notices />
       <main className="layout">
         <div className="column controls">
+          <ModelPanel />
           <GenerationControls />
           <AttentionPanel />
         </div>
@@ -64,6 +68,8 @@ function Playground() {
       </main>
       <XYPlotDialog open={dialog === 'xy' || linkedXY} onClose={closeXY} />
       <AboutDialog open={dialog === 'about'} onClose={() => setDialog(null)} />
+      <ModelDialog />
+      <DropZone />
     </div>
   );
 }

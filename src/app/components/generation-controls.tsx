@@ -3,6 +3,7 @@ import { BACKEND_NAMES, SAMPLER_NAMES, type BackendName, type SamplerName } from
 import { LIMITS } from '../state/settings-schema';
 import { useApp } from '../state/store';
 import { NumberField } from './number-field';
+import { SizeFields } from './size-fields';
 
 const SAMPLER_LABELS: Record<SamplerName, string> = {
   dpmpp2m: 'DPM++ 2M',
@@ -45,6 +46,7 @@ export function GenerationControls() {
           </select>
         </span>
         <NumberField label="CFG" name="CFG" value={settings.cfg} min={LIMITS.cfg.min} max={LIMITS.cfg.max} step={0.5} onCommit={(cfg, change) => update({ cfg }, change)} />
+        <SizeFields />
         <span className="select-field">
           <label className="field-label" htmlFor="backend-select">
             Backend

@@ -3,7 +3,7 @@ import { useApp } from '../state/store';
 /** The model download and upload to the GPU; hidden once the model is ready. */
 export function LoadProgress() {
   const engine = useApp((s) => s.engine);
-  const model = useApp((s) => s.settings.model);
+  const model = useApp((s) => s.model.loading?.label ?? s.settings.model);
   if (engine.phase !== 'starting' && engine.phase !== 'loading') return null;
   const percent = Math.round(engine.loadFraction * 100);
   return (

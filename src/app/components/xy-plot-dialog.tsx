@@ -62,7 +62,7 @@ export function XYPlotDialog({ open, onClose }: { open: boolean; onClose(): void
 
   useEffect(() => {
     if (!canvas.current || !xy.x || !xy.y || !xy.settings || !info) return;
-    const geometry = drawGrid(canvas.current, { x: xy.x, y: xy.y, cells: xy.cells, settings: xy.settings, width: info.width, height: info.height });
+    const geometry = drawGrid(canvas.current, { x: xy.x, y: xy.y, cells: xy.cells, settings: xy.settings, width: xy.settings?.width ?? info.width, height: xy.settings?.height ?? info.height });
     // Where the cells are, for tools that read the grid back (and the e2e tests).
     canvas.current.dataset.geometry = JSON.stringify(geometry);
   }, [xy, info]);

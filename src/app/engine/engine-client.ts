@@ -3,7 +3,10 @@
 
 import type { BackendName } from '../../engine/sampling/pipeline-types';
 import type { GenerateRequest, ModelInfo, RgbaImage } from '../../engine/sampling/pipeline-types';
-import type { EngineErrorKind, FromWorker, Lane, ToWorker } from './worker-protocol';
+import type { LoadOptions, ModelSource } from '../models/model-source';
+import type { HubPlan, ModelDetails } from './model-loader';
+import type { TransferProgress } from './transfer-meter';
+import type { CacheListing, EngineErrorKind, FromWorker, Lane, ToWorker, WorkerReply } from './worker-protocol';
 
 export interface RenderResult {
   image: RgbaImage;
@@ -32,7 +35,9 @@ export class RenderError extends Error {
 export interface EngineEvents {
   adapter(name: string, software: boolean): void;
   loadProgress(fraction: number, what: string): void;
-  ready(info: ModelInfo, loadMs: number): void;
+  /** A download or a copy into the cache: bytes, rate and time left. */
+  transferProgress(progress: TransferProgress): void;
+  ready(info: ModelInfo, details: ModelDetails, loadMs: number): void;
   /** A problem that stops the engine (no adapter, model load failure) or a GPU error report. */
   error(kind: EngineErrorKind, message: string): void;
   /** The device was lost; `recovering` is false once losses repeat too often to keep trying. */
@@ -61,10 +66,12 @@ export class EngineClient {
   private readonly pending = new Map<number, Pending>();
   private losses: number[] = [];
   private disposed = false;
+  private readonly replies = new Map<number, { resolve(value: WorkerReply): void; reject(error: Error): void }>();
 
   constructor(
-    private readonly modelUrl: string,
-    private readonly modelId: string,
+    /** The model to load now and after a lost device; replaced by each model loaded later. */
+    private source: ModelSource | undefined,
+    private options: LoadOptions,
     private readonly backend: BackendName,
     private readonly events: EngineEvents,
     private readonly createWorker: WorkerFactory = defaultWorkerFactory,
@@ -78,6 +85,47 @@ export class EngineClient {
       const id = this.nextId++;
       this.pending.set(id, { id, lane, request, resolve, reject, ...callbacks });
       this.send({ type: 'generate', id, lane, request });
+    });
+  }
+
+  /** Loads another model; the current one keeps rendering until it is ready, and stays if it fails. */
+  async loadModel(source: ModelSource, options: LoadOptions = {}): Promise<ModelDetails> {
+    const reply = await this.request((requestId) => ({ type: 'load', requestId, source, options, backend: this.backend }));
+    if (reply.kind !== 'loaded') throw new Error('unexpected reply');
+    // Once cached, a lost device reloads it from the cache instead of cloning the files again.
+    this.source = reply.details.key ? { kind: 'cached', key: reply.details.key } : source;
+    this.options = options;
+    return reply.details;
+  }
+
+  abortLoad(): void {
+    this.send({ type: 'abort-load' });
+  }
+
+  async hubPlan(id: string, revision: string, endpoint: string): Promise<HubPlan> {
+    const reply = await this.request((requestId) => ({ type: 'hub-plan', requestId, id, revision, endpoint }));
+    if (reply.kind !== 'hub-plan') throw new Error('unexpected reply');
+    return reply.plan;
+  }
+
+  async cacheList(): Promise<CacheListing> {
+    const reply = await this.request((requestId) => ({ type: 'cache-list', requestId }));
+    if (reply.kind !== 'cache') throw new Error('unexpected reply');
+    return reply.listing;
+  }
+
+  async cacheRemove(key: string): Promise<CacheListing> {
+    const reply = await this.request((requestId) => ({ type: 'cache-remove', requestId, key }));
+    if (reply.kind !== 'cache') throw new Error('unexpected reply');
+    return reply.listing;
+  }
+
+  private request(message: (requestId: number) => ToWorker): Promise<WorkerReply> {
+    return new Promise((resolve, reject) => {
+      const requestId = this.nextId++;
+      this.replies.set(requestId, { resolve, reject });
+      if (this.disposed) reject(new Error('The engine was restarted; try again.'));
+      else this.worker.postMessage(message(requestId));
     });
   }
 
@@ -95,6 +143,8 @@ export class EngineClient {
     this.worker.terminate();
     for (const p of this.pending.values()) p.resolve({ status: 'dropped' });
     this.pending.clear();
+    for (const r of this.replies.values()) r.reject(new Error('The engine was restarted; try again.'));
+    this.replies.clear();
   }
 
   private start(): Worker {
@@ -104,7 +154,7 @@ export class EngineClient {
       event.preventDefault();
       this.events.error('worker', `The engine worker failed: ${event.message || 'it could not start'}.`);
     };
-    worker.postMessage({ type: 'load', modelUrl: this.modelUrl, modelId: this.modelId, backend: this.backend } satisfies ToWorker);
+    if (this.source) worker.postMessage({ type: 'load', requestId: this.nextId++, source: this.source, options: this.options, backend: this.backend } satisfies ToWorker);
     return worker;
   }
 
@@ -120,9 +170,19 @@ export class EngineClient {
       case 'load-progress':
         this.events.loadProgress(message.fraction, message.what);
         break;
-      case 'ready':
-        this.events.ready(message.info, message.loadMs);
+      case 'transfer-progress':
+        this.events.transferProgress(message.progress);
         break;
+      case 'ready':
+        this.events.ready(message.info, message.details, message.loadMs);
+        break;
+      case 'reply': {
+        const r = this.replies.get(message.requestId);
+        this.replies.delete(message.requestId);
+        if (message.error !== undefined) r?.reject(new Error(message.error));
+        else if (message.value) r?.resolve(message.value);
+        break;
+      }
       case 'started':
         this.pending.get(message.id)?.onStart?.();
         break;
@@ -158,6 +218,8 @@ export class EngineClient {
     const now = performance.now();
     this.losses = [...this.losses.filter((t) => now - t < LOSS_WINDOW_MS), now];
     this.worker.terminate();
+    for (const r of this.replies.values()) r.reject(new Error(message));
+    this.replies.clear();
     const recovering = this.losses.length <= MAX_LOSSES;
     this.events.deviceLost(message, recovering);
     if (!recovering) {

@@ -7,13 +7,16 @@ import { GpuContext, GpuError } from '../../engine/gpu/gpu-context';
 import type { BackendLoader } from '../../engine/sampling/backend';
 import { DiffusionPipeline, type LoadProgress } from '../../engine/sampling/pipeline';
 import type { BackendName } from '../../engine/sampling/pipeline-types';
-import { urlModelFolder } from '../../engine/weights/model-folder';
+import { ModelCache } from '../../engine/weights/model-cache';
+import type { ModelFolder } from '../../engine/weights/model-folder';
+import type { LoadOptions, ModelSource } from '../models/model-source';
+import { planHub, resolveModel } from './model-loader';
 import { RenderQueue, type RenderJob } from './render-queue';
-import type { FromWorker, ToWorker } from './worker-protocol';
+import { LANES_BY_PRIORITY, type CacheListing, type FromWorker, type ToWorker, type WorkerReply } from './worker-protocol';
 
 // ---- The one place where the app meets the engine's pipeline. -------------------------------
-async function loadPipeline(gpu: GpuContext, modelUrl: string, backend: BackendName, onProgress: LoadProgress): Promise<DiffusionPipeline> {
-  return DiffusionPipeline.load(gpu, urlModelFolder(modelUrl), onProgress, { backend: backend === 'onnxruntime' ? await onnxRuntimeLoader() : undefined });
+async function loadPipeline(gpu: GpuContext, folder: ModelFolder, backend: BackendName, onProgress: LoadProgress): Promise<DiffusionPipeline> {
+  return DiffusionPipeline.load(gpu, folder, onProgress, { backend: backend === 'onnxruntime' ? await onnxRuntimeLoader() : undefined });
 }
 
 /** ONNX Runtime Web is loaded only when it is chosen: its WebAssembly runtime is megabytes. */
@@ -30,6 +33,15 @@ const scope = self as unknown as DedicatedWorkerGlobalScope;
 let gpu: GpuContext | undefined;
 let pipeline: Pipeline | undefined;
 let lost = false;
+let cache: Promise<ModelCache> | undefined;
+/** The download or copy of the model being loaded, so the page can stop it. */
+let loading: AbortController | undefined;
+/** Loads run one after another: a second waits for the first to settle. */
+let loadChain: Promise<void> = Promise.resolve();
+const openCache = () => (cache ??= ModelCache.open().catch((e: unknown) => {
+  cache = undefined;
+  throw new Error(`This browser's file storage (Origin Private File System) is not available: ${messageOf(e)}`, { cause: e });
+}));
 const queue = new RenderQueue(
   (job, signal) => run(pipeline!, job, signal),
   (job) => post({ type: 'dropped', id: job.id, lane: job.lane }),
@@ -43,7 +55,22 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
   const message = event.data;
   switch (message.type) {
     case 'load':
-      void load(message.modelUrl, message.backend);
+      loadChain = loadChain.then(() => load(message.requestId, message.source, message.options, message.backend));
+      break;
+    case 'abort-load':
+      loading?.abort(new Error('Stopped. What was downloaded stays in the cache; open the model again to resume.'));
+      break;
+    case 'hub-plan':
+      void answer(message.requestId, async () => ({ kind: 'hub-plan', plan: await planHub({ id: message.id, revision: message.revision, endpoint: message.endpoint }, await openCache()) }));
+      break;
+    case 'cache-list':
+      void answer(message.requestId, async () => ({ kind: 'cache', listing: await cacheListing() }));
+      break;
+    case 'cache-remove':
+      void answer(message.requestId, async () => {
+        await (await openCache()).remove(message.key);
+        return { kind: 'cache', listing: await cacheListing() };
+      });
       break;
     case 'generate':
       queue.submit({ id: message.id, lane: message.lane, request: message.request });
@@ -57,29 +84,71 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
   }
 };
 
-async function load(modelUrl: string, backend: BackendName): Promise<void> {
-  const started = performance.now();
+async function answer(requestId: number, work: () => Promise<WorkerReply>): Promise<void> {
   try {
-    gpu = await GpuContext.create(navigator.gpu, {
-      onLost: deviceLost,
-      onError: (error) => post({ type: 'error', kind: error.kind, message: error.message }),
-    });
-    const a = gpu.adapter;
-    const software = /swiftshader|llvmpipe|lavapipe|softpipe|software|microsoft basic render/i.test(`${a.vendor} ${a.architecture} ${a.device} ${a.description}`);
-    post({ type: 'adapter', name: gpu.adapterName, software });
+    post({ type: 'reply', requestId, value: await work() });
   } catch (e) {
-    post({ type: 'error', kind: e instanceof GpuError ? e.kind : 'no-adapter', message: messageOf(e) });
-    return;
+    post({ type: 'reply', requestId, error: messageOf(e) });
   }
+}
+
+async function cacheListing(): Promise<CacheListing> {
+  const models = await (await openCache()).list();
+  const estimate = await navigator.storage.estimate().catch(() => undefined);
+  const persisted = await navigator.storage.persisted?.().catch(() => undefined);
+  return { models, usage: estimate?.usage, quota: estimate?.quota, persisted };
+}
+
+/** Loads `source`; until it is ready the current model keeps rendering, and if it fails it stays. */
+async function load(requestId: number, source: ModelSource, options: LoadOptions, backend: BackendName): Promise<void> {
+  const started = performance.now();
+  if (!gpu) {
+    try {
+      gpu = await GpuContext.create(navigator.gpu, {
+        onLost: deviceLost,
+        onError: (error) => post({ type: 'error', kind: error.kind, message: error.message }),
+      });
+      const a = gpu.adapter;
+      const software = /swiftshader|llvmpipe|lavapipe|softpipe|software|microsoft basic render/i.test(`${a.vendor} ${a.architecture} ${a.device} ${a.description}`);
+      post({ type: 'adapter', name: gpu.adapterName, software });
+    } catch (e) {
+      gpu = undefined;
+      post({ type: 'error', kind: e instanceof GpuError ? e.kind : 'no-adapter', message: messageOf(e) });
+      post({ type: 'reply', requestId, error: messageOf(e) });
+      return;
+    }
+  }
+  loading = new AbortController();
+  let discard: (() => Promise<void>) | undefined;
   try {
-    pipeline = await loadPipeline(gpu, modelUrl, backend, (fraction, what) => post({ type: 'load-progress', fraction, what }));
+    const resolved = await resolveModel(source, options, { cache: openCache, onTransfer: (progress) => post({ type: 'transfer-progress', progress }), signal: loading.signal });
+    discard = resolved.discardOnFailure;
+    const next = await loadPipeline(gpu, resolved.folder, backend, (fraction, what) => post({ type: 'load-progress', fraction, what }));
+    await replacePipeline(next);
+    post({ type: 'ready', info: next.info, details: resolved.details, loadMs: performance.now() - started });
+    post({ type: 'reply', requestId, value: { kind: 'loaded', details: resolved.details } });
+    queue.start();
   } catch (e) {
     if (lost) return;
-    post({ type: 'error', kind: e instanceof GpuError ? e.kind : 'model-load', message: messageOf(e) });
-    return;
+    await discard?.().catch(() => undefined);
+    const message = loading.signal.aborted ? messageOf(loading.signal.reason) : messageOf(e);
+    // Without a model to fall back on, the page shows the error panel; with one, a notice.
+    if (!pipeline) post({ type: 'error', kind: e instanceof GpuError ? e.kind : 'model-load', message });
+    post({ type: 'reply', requestId, error: message });
+  } finally {
+    loading = undefined;
   }
-  post({ type: 'ready', info: pipeline.info, loadMs: performance.now() - started });
-  queue.start();
+}
+
+/** Swaps in a newly loaded pipeline once the render in flight has stopped (between steps). */
+async function replacePipeline(next: Pipeline): Promise<void> {
+  const previous = pipeline;
+  if (previous) {
+    for (const lane of LANES_BY_PRIORITY) queue.cancel(lane);
+    while (queue.running) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  pipeline = next;
+  previous?.destroy();
 }
 
 async function run(p: Pipeline, job: RenderJob, signal: AbortSignal): Promise<void> {

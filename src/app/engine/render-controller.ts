@@ -4,11 +4,13 @@
 
 import { NO_WEBGPU_HELP } from '../../engine/gpu/gpu-context';
 import type { GenerateRequest, ModelInfo } from '../../engine/sampling/pipeline-types';
-import { isValidTarget, siteInTarget, toGenerateRequest, withModelDefaults } from '../state/settings-schema';
+import { attachModels } from '../models/model-controller';
+import { isValidTarget, roundToMultiple, siteInTarget, toGenerateRequest, withModelDefaults, type SettingKey } from '../state/settings-schema';
 import { useApp, type AppError, type ShownImage } from '../state/store';
 import { startUrlSync } from '../state/url-sync';
 import { cellRequest, type Axis } from '../state/xy-axes';
 import { EngineClient, RenderError, type RenderOutcome } from './engine-client';
+import type { ModelDetails } from './model-loader';
 import type { EngineErrorKind } from './worker-protocol';
 
 /** Identifies a request: equal keys render equal images (previews do not change the image). */
@@ -28,9 +30,8 @@ let gridRun = 0;
 const baselineCache = new Map<string, ShownImage>();
 const BASELINE_CACHE_SIZE = 8;
 
-export function modelUrl(modelId: string): string {
-  return new URL(`${import.meta.env.BASE_URL}models/${modelId}/`, location.href).href;
-}
+/** Settings a person keeps when they switch models; the rest take the new model's defaults. */
+const KEPT_ACROSS_MODELS: readonly SettingKey[] = ['prompt', 'negative', 'seed', 'self', 'cross', 'target', 'compare', 'backend', 'prediction'];
 
 /** Starts the engine and the URL sync once; safe to call from a React effect. */
 export function startPlayground(): void {
@@ -68,11 +69,20 @@ function startEngine(): void {
     fail('no-webgpu', NO_WEBGPU_HELP);
     return;
   }
-  const { model, backend } = useApp.getState().settings;
-  client = new EngineClient(modelUrl(model), model, backend, {
+  const { backend } = useApp.getState().settings;
+  const current = client;
+  client = new EngineClient(undefined, {}, backend, {
     adapter: (name, software) => setEngine({ adapter: name, software, phase: 'loading', loadWhat: 'Starting…' }),
-    loadProgress: (fraction, what) => setEngine({ phase: 'loading', loadFraction: fraction, loadWhat: what }),
-    ready: (info, loadMs) => onReady(info, loadMs),
+    loadProgress: (fraction, what) => {
+      // While another model loads, the one on screen stays ready; its progress shows in the Model panel.
+      if (useApp.getState().engine.phase === 'ready') useApp.setState({ model: { ...useApp.getState().model, loading: { label: useApp.getState().model.loading?.label ?? '', transfer: undefined, fraction, what } } });
+      else setEngine({ phase: 'loading', loadFraction: fraction, loadWhat: what });
+    },
+    transferProgress: (progress) => {
+      const model = useApp.getState().model;
+      useApp.setState({ model: { ...model, loading: { label: model.loading?.label ?? progress.what, transfer: progress } } });
+    },
+    ready: (info, details, loadMs) => onReady(info, details, loadMs),
     error: (kind, message) => onEngineError(kind, message),
     deviceLost: (message, recovering) => {
       if (recovering) {
@@ -83,19 +93,29 @@ function startEngine(): void {
       }
     },
   });
+  attachModels(client, current === undefined);
 }
 
 function setEngine(patch: Partial<ReturnType<typeof useApp.getState>['engine']>): void {
   useApp.setState({ engine: { ...useApp.getState().engine, ...patch } });
 }
 
-function onReady(info: ModelInfo, loadMs: number): void {
+function onReady(info: ModelInfo, details: ModelDetails, loadMs: number): void {
   const notice = restartNotice;
   restartNotice = undefined;
   const state = useApp.getState();
-  const first = !state.engine.info;
-  let settings = first ? withModelDefaults(state.settings, info.defaults, state.given) : state.settings;
-  if (first && state.engine.software && !state.given.has('steps') && settings.steps > SOFTWARE_STEPS) {
+  const previous = state.model.details;
+  const first = !state.engine.info || !previous;
+  const switched = !first && previous.ref !== details.ref;
+  // The same model loaded again from the Model panel (another prediction type): render again.
+  const reloaded = !first && !switched && !!state.model.loading;
+  // The link's settings hold for the model it names; a model loaded later brings its own defaults.
+  const given = switched ? new Set([...state.given].filter((k) => KEPT_ACROSS_MODELS.includes(k))) : state.given;
+  let settings = first || switched ? withModelDefaults({ ...state.settings, model: details.ref }, info.defaults, given, info) : { ...state.settings, model: details.ref };
+  if (switched && state.settings.prompt === (state.engine.info?.defaults.prompt ?? '')) settings = { ...settings, prompt: info.defaults.prompt ?? '' };
+  settings = fitSize(settings, info, state.notify);
+  useApp.setState({ model: { ...state.model, details, loading: undefined, needed: undefined, error: undefined }, given: switched ? given : state.given });
+  if ((first || switched) && state.engine.software && !given.has('steps') && settings.steps > SOFTWARE_STEPS) {
     state.notify(
       `Your browser renders WebGPU on the CPU (${state.engine.adapter}), so each step takes a long time: Steps starts at ${SOFTWARE_STEPS} instead of the model's ${settings.steps}. Raise it for full quality.`,
       'warning',
@@ -106,14 +126,34 @@ function onReady(info: ModelInfo, loadMs: number): void {
     state.notify(`This model has no attention block "${settings.target}"; the sliders act on all blocks.`, 'warning');
     settings = { ...settings, target: 'all' };
   }
-  useApp.setState({ settings, engine: { ...state.engine, phase: 'ready', info, loadMs, loadFraction: 1, loadWhat: 'Ready' } });
-  if (!first) {
+  useApp.setState({ settings, engine: { ...useApp.getState().engine, phase: 'ready', info, loadMs, loadFraction: 1, loadWhat: 'Ready' } });
+  if (switched) {
+    liveSentKey = undefined;
+    baselineSentKey = undefined;
+    baselineCache.clear();
+    useApp.setState({ shown: undefined, baseline: undefined });
+    useApp.getState().notify(`Loaded ${info.name}.`, 'info');
+  } else if (reloaded) {
+    liveSentKey = undefined;
+    baselineSentKey = undefined;
+    baselineCache.clear();
+    useApp.getState().notify(`Loaded ${info.name} again.`, 'info');
+  } else if (!first) {
     // After a device loss: the client sent unfinished renders again; a finished image is
     // rendered again too, on the new device, so what is shown comes from a working GPU.
     if (!useApp.getState().render.busy) liveSentKey = undefined;
     baselineSentKey = undefined;
     useApp.getState().notify(notice ?? 'The GPU device is back; rendering again.', 'info');
   }
+}
+
+/** The image size rounded to what `info`'s model takes, with a notice when it changes. */
+function fitSize<T extends { width: number; height: number }>(settings: T, info: ModelInfo, notify: (text: string, tone?: 'info' | 'warning') => void): T {
+  const width = roundToMultiple(settings.width, info.sizeMultiple);
+  const height = roundToMultiple(settings.height, info.sizeMultiple);
+  if (width === settings.width && height === settings.height) return settings;
+  notify(`${info.name} takes sizes in multiples of ${info.sizeMultiple}: ${settings.width}×${settings.height} became ${width}×${height}.`, 'warning');
+  return { ...settings, width, height };
 }
 
 let syncQueued = false;

@@ -3,6 +3,10 @@
 import type { GpuErrorKind } from '../../engine/gpu/gpu-context';
 import type { BackendName } from '../../engine/sampling/pipeline-types';
 import type { GenerateRequest, ModelInfo, RgbaImage } from '../../engine/sampling/pipeline-types';
+import type { CachedModelSummary } from '../../engine/weights/model-cache';
+import type { LoadOptions, ModelSource } from '../models/model-source';
+import type { HubPlan, ModelDetails } from './model-loader';
+import type { TransferProgress } from './transfer-meter';
 
 /**
  * Requests run one at a time, in lanes: within a lane the newest request wins (it aborts the one
@@ -15,7 +19,13 @@ export type Lane = 'live' | 'baseline' | 'grid';
 export const LANES_BY_PRIORITY: readonly Lane[] = ['live', 'baseline', 'grid'];
 
 export type ToWorker =
-  | { type: 'load'; modelUrl: string; modelId: string; backend: BackendName }
+  /** Loads a model; the one loaded before keeps rendering until this one is ready, and stays if it fails. */
+  | { type: 'load'; requestId: number; source: ModelSource; options: LoadOptions; backend: BackendName }
+  /** Stops a download or copy in progress (the part already cached stays, to resume). */
+  | { type: 'abort-load' }
+  | { type: 'hub-plan'; requestId: number; id: string; revision: string; endpoint: string }
+  | { type: 'cache-list'; requestId: number }
+  | { type: 'cache-remove'; requestId: number; key: string }
   | { type: 'generate'; id: number; lane: Lane; request: GenerateRequest }
   | { type: 'cancel'; lane: Lane }
   /** Debug hook: act as if the GPU device were lost, to exercise recovery. */
@@ -28,7 +38,10 @@ export type FromWorker =
   /** `software`: a CPU implementation (SwiftShader, llvmpipe, WARP): images take minutes. */
   | { type: 'adapter'; name: string; software: boolean }
   | { type: 'load-progress'; fraction: number; what: string }
-  | { type: 'ready'; info: ModelInfo; loadMs: number }
+  | { type: 'transfer-progress'; progress: TransferProgress }
+  | { type: 'ready'; info: ModelInfo; details: ModelDetails; loadMs: number }
+  /** The answer to a request that carried `requestId`. */
+  | { type: 'reply'; requestId: number; value?: WorkerReply; error?: string }
   | { type: 'started'; id: number; lane: Lane }
   | { type: 'progress'; id: number; step: number; steps: number; preview?: RgbaImage }
   | { type: 'result'; id: number; lane: Lane; image: RgbaImage; ms: number; msPerStep: number }
@@ -36,3 +49,13 @@ export type FromWorker =
   | { type: 'dropped'; id: number; lane: Lane }
   | { type: 'error'; kind: EngineErrorKind; message: string; id?: number }
   | { type: 'device-lost'; message: string };
+
+export type WorkerReply = { kind: 'loaded'; details: ModelDetails } | { kind: 'hub-plan'; plan: HubPlan } | { kind: 'cache'; listing: CacheListing };
+
+export interface CacheListing {
+  models: CachedModelSummary[];
+  /** navigator.storage.estimate(): what this site uses and may use, in bytes. */
+  usage?: number;
+  quota?: number;
+  persisted?: boolean;
+}

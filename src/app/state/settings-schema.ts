@@ -20,12 +20,20 @@ import {
   type SiteTarget,
   type UNetPart,
 } from '../../engine/sampling/pipeline-types';
+import { PREDICTION_TYPES, type PredictionType } from '../../engine/weights/prediction-type';
+import { BUILTIN_MODELS, parseModelRef } from '../models/model-source';
 
 /** Where the sliders act: every attention site, one UNet part, or one block (expert view). */
 export type Target = 'all' | UNetPart | string;
 
 export interface Settings {
+  /** The model as a link names it (model-source.ts): emoji-64, hf:owner/name@rev, file:name@hash. */
   model: string;
+  /** Image size in pixels (multiples of 8; the model may need coarser ones). */
+  width: number;
+  height: number;
+  /** Replaces the model's prediction type ('' keeps it): SD 2.x single files can only be guessed. */
+  prediction: PredictionType | '';
   /** What runs the model: our WGSL engine, or its ONNX export on ONNX Runtime Web. */
   backend: BackendName;
   prompt: string;
@@ -50,7 +58,7 @@ export type MultiplierPart = (typeof MULTIPLIER_PARTS)[number];
 
 export const DEFAULT_MODEL = 'emoji-64';
 /** Models the app can load from public/models/<id>/. */
-export const KNOWN_MODELS: readonly string[] = [DEFAULT_MODEL];
+export const KNOWN_MODELS: readonly string[] = BUILTIN_MODELS;
 
 export const LIMITS = {
   seed: { min: 0, max: 2 ** 32 - 1 },
@@ -61,10 +69,14 @@ export const LIMITS = {
   cfg: CFG_RANGE,
   multiplier: MULTIPLIER_RANGE,
   promptLength: 500,
+  size: { min: 8, max: 2048, multiple: 8 },
 } as const;
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = {
   model: DEFAULT_MODEL,
+  width: 64,
+  height: 64,
+  prediction: '',
   backend: 'webgpu',
   // Until the model says its own default prompt (ModelInfo.defaults), the field is empty.
   prompt: '',
@@ -82,6 +94,9 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = {
 /** The URL's parameter name for each setting, in the order the query string lists them. */
 const PARAM: Record<SettingKey, string> = {
   model: 'model',
+  width: 'w',
+  height: 'h',
+  prediction: 'pred',
   backend: 'backend',
   prompt: 'prompt',
   negative: 'neg',
@@ -133,10 +148,30 @@ export function parseSettings(query: string | URLSearchParams, base: Readonly<Se
 
   const model = raw('model');
   if (model !== null) {
-    if (KNOWN_MODELS.includes(model)) {
+    if (parseModelRef(model)) {
       settings.model = model;
       given.add('model');
-    } else notices.push(`Ignored unknown model "${short(model)}"; using ${base.model}.`);
+    } else notices.push(`Ignored unknown model "${short(model)}": expected ${KNOWN_MODELS.join(', ')}, hf:owner/name@revision or file:name@hash; using ${base.model}.`);
+  }
+
+  for (const key of ['width', 'height'] as const) {
+    let value = readNumber(raw(key), label(key), LIMITS.size, notices, true);
+    if (value === undefined) continue;
+    if (value % LIMITS.size.multiple) {
+      const rounded = roundToMultiple(value, LIMITS.size.multiple);
+      notices.push(`Rounded ${label(key)} ${value} to ${rounded} (multiples of ${LIMITS.size.multiple}).`);
+      value = rounded;
+    }
+    settings[key] = value;
+    given.add(key);
+  }
+
+  const prediction = raw('prediction');
+  if (prediction !== null) {
+    if (prediction === '' || (PREDICTION_TYPES as readonly string[]).includes(prediction)) {
+      settings.prediction = prediction as PredictionType | '';
+      given.add('prediction');
+    } else notices.push(`Ignored unknown prediction type "${short(prediction)}": expected ${PREDICTION_TYPES.join(' or ')}.`);
   }
 
   const backend = raw('backend');
@@ -212,9 +247,21 @@ export function parseSettings(query: string | URLSearchParams, base: Readonly<Se
   return { settings, given, notices };
 }
 
-/** `settings` with the model's own defaults in every setting that is not in `given`. */
-export function withModelDefaults(settings: Readonly<Settings>, defaults: Readonly<ModelDefaults> | undefined, given: ReadonlySet<SettingKey>): Settings {
+/** `value` rounded to the nearest multiple of `multiple`, at least `multiple`. */
+export function roundToMultiple(value: number, multiple: number): number {
+  return Math.max(multiple, Math.round(value / multiple) * multiple);
+}
+
+/** `settings` with the model's own defaults (and image size) in every setting that is not in `given`. */
+export function withModelDefaults(
+  settings: Readonly<Settings>,
+  defaults: Readonly<ModelDefaults> | undefined,
+  given: ReadonlySet<SettingKey>,
+  size?: { width: number; height: number },
+): Settings {
   const out: Settings = { ...settings };
+  if (size && !given.has('width')) out.width = size.width;
+  if (size && !given.has('height')) out.height = size.height;
   if (!defaults) return out;
   if (!given.has('sampler') && (SAMPLER_NAMES as readonly string[]).includes(defaults.sampler)) out.sampler = defaults.sampler;
   if (!given.has('steps') && Number.isFinite(defaults.steps)) out.steps = Math.min(LIMITS.steps.max, Math.max(LIMITS.steps.min, Math.round(defaults.steps)));
@@ -241,6 +288,9 @@ export function cutText(text: string, limit: number): string {
 export function serializeSettings(settings: Readonly<Settings>): string {
   const params = new URLSearchParams();
   params.set(PARAM.model, settings.model);
+  params.set(PARAM.width, String(settings.width));
+  params.set(PARAM.height, String(settings.height));
+  if (settings.prediction) params.set(PARAM.prediction, settings.prediction);
   // Only when it is not our engine: the image is the same on both, so old links stay as they were.
   if (settings.backend !== DEFAULT_SETTINGS.backend) params.set(PARAM.backend, settings.backend);
   params.set(PARAM.prompt, settings.prompt);
@@ -330,6 +380,8 @@ export function toGenerateRequest(settings: Readonly<Settings>, options: { neutr
     steps: settings.steps,
     sampler: settings.sampler,
     cfg: settings.cfg,
+    width: settings.width,
+    height: settings.height,
     rules: options.neutral ? [] : (options.rules ?? settingsRules(settings)),
   };
 }
@@ -339,6 +391,9 @@ export function label(key: SettingKey): string {
   return (
     {
       model: 'Model',
+      width: 'Width',
+      height: 'Height',
+      prediction: 'Prediction type',
       backend: 'Backend',
       prompt: 'Prompt',
       negative: 'Negative prompt',

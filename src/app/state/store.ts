@@ -5,6 +5,7 @@
 import { create } from 'zustand';
 import type { AttentionMultipliers, ModelInfo, RgbaImage } from '../../engine/sampling/pipeline-types';
 import type { EngineErrorKind } from '../engine/worker-protocol';
+import { INITIAL_MODEL_STATE, type ModelState } from '../models/model-state';
 import { DEFAULT_SETTINGS, parseSettings, type MultiplierPart, type SettingKey, type Settings } from './settings-schema';
 import { readXYAxes, type Axis, type XYAxes } from './xy-axes';
 
@@ -84,6 +85,8 @@ export interface AppState {
   /** The XY plot a person rendered or a link asked for, while its dialog is open; mirrored in the
    * URL's `xy` parameter, so a link brings the grid back. */
   xyAxes?: XYAxes;
+  /** Which model is loaded, loading, asked for by a link, cached (models/model-state.ts). */
+  model: ModelState;
 
   update(patch: Partial<Settings>, change?: ChangeKind): void;
   setMultiplier(which: 'self' | 'cross', part: MultiplierPart, value: number, change?: ChangeKind): void;
@@ -107,6 +110,7 @@ export const useApp = create<AppState>()((set, get) => ({
   render: { busy: false, step: 0, steps: 0 },
   xy: { status: 'idle', cells: [], done: 0, total: 0 },
   xyAxes: initialXY.axes,
+  model: INITIAL_MODEL_STATE,
 
   update(patch, change = 'discrete') {
     const given = new Set(get().given);

@@ -12,6 +12,7 @@ import type { ModelFolder } from '../weights/model-folder';
 import type { ProgressCallback } from '../weights/byte-source';
 import { loadWeights } from '../weights/gpu-weights';
 import { parseSafetensorsHeader } from '../weights/safetensors';
+import { firstPresent } from './image-output';
 import { checkUNetWeights, expectedUNetWeights } from './unet-weights';
 import type { AttentionSite, MultiplierRule } from '../sampling/pipeline-types';
 import { conv2d } from '../kernels/conv2d';
@@ -73,12 +74,14 @@ export class UNet {
     this.multipliers = gpu.upload('unet:attention-multipliers', table);
   }
 
-  /** Loads `config.json` and `diffusion_pytorch_model.safetensors` from a diffusers UNet folder.
-   * The config, and the checkpoint's tensor names and shapes against it, are checked before any
-   * weight is read. */
-  static async load(gpu: GpuContext, folder: ModelFolder, onProgress?: ProgressCallback): Promise<UNet> {
+  /** Loads `config.json` and `diffusion_pytorch_model.safetensors` (or the hub's f16 variant,
+   * `diffusion_pytorch_model.fp16.safetensors`, when the plain file is absent or `preferFp16`) from a
+   * diffusers UNet folder. The config, and the checkpoint's tensor names and shapes against it, are
+   * checked before any weight is read. */
+  static async load(gpu: GpuContext, folder: ModelFolder, onProgress?: ProgressCallback, opts: { preferFp16?: boolean } = {}): Promise<UNet> {
     const config = parseUNetConfig(await folder.readJson('config.json'));
-    const source = await folder.open('diffusion_pytorch_model.safetensors');
+    const files = ['diffusion_pytorch_model.safetensors', 'diffusion_pytorch_model.fp16.safetensors'];
+    const source = await folder.open(await firstPresent(folder, opts.preferFp16 ? files.reverse() : files));
     const header = await parseSafetensorsHeader(source);
     const expected = expectedUNetWeights(config);
     const problems = checkUNetWeights(expected, new Map(header.tensors.map((t) => [t.name, t.shape])));

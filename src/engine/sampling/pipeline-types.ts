@@ -69,6 +69,9 @@ export interface GenerateRequest {
   rules: MultiplierRule[];
   /** Send a preview of the predicted image after each step. */
   preview?: boolean;
+  /** Image size in pixels; ModelInfo.width/height when absent. Multiples of ModelInfo.sizeMultiple. */
+  width?: number;
+  height?: number;
 }
 
 /** An RGBA8 image, ready for a canvas (ImageData-compatible). */
@@ -105,8 +108,11 @@ export interface ModelDefaults {
 
 export interface ModelInfo {
   name: string;
+  /** The model's own image size (its default); a request may ask for another. */
   width: number;
   height: number;
+  /** Image sizes must be multiples of this (the decoder's upscale × 2^UNet downsamplings). */
+  sizeMultiple: number;
   defaults: ModelDefaults;
   sites: AttentionSite[];
   /** Credits and licenses of the model's weights and data, for the About panel. */

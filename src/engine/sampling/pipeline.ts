@@ -111,7 +111,7 @@ export class DiffusionPipeline {
     const width = lab.width ?? size;
     const height = lab.height ?? size;
     if (width % multiple || height % multiple) throw new Error(`${folder.name}/model_index.json: size ${width}×${height} is not a multiple of ${multiple}`);
-    return { name: lab.name ?? folder.name, width, height, defaults, sites: enumerateSites(unetConfig), credits: lab.credits };
+    return { name: lab.name ?? folder.name, width, height, sizeMultiple: multiple, defaults, sites: enumerateSites(unetConfig), credits: lab.credits };
   }
 
   /** Our engine's UNet and its recorded calls (benchmarks, parity checks); only on the WebGPU backend. */
@@ -132,7 +132,7 @@ export class DiffusionPipeline {
     let image: RgbaImage | undefined;
     const { latents, msPerStep, nonFiniteStep } = await this.sample(request, { ...opts, useGpuLatents: async (onGpu) => void (image = await this.decodeRunner.decodeToImage(onGpu)) });
     throwIfAborted(opts.signal);
-    image ??= await this.decodeImage(latents);
+    image ??= await this.decodeImage(latents, this.latentSizeOf(request));
     return { image, ms: performance.now() - started, msPerStep, nonFiniteFromStep: nonFiniteStep === undefined ? undefined : nonFiniteStep + 1 };
   }
 
@@ -152,7 +152,7 @@ export class DiffusionPipeline {
     const perImage = latents.length / seeds.length;
     for (let i = images.length; i < seeds.length; i++) {
       throwIfAborted(opts.signal);
-      images.push(await this.decodeImage(latents.subarray(i * perImage, (i + 1) * perImage)));
+      images.push(await this.decodeImage(latents.subarray(i * perImage, (i + 1) * perImage), this.latentSizeOf(request)));
     }
     const ms = (performance.now() - started) / seeds.length;
     // The flag covers the whole batch: every image is marked when any went non-finite.
@@ -183,7 +183,7 @@ export class DiffusionPipeline {
     throwIfAborted(opts.signal);
 
     const scheduler = createScheduler(request.sampler, this.schedulerConfig, steps);
-    const { height, width } = this.latentSize;
+    const { height, width } = this.latentSizeOf(request);
     const latentCount = this.unetConfig.inChannels * height * width;
     const perSeed = (stream: number) => {
       const all = new Float32Array(latentCount * seeds.length);
@@ -209,7 +209,7 @@ export class DiffusionPipeline {
       stepReadback: { predOriginal: !!request.preview },
       onStep: async (step, _latents, predOriginal) => {
         const progress: GenerateProgress = { step: step + 1, steps };
-        if (request.preview && predOriginal && step + 1 < steps) progress.preview = await this.decodeImage(predOriginal.subarray(0, latentCount));
+        if (request.preview && predOriginal && step + 1 < steps) progress.preview = await this.decodeImage(predOriginal.subarray(0, latentCount), { height, width });
         opts.onProgress?.(progress);
       },
     });
@@ -217,9 +217,19 @@ export class DiffusionPipeline {
     return result;
   }
 
-  /** The UNet's sample size: the image size divided by the decoder's upscale. */
+  /** The UNet's sample size at the model's own image size: the image size divided by the decoder's upscale. */
   get latentSize(): { height: number; width: number } {
-    return { height: this.info.height / this.decoder.upscale, width: this.info.width / this.decoder.upscale };
+    return this.latentSizeOf({});
+  }
+
+  /** The UNet's sample size for a request's image size (the model's own where it names none). */
+  latentSizeOf(request: Pick<GenerateRequest, 'width' | 'height'>): { height: number; width: number } {
+    const width = request.width ?? this.info.width;
+    const height = request.height ?? this.info.height;
+    const multiple = this.info.sizeMultiple;
+    const ok = (n: number) => Number.isInteger(n) && n >= multiple && n <= 4096 && n % multiple === 0;
+    if (!ok(width) || !ok(height)) throw new RangeError(`image size must be multiples of ${multiple} in ${multiple}–4096 for ${this.info.name}, got ${width}×${height}`);
+    return { height: height / this.decoder.upscale, width: width / this.decoder.upscale };
   }
 
   /** A seed's initial noise, gaussianNoise(seed, count), kept for the last NOISE_KEPT seeds:
@@ -253,9 +263,8 @@ export class DiffusionPipeline {
     return this.embeddings;
   }
 
-  private async decodeImage(latents: Float32Array): Promise<RgbaImage> {
+  private async decodeImage(latents: Float32Array, { height, width }: { height: number; width: number }): Promise<RgbaImage> {
     const channels = this.unetConfig.outChannels;
-    const { height, width } = this.latentSize;
     const bytes = latents.byteLength;
     if (!this.latentBuffer || this.latentBuffer.size < bytes) {
       this.latentBuffer?.destroy();

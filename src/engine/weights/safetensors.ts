@@ -49,6 +49,7 @@ export const MAX_TENSORS = 100_000;
 
 export async function parseSafetensorsHeader(source: ByteSource): Promise<SafetensorsHeader> {
   const file = source.name;
+  refusePickleName(file);
   if (source.size < 8) throw new Error(`${file}: not a safetensors file (${source.size} bytes, shorter than the 8-byte header length)`);
   const prefix = await source.read(0, 8);
   const view = new DataView(prefix.buffer, prefix.byteOffset, 8);
@@ -179,6 +180,25 @@ function otherFormat(prefix: Uint8Array): string | undefined {
   // printable characters are the start of a text file.
   if (prefix.every((b) => (b >= 0x20 && b < 0x7f) || b === 0x09 || b === 0x0a || b === 0x0d)) return `it starts with text (${JSON.stringify(new TextDecoder().decode(prefix))}), not with a safetensors header`;
   return undefined;
+}
+
+/** PyTorch pickle checkpoints: loading them means running their code, so they are refused with a
+ * message, whether picked or fetched (every safetensors read passes parseSafetensorsHeader). */
+const PICKLE_EXTENSIONS = /\.(ckpt|bin|pt|pth|pkl|pickle)$/i;
+
+function pickleMessage(file: string, why: string): string {
+  return `${file}: ${why}. Pickle checkpoints can run code when loaded and are not read here; use the .safetensors version of this model (or convert it with a safetensors tool)`;
+}
+
+export function refusePickleName(file: string): void {
+  const match = PICKLE_EXTENSIONS.exec(file);
+  if (match) throw new Error(pickleMessage(file, `a ${match[0]} file is a PyTorch pickle checkpoint`));
+}
+
+/** A zip archive (torch.save since PyTorch 1.6) starts "PK\x03\x04"; a bare pickle, with opcode PROTO (0x80) and a protocol 2..5. */
+export function refusePickleBytes(file: string, first: Uint8Array): void {
+  if (first[0] === 0x50 && first[1] === 0x4b && first[2] === 0x03 && first[3] === 0x04) throw new Error(pickleMessage(file, 'this is a zip archive (a PyTorch checkpoint saved with torch.save), not safetensors'));
+  if (first[0] === 0x80 && first[1] >= 2 && first[1] <= 5) throw new Error(pickleMessage(file, 'this is a Python pickle (a PyTorch checkpoint), not safetensors'));
 }
 
 function checkEntry(file: string, name: string, entry: unknown, dataStart: number, dataBytes: number): SafetensorsTensorInfo {
