@@ -2,7 +2,8 @@
 // Runs each folder (in the format of shared/fixtures, see its README) on WebGPU and prints one JSON
 // line per check: {"check": "out.self_all", "max_abs": …, "rel": …, "pass": true}, with
 // rel = max|a−b| / max|b|. Exits 1 when any check fails (rel > 1e-3) or a folder cannot be run.
-// With no folder it runs every folder under the shared fixtures.
+// With no folder it runs every folder under the shared fixtures. A folder whose weights are one
+// original-layout checkpoint (model.safetensors) runs as scripts/golden/single-file-golden.ts says.
 import { readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createNodeGpuContext } from '../src/engine/gpu/node-gpu';

@@ -42,8 +42,9 @@ describe('the golden fixtures parse', () => {
     'taesd-tiny/io.safetensors': 2,
     'unet-sd15-tiny/diffusion_pytorch_model.safetensors': 494,
     'unet-sd15-tiny/io.safetensors': 24,
-    'unet-sd15-single-file-tiny/io.safetensors': 24,
+    // unet-sd15-tiny, clip-text-tiny and vae-kl-tiny in the original LDM layout, and their outputs.
     'unet-sd15-single-file-tiny/model.safetensors': 670,
+    'unet-sd15-single-file-tiny/io.safetensors': 24,
     'vae-kl-tiny/diffusion_pytorch_model.safetensors': 124,
     'vae-kl-tiny/io.safetensors': 2,
   };

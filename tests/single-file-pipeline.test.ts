@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { DiffusionPipeline } from '../src/engine/sampling/pipeline';
-import type { ModelFolder } from '../src/engine/weights/model-folder';
+import { memoryModelFolder, subFolder, type ModelFolder } from '../src/engine/weights/model-folder';
+import { UNet } from '../src/engine/nn/unet';
 import { nodeFileSource } from '../src/engine/weights/node-byte-source';
 import { singleFileModelFolder } from '../src/engine/weights/single-file';
 import { testGpu } from './support/gpu';
@@ -50,4 +51,18 @@ describe('a single-file checkpoint in the pipeline', () => {
       pipeline.destroy();
     }
   }, 10 * 60_000);
+
+  it('a diffusers UNet folder may hold only the fp16 variant, or prefer it', async () => {
+    const folder = await singleFileModelFolder(await nodeFileSource(join(dir, 'model.safetensors')), { config: { unet: json('config.json') } });
+    const unetDir = subFolder(folder, 'unet');
+    const weights = await unetDir.open('diffusion_pytorch_model.safetensors');
+    const fp16 = await weights.read(0, weights.size);
+    const config = await unetDir.readText('config.json');
+    const gpu = await testGpu();
+    const onlyFp16 = memoryModelFolder('unet', { 'config.json': config, 'diffusion_pytorch_model.fp16.safetensors': fp16 });
+    (await UNet.load(gpu, onlyFp16)).destroy();
+    const both = memoryModelFolder('unet', { 'config.json': config, 'diffusion_pytorch_model.safetensors': 'not weights', 'diffusion_pytorch_model.fp16.safetensors': fp16 });
+    (await UNet.load(gpu, both, undefined, { preferFp16: true })).destroy();
+    await expect(UNet.load(gpu, both)).rejects.toThrow(/diffusion_pytorch_model\.safetensors/);
+  });
 });

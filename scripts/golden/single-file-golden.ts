@@ -12,34 +12,41 @@ import { basename, dirname, join } from 'node:path';
 import type { GpuContext } from '../../src/engine/gpu/gpu-context';
 import { nodeModelFolder } from '../../src/engine/weights/node-byte-source';
 import { subFolder, type ModelFolder } from '../../src/engine/weights/model-folder';
-import { parseSafetensorsHeader, readTensorF32 } from '../../src/engine/weights/safetensors';
+import type { ByteSource } from '../../src/engine/weights/byte-source';
+import { f32BitsToF16 } from '../../src/engine/weights/gpu-weights';
+import { decodeF16, parseSafetensorsHeader, readTensorF32 } from '../../src/engine/weights/safetensors';
 import { singleFileModelFolder, type SingleFileModelFolder } from '../../src/engine/weights/single-file';
 import { failure, type GoldenCheck } from './compare';
 import { clipChecks, vaeChecks } from './decoder-golden';
 
 type Json = Record<string, unknown>;
 
-interface Component {
+export interface Component {
   /** Folder in the virtual pipeline and in a self-contained fixture. */
   dir: 'text_encoder' | 'vae';
   classOf: (config: Json) => boolean;
   weightFiles: string[];
   /** Reference tensors that must be equal in the single file (the ones the engine loads). */
   compared: (name: string) => boolean;
+  /** The reference's name as the virtual folder writes it. */
+  normalize: (name: string) => string;
 }
 
-const COMPONENTS: Component[] = [
+export const COMPONENTS: Component[] = [
   {
     dir: 'text_encoder',
     classOf: (c) => (c.architectures as string[] | undefined)?.[0] === 'CLIPTextModel',
     weightFiles: ['model.safetensors'],
     compared: (name) => !name.endsWith('position_ids'),
+    // transformers ≥ 5.6 may save CLIPTextModel without the "text_model." level.
+    normalize: (name) => (name.startsWith('text_model.') ? name : `text_model.${name}`),
   },
   {
     dir: 'vae',
     classOf: (c) => c._class_name === 'AutoencoderKL',
     weightFiles: ['diffusion_pytorch_model.safetensors'],
     compared: () => true,
+    normalize: (name) => name,
   },
 ];
 
@@ -74,7 +81,7 @@ export async function* singleFileComponentGolden(gpu: GpuContext, folder: ModelF
   }
 }
 
-async function findReference(folder: ModelFolder, virtual: ModelFolder, component: Component): Promise<{ reference: ModelFolder; weights?: GoldenCheck } | undefined> {
+export async function findReference(folder: ModelFolder, virtual: ModelFolder, component: Component): Promise<{ reference: ModelFolder; weights?: GoldenCheck } | undefined> {
   const own = subFolder(folder, component.dir);
   if ((await own.has('config.json')) && (await own.has('io.safetensors'))) return { reference: own };
   const parent = dirname(folder.name);
@@ -87,25 +94,45 @@ async function findReference(folder: ModelFolder, virtual: ModelFolder, componen
     const config = await sibling.readJson<Json>('config.json').catch(() => ({}) as Json);
     const file = component.weightFiles.find((f) => existsSync(join(dir, f)));
     if (!component.classOf(config) || !file) continue;
-    const weights = await weightsEqual(await virtual.open(`${component.dir}/${component.weightFiles[0]}`), await sibling.open(file), component.compared);
-    if (weights !== undefined) return { reference: sibling, weights: { ...weights, check: `${component.dir}.weights = ${basename(dir)}` } };
+    const rounded = await weightsEqual(await virtual.open(`${component.dir}/${component.weightFiles[0]}`), await sibling.open(file), component);
+    if (rounded !== undefined) {
+      const check = `${component.dir}.weights = ${basename(dir)}${rounded ? ' (rounded to the single file\'s dtype)' : ''}`;
+      return { reference: sibling, weights: { check, max_abs: 0, rel: 0, pass: true } };
+    }
   }
   return undefined;
 }
 
-/** A check over every compared tensor of `reference` when `mapped` holds each under the same name
- * and shape, else undefined. Values are compared as f32, so an f16 single file can match an f16 reference. */
-async function weightsEqual(mapped: Awaited<ReturnType<ModelFolder['open']>>, reference: Awaited<ReturnType<ModelFolder['open']>>, compared: (name: string) => boolean): Promise<GoldenCheck | undefined> {
+/**
+ * Whether `mapped` holds every compared tensor of `reference` under the same name and shape with
+ * the same values: false when exactly equal, true when equal once the reference is rounded to the
+ * single file's f16 / bf16, undefined when not the same weights.
+ */
+async function weightsEqual(mapped: ByteSource, reference: ByteSource, component: Component): Promise<boolean | undefined> {
   const [a, b] = await Promise.all([parseSafetensorsHeader(mapped), parseSafetensorsHeader(reference)]);
-  const names = b.tensors.filter((t) => compared(t.name));
-  for (const t of names) {
-    const m = a.byName.get(t.name);
-    if (!m || m.shape.join() !== t.shape.join()) return undefined;
+  const pairs = b.tensors.filter((t) => component.compared(t.name)).map((t) => [a.byName.get(component.normalize(t.name)), t] as const);
+  if (pairs.some(([m, t]) => !m || m.shape.join() !== t.shape.join())) return undefined;
+  let rounded = false;
+  for (const [m, t] of pairs) {
+    const [x, y] = await Promise.all([readTensorF32(mapped, m!), readTensorF32(reference, t)]);
+    const round = m!.dtype !== t.dtype ? ROUND[m!.dtype] : undefined;
+    for (let i = 0; i < x.length; i++) {
+      if (x[i] === y[i]) continue;
+      if (!round || x[i] !== round(y[i])) return undefined;
+      rounded = true;
+    }
   }
-  for (const t of names) {
-    const [x, y] = await Promise.all([readTensorF32(mapped, a.byName.get(t.name)!), readTensorF32(reference, t)]);
-    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return undefined;
-  }
-  // Every value compared exactly: a difference anywhere means this is not the reference.
-  return { check: 'weights', max_abs: 0, rel: 0, pass: true };
+  return rounded;
 }
+
+const bits = new Uint32Array(1);
+const value = new Float32Array(bits.buffer);
+/** f32 → f16 / bf16 → f32, round to nearest even (NaN aside, which never equals anyway). */
+const ROUND: Record<string, (x: number) => number> = {
+  F16: (x) => decodeF16(Uint16Array.of(f32BitsToF16(((value[0] = x), bits[0]))))[0],
+  BF16: (x) => {
+    value[0] = x;
+    bits[0] = ((bits[0] + 0x7fff + ((bits[0] >>> 16) & 1)) >>> 16) << 16;
+    return value[0];
+  },
+};

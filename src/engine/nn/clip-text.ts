@@ -139,11 +139,12 @@ export class ClipTextEncoder {
   }
 
   /** Reads `subdir`/config.json and model.safetensors (keys `text_model.*`). */
-  static async load(gpu: GpuContext, folder: ModelFolder, subdir = 'text_encoder', opts: { onProgress?: (loaded: number, total: number) => void } = {}): Promise<ClipTextEncoder> {
+  /** Reads config.json and model.safetensors, or its fp16 variant when that is the only one or `preferFp16`. */
+  static async load(gpu: GpuContext, folder: ModelFolder, subdir = 'text_encoder', opts: { onProgress?: (loaded: number, total: number) => void; preferFp16?: boolean } = {}): Promise<ClipTextEncoder> {
     const dir = subdir ? subFolder(folder, subdir) : folder;
     const spec = parseClipTextConfig(await dir.readJson<ClipTextConfig>('config.json'), `${dir.name}/config.json`);
     let file: string | undefined;
-    for (const name of WEIGHT_FILES) if (!file && (await dir.has(name))) file = name;
+    for (const name of opts.preferFp16 ? [...WEIGHT_FILES].reverse() : WEIGHT_FILES) if (!file && (await dir.has(name))) file = name;
     if (!file) throw new Error(`${dir.name}: none of ${WEIGHT_FILES.join(', ')} found`);
     const weights = await loadWeights(gpu, await dir.open(file), {
       prefix: 'text_model.',

@@ -173,9 +173,9 @@ export class VaeDecoder extends WeightedDecoder {
   }
 
   /** Reads `subdir`/config.json and the decoder's weights (post_quant_conv and decoder.*; the encoder's are not uploaded). */
-  static async load(gpu: GpuContext, folder: ModelFolder, subdir = 'vae', opts: { onProgress?: (loaded: number, total: number) => void } = {}): Promise<VaeDecoder> {
+  static async load(gpu: GpuContext, folder: ModelFolder, subdir = 'vae', opts: { onProgress?: (loaded: number, total: number) => void; preferFp16?: boolean } = {}): Promise<VaeDecoder> {
     const { spec, weights } = await loadDecoderParts(gpu, folder, subdir, parseVaeConfig, {
-      weightFiles: WEIGHT_FILES,
+      weightFiles: opts.preferFp16 ? [...WEIGHT_FILES].reverse() : WEIGHT_FILES,
       keep: (name) => name.startsWith('decoder.') || name.startsWith('post_quant_conv.'),
     }, opts.onProgress);
     return new VaeDecoder(gpu, spec, weights);

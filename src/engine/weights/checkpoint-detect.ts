@@ -60,7 +60,9 @@ export function detectCheckpoint(header: SafetensorsHeader): CheckpointDetection
   if (flux) return refuse(`a Flux checkpoint (keys like "${flux}")`, sdOnly);
   const sgm = has(/^conditioner\.embedders\./);
   const label = t.get(`${UNET_PREFIX}label_emb.0.0.weight`);
-  if (sgm || label?.shape[1] === 2816) return refuse(`an SDXL checkpoint (${sgm ? `"${sgm}"` : `label_emb with ${label!.shape[1]} inputs`})`, sdOnly);
+  const xl = has(/^conditioner\.embedders\.1\./);
+  if (xl || label?.shape[1] === 2816) return refuse(`an SDXL checkpoint (${xl ? `"${xl}"` : `label_emb with ${label!.shape[1]} inputs`})`, sdOnly);
+  if (sgm) return refuse(`an SGM-layout checkpoint ("${sgm}"), the layout of SDXL and its relatives`, sdOnly);
   if (label) return refuse(`an unCLIP / image-variation checkpoint (label_emb with ${label.shape[1]} inputs)`, sdOnly);
   if (has(/^control_model\./)) return refuse('a ControlNet ("control_model.*" keys)', sdOnly);
   if (!found.unet) {

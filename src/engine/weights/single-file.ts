@@ -98,7 +98,7 @@ export async function singleFileModelFolder(source: ByteSource, options: SingleF
 
   const inferred = inferUNetConfig(header.byName, textKind);
   const unetConfig = options.config?.unet ?? ('config' in inferred ? inferred.config : {});
-  const unetTensors = unetVirtualTensors(header, unetConfig);
+  const unetTensors = unetVirtualTensors(header, unetConfig, !options.config?.unet);
   const textConfig = options.config?.textEncoder ?? inferClipConfig(header.byName, textKind);
   const textTensors = textKind === 'clip' ? clipVirtualTensors(header) : openClipVirtualTensors(header);
 
@@ -142,8 +142,13 @@ function json(value: unknown): string {
 }
 
 /** The checkpoint's tensors under diffusers names, per component (exported for tests). */
-export function unetVirtualTensors(header: SafetensorsHeader, configJson: Record<string, unknown>): VirtualTensor[] {
-  const config = parseUNetConfig(configJson);
+export function unetVirtualTensors(header: SafetensorsHeader, configJson: Record<string, unknown>, inferred = false): VirtualTensor[] {
+  let config;
+  try {
+    config = parseUNetConfig(configJson);
+  } catch (e) {
+    throw new Error(`${header.file}: ${(e as Error).message}${inferred ? ' (a config inferred from the weights; give the UNet config.json)' : ''}`, { cause: e });
+  }
   const tensors: VirtualTensor[] = [];
   const missing: string[] = [];
   for (const [name, ldm] of ldmUNetNameMap(config)) {
