@@ -8,7 +8,9 @@ import { GenerationControls } from './components/generation-controls';
 import { ImageView } from './components/image-view';
 import { LoadProgress } from './components/load-progress';
 import { Notices } from './components/notices';
+import { PngDrop } from './components/png-drop';
 import { PresetsMenu } from './components/presets-menu';
+import { UndoButtons } from './components/undo-buttons';
 import { XYPlotDialog } from './components/xy-plot-dialog';
 import { startPlayground } from './engine/render-controller';
 import { useApp } from './state/store';
@@ -40,6 +42,7 @@ function Playground() {
           <AdapterLine />
         </div>
         <nav className="actions" aria-label="Playground">
+          <UndoButtons />
           <PresetsMenu />
           <CopyLinkButton />
           <button type="button" onClick={() => setDialog('xy')}>
@@ -64,6 +67,7 @@ function Playground() {
       </main>
       <XYPlotDialog open={dialog === 'xy' || linkedXY} onClose={closeXY} />
       <AboutDialog open={dialog === 'about'} onClose={() => setDialog(null)} />
+      <PngDrop />
     </div>
   );
 }
