@@ -49,7 +49,7 @@ export function GenerationControls() {
           </select>
         </span>
         {pending('cfg') ? <PendingField label="CFG" /> : <NumberField label="CFG" name="CFG" value={settings.cfg} min={LIMITS.cfg.min} max={LIMITS.cfg.max} step={0.5} onCommit={(cfg, change) => update({ cfg }, change)} />}
-        <span className="select-field">
+        <span className="select-field backend-field">
           <label className="field-label" htmlFor="backend-select">
             Backend
           </label>

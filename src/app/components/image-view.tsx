@@ -15,6 +15,7 @@ export function ImageView() {
   const render = useApp((s) => s.render);
   const phase = useApp((s) => s.engine.phase);
   const compare = useApp((s) => s.settings.compare);
+  const modelWidth = useApp((s) => s.engine.info?.width);
   const neutral = useApp((s) => isNeutral(s.settings.self) && isNeutral(s.settings.cross));
   const update = useApp((s) => s.update);
   const [split, setSplit] = useState(50);
@@ -32,13 +33,13 @@ export function ImageView() {
         <div className={`frame ${state === 'rendering' ? 'is-rendering' : ''}`}>
           {shown ? (
             <RgbaCanvas image={shown.image} label="Generated image" className="result" />
-          ) : (
+          ) : render.busy && render.preview ? null : (
             <div className="placeholder">{phase === 'failed' ? 'No image' : render.cancelled ? 'Cancelled' : phase === 'ready' ? 'Rendering the first image…' : 'Loading the model…'}</div>
           )}
           {render.busy && render.preview && (
             <div className="preview">
               {/* A latent preview is smaller than the image: smoothed, it reads as a forming picture rather than blocks. */}
-              <RgbaCanvas image={render.preview} label={`Preview after step ${render.step} of ${render.steps}`} className={`result ${shown && render.preview.width < shown.image.width ? 'smooth' : ''}`} />
+              <RgbaCanvas image={render.preview} label={`Preview after step ${render.step} of ${render.steps}`} className={`result ${render.preview.width < (modelWidth ?? 0) ? 'smooth' : ''}`} />
               <span className="corner-label right">
                 preview · step {render.step}/{render.steps}
               </span>

@@ -15,6 +15,8 @@ export interface GridPicture {
   height: number;
 }
 
+const SAMPLER_LABELS: Record<Settings['sampler'], string> = { dpmpp2m: 'DPM++ 2M', euler: 'Euler', euler_a: 'Euler ancestral', ddim: 'DDIM' };
+
 const GAP = 4;
 /** The Y column's width for its title (wrapped into lines, never squeezed) and values. */
 const LEFT_MIN = 90;
@@ -158,12 +160,12 @@ export function sharedLine(settings: Settings, x: Axis, y: Axis): string {
   const varied = new Set([x.kind, y.kind]);
   const parts: string[] = [];
   if (!varied.has('seed')) parts.push(`seed ${settings.seed}`);
-  parts.push(settings.sampler);
+  parts.push(SAMPLER_LABELS[settings.sampler]);
   if (!varied.has('steps')) parts.push(plural(settings.steps, 'step'));
   if (!varied.has('cfg')) parts.push(`CFG ${settings.cfg}`);
   const self = `${settings.self.q},${settings.self.k},${settings.self.v},${settings.self.out}`;
   const cross = `${settings.cross.q},${settings.cross.k},${settings.cross.v},${settings.cross.out}`;
   if (self !== '1,1,1,1' || cross !== '1,1,1,1') parts.push(`self ${self} · cross ${cross} (${settings.target})`);
-  parts.push(`“${settings.prompt}”`);
+  parts.push(settings.prompt ? `“${settings.prompt}”` : 'no prompt');
   return parts.join(' · ');
 }
