@@ -2,7 +2,7 @@
 // images that can be kept and reopened, presets of one's own, undo, and help for the visitor's browser.
 import { readFileSync } from 'node:fs';
 import { expect, test, type Page } from './test-model';
-import { FAST, SLOW_TEST_MS, canvasPixels, generatedImage, meanDifference, waitForImage, type Pixels } from './helpers';
+import { FAST, RENDER_WAIT_MS, SLOW_TEST_MS, canvasPixels, generatedImage, meanDifference, waitForImage, type Pixels } from './helpers';
 
 test.describe.configure({ timeout: SLOW_TEST_MS });
 
@@ -97,6 +97,26 @@ test('a downloaded image carries its settings: dropped back, it gives the same s
   await expect(page.getByLabel('Prompt')).toHaveValue('a red circle');
   await waitForImage(page);
   expect((await canvasPixels(generatedImage(page))).data).toEqual(original.data);
+});
+
+test('a saved XY grid is large enough to read and, dropped on the page, brings its plot back', async ({ page }) => {
+  await page.goto(`/?${FAST}&seed=5&xy=seed:5,6;none`);
+  const dialog = page.getByRole('dialog', { name: 'XY plot' });
+  await expect(dialog.getByTestId('xy-status')).toHaveAttribute('data-status', 'done', { timeout: RENDER_WAIT_MS });
+  const download = page.waitForEvent('download');
+  await dialog.getByRole('button', { name: 'Download PNG' }).click();
+  const file = await download;
+  const bytes = readFileSync((await file.path())!);
+  // Two cells side by side, each at least 256 px wide (IHDR's width, bytes 16-19).
+  expect(bytes.readUInt32BE(16)).toBeGreaterThanOrEqual(2 * 256);
+  await dialog.getByRole('button', { name: 'Close' }).click();
+
+  await page.goto(`/?${FAST}&seed=1`);
+  await dropFile(page, bytes, file.suggestedFilename());
+  await expect(page).toHaveURL(/xy=seed:5,6;none/);
+  await expect(page).toHaveURL(/seed=5&/);
+  await expect(dialog).toBeVisible();
+  await expect(dialog.getByLabel('X values')).toHaveValue('5, 6');
 });
 
 test('a saved preset survives a reload', async ({ page }) => {

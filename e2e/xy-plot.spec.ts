@@ -87,7 +87,7 @@ test('an XY plot can be cancelled', async ({ page }) => {
   await expect(dialog.getByTestId('xy-status')).toHaveAttribute('data-status', 'running');
   await dialog.getByRole('button', { name: 'Cancel' }).click();
   await expect(dialog.getByTestId('xy-status')).toHaveAttribute('data-status', 'cancelled');
-  await expect(dialog.getByTestId('xy-status')).not.toContainText('15 / 15');
+  await expect(dialog.getByTestId('xy-status')).not.toContainText('15 of 15');
 });
 
 test('bad axis values say what to type and keep the render button off', async ({ page }) => {
