@@ -94,7 +94,7 @@ test('the before/after comparison shows the image with every multiplier at 1', a
 test('a preset sets the sliders and keeps the seed', async ({ page }) => {
   await page.goto(`/?${FAST}&seed=5`);
   await waitForImage(page);
-  await page.getByLabel('Preset').selectOption('Ignore the prompt');
+  await page.getByLabel('Preset', { exact: true }).selectOption('Ignore the prompt');
   await expect(page).toHaveURL(/cross=1,1,1,0/);
   await expect(page).toHaveURL(/seed=5&/);
   await expect(page.getByRole('slider', { name: 'Cross-attention out' })).toHaveAttribute('aria-valuetext', '×0');

@@ -20,7 +20,7 @@ test('a 3×3 XY plot renders a labeled grid and downloads as PNG', async ({ page
 
   const status = dialog.getByTestId('xy-status');
   await expect(status).toHaveAttribute('data-status', 'done', { timeout: 2 * RENDER_WAIT_MS - 60_000 });
-  await expect(status).toContainText('9 / 9 cells');
+  await expect(status).toContainText('9 of 9 cells');
 
   // The link now brings this grid back (the next test opens such a link).
   expect(new URL(page.url()).searchParams.get('xy')).toBe('self.q:0.2,1,3;cross.out@output:0,1,2');
@@ -63,7 +63,7 @@ test('a link with an XY plot opens it and renders it; closing the plot takes it 
   await expect(dialog.getByLabel('Y varies')).toHaveValue('none');
   const status = dialog.getByTestId('xy-status');
   await expect(status).toHaveAttribute('data-status', 'done', { timeout: RENDER_WAIT_MS });
-  await expect(status).toContainText('2 / 2 cells');
+  await expect(status).toContainText('2 of 2 cells');
   const geometry = JSON.parse((await dialog.getByRole('img', { name: 'XY plot grid' }).getAttribute('data-geometry'))!) as { columns: number; rows: number };
   expect([geometry.columns, geometry.rows]).toEqual([2, 1]);
   expect(new URL(page.url()).searchParams.get('xy')).toBe('seed:5,6;none');
@@ -74,7 +74,7 @@ test('a link with an XY plot opens it and renders it; closing the plot takes it 
   // Back: the grid's link again, and its dialog with it.
   await page.goBack();
   await expect(dialog).toBeVisible();
-  await expect(status).toContainText('2 / 2 cells');
+  await expect(status).toContainText('2 of 2 cells');
 });
 
 test('an XY plot can be cancelled', async ({ page }) => {
@@ -87,7 +87,7 @@ test('an XY plot can be cancelled', async ({ page }) => {
   await expect(dialog.getByTestId('xy-status')).toHaveAttribute('data-status', 'running');
   await dialog.getByRole('button', { name: 'Cancel' }).click();
   await expect(dialog.getByTestId('xy-status')).toHaveAttribute('data-status', 'cancelled');
-  await expect(dialog.getByTestId('xy-status')).not.toContainText('15 / 15');
+  await expect(dialog.getByTestId('xy-status')).not.toContainText('15 of 15');
 });
 
 test('bad axis values say what to type and keep the render button off', async ({ page }) => {

@@ -208,6 +208,60 @@ describe('the GPU sampling loop matches the CPU loop', () => {
     }
   });
 
+  it('waits for each slow step before queuing the next, reads its preview back, and gives the same bits as fast steps', async () => {
+    const { model, destroy } = await standInModel(true);
+    const random = rng(7);
+    const size = CHANNELS * SIDE * SIDE;
+    const noise = randn(size, random);
+    // Counts the UNet calls encoded, to see how far ahead of a reported step the loop has queued.
+    let encoded = 0;
+    const counting: NoisePredictor = {
+      inChannels: model.inChannels,
+      prepare(...args) {
+        const prepared = model.prepare(...args);
+        const onGpu = prepared.onGpu!;
+        return { ...prepared, onGpu: { ...onGpu, encode: (encoder: GPUCommandEncoder) => void (encoded++, onGpu.encode(encoder)) } };
+      },
+    };
+    const run = async (slowStepMs: number, loop: 'gpu' | 'cpu' = 'gpu') => {
+      const seen: { step: number; ahead: number; x0?: Float32Array }[] = [];
+      encoded = 0;
+      const { latents } = await denoise({
+        model: counting,
+        scheduler: createScheduler('dpmpp2m', parseSchedulerConfig(SD), 5),
+        noise,
+        height: SIDE,
+        width: SIDE,
+        cond: new Float32Array(4),
+        uncond: new Float32Array(4),
+        guidance: 3,
+        stepReadback: { predOriginal: true, onlySlowSteps: true },
+        slowStepMs,
+        onStep: (step, _, x0) => void seen.push({ step, ahead: encoded - (step + 1), x0 }),
+        loop,
+      });
+      return { latents, seen };
+    };
+    try {
+      // Every step slow: each is reported with its x0 before the next one is encoded (after the
+      // last, the next run's first step is encoded ahead, as always).
+      const slow = await run(0);
+      expect(slow.seen.map((s) => s.step)).toEqual([0, 1, 2, 3, 4]);
+      expect(slow.seen.slice(0, 4).map((s) => s.ahead)).toEqual([0, 0, 0, 0]);
+      const cpu = await run(0, 'cpu');
+      slow.seen.forEach((s, i) => expect(relError(s.x0!, cpu.seen[i].x0!), `step ${i} x0`).toBeLessThan(1e-5));
+      // Every step fast, as the last run measured them: two in flight, nothing read back, every step reported.
+      const fast = await run(Infinity);
+      expect(fast.seen.map((s) => s.step)).toEqual([0, 1, 2, 3, 4]);
+      expect(fast.seen.every((s) => s.x0 === undefined)).toBe(true);
+      expect(fast.seen.slice(0, 4).some((s) => s.ahead > 0)).toBe(true);
+      expect(fast.latents).toEqual(slow.latents);
+      expect(relError(fast.latents, cpu.latents)).toBeLessThan(1e-5);
+    } finally {
+      destroy();
+    }
+  });
+
   it('stops a cancelled sampling at the next step', async () => {
     const { model, destroy } = await standInModel();
     const controller = new AbortController();

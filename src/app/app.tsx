@@ -12,6 +12,7 @@ import { ModelDialog } from './components/model-dialog';
 import { ModelPanel } from './components/model-panel';
 import { Notices } from './components/notices';
 import { PresetsMenu } from './components/presets-menu';
+import { UndoButtons } from './components/undo-buttons';
 import { XYPlotDialog } from './components/xy-plot-dialog';
 import { startPlayground } from './engine/render-controller';
 import { useApp } from './state/store';
@@ -43,6 +44,7 @@ function Playground() {
           <AdapterLine />
         </div>
         <nav className="actions" aria-label="Playground">
+          <UndoButtons />
           <PresetsMenu />
           <CopyLinkButton />
           <button type="button" onClick={() => setDialog('xy')}>

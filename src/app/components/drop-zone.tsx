@@ -1,8 +1,14 @@
 import { useEffect, useState } from 'react';
 import { openModel } from '../models/model-controller';
 import type { ModelSource } from '../models/model-source';
+import { applyLink } from '../state/apply-link';
+import { linkQueryFromPng } from '../state/saved-image';
+import { useApp } from '../state/store';
 
-/** Dropping a .safetensors file (with a VAE file beside it) or a diffusers folder anywhere opens it. */
+/**
+ * The page's one drop target. A PNG saved by Attention Lab (an image or an XY grid) restores its
+ * settings; a .safetensors file (with a VAE file beside it) or a diffusers folder loads as the model.
+ */
 export function DropZone() {
   const [over, setOver] = useState(false);
   useEffect(() => {
@@ -18,13 +24,20 @@ export function DropZone() {
       if (!depth) setOver(false);
     };
     const overHandler = (e: DragEvent) => {
-      if (hasFiles(e)) e.preventDefault();
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      e.dataTransfer!.dropEffect = 'copy';
     };
     const drop = (e: DragEvent) => {
       if (!hasFiles(e)) return;
       e.preventDefault();
       depth = 0;
       setOver(false);
+      const files = Array.from(e.dataTransfer!.files);
+      if (files.length === 1 && isPng(files[0])) {
+        void openSavedPng(files[0]);
+        return;
+      }
       void droppedSource(e.dataTransfer!).then((dropped) => dropped && openModel(dropped.source, dropped.label));
     };
     window.addEventListener('dragenter', enter);
@@ -41,9 +54,28 @@ export function DropZone() {
   if (!over) return null;
   return (
     <div className="drop-overlay" aria-hidden="true">
-      <p>Drop a .safetensors file or a diffusers folder to load it</p>
+      <p>
+        Drop a .safetensors file or a diffusers folder to load it,
+        <br />
+        or a PNG saved by Attention Lab to restore its settings
+      </p>
     </div>
   );
+}
+
+function isPng(file: File): boolean {
+  return file.type === 'image/png' || /\.png$/i.test(file.name);
+}
+
+/** Reads the settings out of a PNG saved by Attention Lab (an image or an XY grid) and applies them. */
+export async function openSavedPng(file: File): Promise<void> {
+  try {
+    const query = linkQueryFromPng(new Uint8Array(await file.arrayBuffer()), file.name);
+    applyLink(query);
+    useApp.getState().notify(`Settings restored from ${file.name}.`, 'info');
+  } catch (e) {
+    useApp.getState().notify((e as Error).message, 'warning');
+  }
 }
 
 async function droppedSource(data: DataTransfer): Promise<{ source: ModelSource; label: string } | undefined> {
@@ -60,7 +92,6 @@ async function droppedSource(data: DataTransfer): Promise<{ source: ModelSource;
   const [file, vae] = [...plainFiles].sort((a, b) => b.size - a.size);
   return { source: { kind: 'file', file, vae }, label: file.name };
 }
-
 async function readDirectory(dir: FileSystemDirectoryEntry, prefix: string): Promise<{ path: string; file: File }[]> {
   const reader = dir.createReader();
   const out: { path: string; file: File }[] = [];

@@ -19,6 +19,9 @@ const TYPING_PAUSE_MS = 300;
 export function GenerationControls() {
   const settings = useApp((s) => s.settings);
   const update = useApp((s) => s.update);
+  // Until the model's defaults are known, the settings they fill in show a placeholder, not
+  // values the model would replace a moment later.
+  const pending = usePendingDefaults();
   return (
     <section className="panel generation" aria-labelledby="generation-heading">
       <h2 id="generation-heading">Image</h2>
@@ -32,12 +35,13 @@ export function GenerationControls() {
             Random
           </button>
         </div>
-        <NumberField label="Steps" name="Steps" value={settings.steps} min={LIMITS.steps.min} max={LIMITS.steps.max} step={1} integer onCommit={(steps, change) => update({ steps }, change)} />
+        {pending('steps') ? <PendingField label="Steps" /> : <NumberField label="Steps" name="Steps" value={settings.steps} min={LIMITS.steps.min} max={LIMITS.steps.max} step={1} integer onCommit={(steps, change) => update({ steps }, change)} />}
         <span className="select-field">
           <label className="field-label" htmlFor="sampler-select">
             Sampler
           </label>
-          <select id="sampler-select" value={settings.sampler} onChange={(e) => update({ sampler: e.target.value as SamplerName })}>
+          <select id="sampler-select" value={pending('sampler') ? '' : settings.sampler} disabled={pending('sampler')} onChange={(e) => update({ sampler: e.target.value as SamplerName })}>
+            {pending('sampler') && <option value="">…</option>}
             {SAMPLER_NAMES.map((name) => (
               <option key={name} value={name}>
                 {SAMPLER_LABELS[name]}
@@ -45,9 +49,9 @@ export function GenerationControls() {
             ))}
           </select>
         </span>
-        <NumberField label="CFG" name="CFG" value={settings.cfg} min={LIMITS.cfg.min} max={LIMITS.cfg.max} step={0.5} onCommit={(cfg, change) => update({ cfg }, change)} />
+        {pending('cfg') ? <PendingField label="CFG" /> : <NumberField label="CFG" name="CFG" value={settings.cfg} min={LIMITS.cfg.min} max={LIMITS.cfg.max} step={0.5} onCommit={(cfg, change) => update({ cfg }, change)} />}
         <SizeFields />
-        <span className="select-field">
+        <span className="select-field backend-field">
           <label className="field-label" htmlFor="backend-select">
             Backend
           </label>
@@ -69,6 +73,24 @@ export function GenerationControls() {
   );
 }
 
+/** Whether a setting still waits for the model's default (loading, and not given by the link). */
+function usePendingDefaults(): (key: 'prompt' | 'negative' | 'steps' | 'sampler' | 'cfg') => boolean {
+  const waiting = useApp((s) => !s.engine.info && (s.engine.phase === 'starting' || s.engine.phase === 'loading'));
+  const given = useApp((s) => s.given);
+  return (key) => waiting && !given.has(key);
+}
+
+function PendingField({ label }: { label: string }) {
+  return (
+    <span className="number-field">
+      <label className="field-label">
+        {label}
+        <input type="text" disabled placeholder="…" aria-label={`${label}: the model's default, loading`} />
+      </label>
+    </span>
+  );
+}
+
 const BACKEND_LABELS: Record<BackendName, string> = {
   webgpu: 'Our WGSL engine (WebGPU)',
   onnxruntime: 'ONNX Runtime Web (WebGPU)',
@@ -82,6 +104,7 @@ function randomSeed(): number {
 function TextSetting({ field, label, placeholder, rows }: { field: 'prompt' | 'negative'; label: string; placeholder: string; rows: number }) {
   const value = useApp((s) => s.settings[field]);
   const update = useApp((s) => s.update);
+  const pending = usePendingDefaults()(field);
   const [draft, setDraft] = useState(value);
   const timer = useRef<ReturnType<typeof setTimeout>>(undefined);
   const id = `${field}-input`;
@@ -103,7 +126,8 @@ function TextSetting({ field, label, placeholder, rows }: { field: 'prompt' | 'n
         id={id}
         rows={rows}
         maxLength={LIMITS.promptLength}
-        placeholder={placeholder}
+        placeholder={pending ? 'the model’s default, loading…' : placeholder}
+        disabled={pending}
         spellCheck={false}
         value={draft}
         onChange={(e) => {

@@ -1,6 +1,8 @@
 import { useState } from 'react';
+import { cancelRender, resumeRender } from '../engine/render-controller';
 import { isNeutral } from '../state/settings-schema';
 import { useApp } from '../state/store';
+import { SaveImage } from './save-image';
 import { RgbaCanvas } from './rgba-canvas';
 
 /**
@@ -13,12 +15,13 @@ export function ImageView() {
   const render = useApp((s) => s.render);
   const phase = useApp((s) => s.engine.phase);
   const compare = useApp((s) => s.settings.compare);
+  const modelWidth = useApp((s) => s.engine.info?.width);
   const neutral = useApp((s) => isNeutral(s.settings.self) && isNeutral(s.settings.cross));
   const update = useApp((s) => s.update);
   const [split, setSplit] = useState(50);
 
   const current = !!shown && shown.key === render.wantedKey && !render.busy;
-  const state = phase === 'failed' ? 'error' : !shown ? 'empty' : current ? 'done' : 'rendering';
+  const state = phase === 'failed' ? 'error' : render.cancelled ? 'cancelled' : !shown ? 'empty' : current ? 'done' : 'rendering';
   const showBaseline = compare && baseline && !neutral;
 
   return (
@@ -30,12 +33,13 @@ export function ImageView() {
         <div className={`frame ${state === 'rendering' ? 'is-rendering' : ''}`}>
           {shown ? (
             <RgbaCanvas image={shown.image} label="Generated image" className="result" />
-          ) : (
-            <div className="placeholder">{phase === 'failed' ? 'No image' : phase === 'ready' ? 'Rendering the first image…' : 'Loading the model…'}</div>
+          ) : render.busy && render.preview ? null : (
+            <div className="placeholder">{phase === 'failed' ? 'No image' : render.cancelled ? 'Cancelled' : phase === 'ready' ? 'Rendering the first image…' : 'Loading the model…'}</div>
           )}
           {render.busy && render.preview && (
             <div className="preview">
-              <RgbaCanvas image={render.preview} label={`Preview after step ${render.step} of ${render.steps}`} className="result" />
+              {/* A latent preview is smaller than the image: smoothed, it reads as a forming picture rather than blocks. */}
+              <RgbaCanvas image={render.preview} label={`Preview after step ${render.step} of ${render.steps}`} className={`result ${render.preview.width < (modelWidth ?? 0) ? 'smooth' : ''}`} />
               <span className="corner-label right">
                 preview · step {render.step}/{render.steps}
               </span>
@@ -71,6 +75,7 @@ export function ImageView() {
         )}
         <figcaption className="render-status">
           <RenderStatus />
+          <SaveImage />
         </figcaption>
       </figure>
       <label className="toggle compare-toggle">
@@ -86,18 +91,35 @@ function RenderStatus() {
   const shown = useApp((s) => s.shown);
   const render = useApp((s) => s.render);
   const phase = useApp((s) => s.engine.phase);
+  const baselineRendering = useApp((s) => s.baselineRendering && s.settings.compare);
+  const xy = useApp((s) => s.xy);
   if (phase !== 'ready' && !shown) return <span className="muted">Waiting for the model</span>;
+  // Which image the engine is working on: the one shown, the "before" image, or XY plot cells.
+  const background = baselineRendering ? 'Rendering the “before” image (every multiplier at 1)…' : xy.status === 'running' ? `Rendering the XY plot: ${xy.done} of ${xy.total} images done…` : undefined;
   return (
     <div className="status-line" aria-live="off">
       {render.busy ? (
         <span className="progress-text">
+          <span className="status-what">Rendering the image</span>
           <progress aria-label="Render progress" max={Math.max(1, render.steps)} value={render.step} />
           <span data-testid="step-progress">
             step {render.step}/{render.steps}
           </span>
+          <button type="button" className="small-button" onClick={cancelRender} title="Stop this render; the image shown stays">
+            Cancel
+          </button>
+        </span>
+      ) : render.cancelled ? (
+        <span className="progress-text">
+          <span className="muted">Cancelled{shown ? ': the image shown is from earlier settings' : ''}.</span>
+          <button type="button" className="small-button" onClick={resumeRender}>
+            Render
+          </button>
         </span>
       ) : (
-        <span className="muted">{shown ? 'Up to date' : ''}</span>
+        <span className="muted" data-testid="render-state">
+          {background ?? (shown ? 'Up to date' : '')}
+        </span>
       )}
       {shown && (
         <span data-testid="timing" title="Wall time of the last image; milliseconds per UNet call">

@@ -15,6 +15,11 @@ export function Notices() {
           </button>
         </div>
       ))}
+      {notices.length > 1 && (
+        <button type="button" className="small-button dismiss-all" onClick={() => useApp.setState({ notices: [] })}>
+          Dismiss all {notices.length} notices
+        </button>
+      )}
     </div>
   );
 }

@@ -1,11 +1,13 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { cancelXYPlot, runXYPlot } from '../engine/render-controller';
-import type { Target } from '../state/settings-schema';
+import { parametersText, savedImageTexts } from '../state/saved-image';
+import { serializeSettings, XY_PARAM, type Target } from '../state/settings-schema';
 import { useApp } from '../state/store';
-import { AXIS_KINDS, MAX_CELLS, axisName, isMultiplierAxis, parseAxisValues, serializeXYAxes, type Axis, type AxisKind } from '../state/xy-axes';
+import { AXIS_KINDS, MAX_CELLS, axisName, axisTitle, isMultiplierAxis, parseAxisValues, serializeXYAxes, type Axis, type AxisKind } from '../state/xy-axes';
 import { blocksOf } from './attention-panel';
 import { ModalDialog } from './modal-dialog';
-import { drawGrid } from './xy-grid-drawing';
+import { downloadBlob, pngWithText } from './image-file';
+import { drawGrid, exportPixelRatio, plural } from './xy-grid-drawing';
 
 interface AxisDraft {
   kind: AxisKind;
@@ -74,15 +76,20 @@ export function XYPlotDialog({ open, onClose }: { open: boolean; onClose(): void
     void runXYPlot(axes.x, axes.y);
   };
 
-  const download = () => {
-    canvas.current?.toBlob((blob) => {
-      if (!blob) return;
-      const link = document.createElement('a');
-      link.href = URL.createObjectURL(blob);
-      link.download = `attention-lab-xy-${xy.x?.kind ?? 'x'}-${xy.y?.kind ?? 'y'}.png`;
-      link.click();
-      setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
-    }, 'image/png');
+  // The saved grid: cells at least 256 px (nearest-neighbour), with its link inside, so dropping
+  // it on the page brings back the settings and the axes.
+  const download = async () => {
+    if (!xy.x || !xy.y || !xy.settings || !info) return;
+    const picture = { x: xy.x, y: xy.y, cells: xy.cells, settings: xy.settings, width: info.width, height: info.height };
+    const large = document.createElement('canvas');
+    drawGrid(large, picture, exportPixelRatio(info.width));
+    const link = `${location.origin}${location.pathname}${serializeSettings(xy.settings)}&${XY_PARAM}=${encodeURIComponent(serializeXYAxes({ x: xy.x, y: xy.y }))}`;
+    try {
+      const blob = await pngWithText(large, savedImageTexts(link, `XY plot: X ${axisTitle(xy.x)}, Y ${axisTitle(xy.y)}\n${parametersText(xy.settings, info, info.name)}`));
+      downloadBlob(blob, `attention-lab-xy-${xy.x.kind}-${xy.y.kind}.png`);
+    } catch (e) {
+      useApp.getState().notify(`Could not save the grid: ${(e as Error).message}`, 'warning');
+    }
   };
 
   return (
@@ -102,13 +109,13 @@ export function XYPlotDialog({ open, onClose }: { open: boolean; onClose(): void
         <button type="button" disabled={!running} onClick={cancelXYPlot}>
           Cancel
         </button>
-        <button type="button" disabled={xy.done === 0 || running} onClick={download}>
+        <button type="button" disabled={xy.done === 0 || running} onClick={() => void download()}>
           Download PNG
         </button>
         {xy.status !== 'idle' && (
           <span className="xy-progress" data-testid="xy-status" data-status={xy.status}>
             <progress aria-label="Grid progress" max={Math.max(1, xy.total)} value={xy.done} />
-            {xy.done} / {xy.total} cells
+            {xy.done} of {plural(xy.total, 'cell')}
             {xy.status === 'cancelled' && ' — cancelled'}
             {xy.status === 'done' && ' — done'}
             {xy.status === 'failed' && ` — failed: ${xy.message}`}

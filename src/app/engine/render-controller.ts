@@ -2,7 +2,6 @@
 // render (the worker drops the stale ones), keeps the before/after baseline current, runs XY plots
 // and turns engine problems into messages that say what to do.
 
-import { NO_WEBGPU_HELP } from '../../engine/gpu/gpu-context';
 import type { GenerateRequest, ModelInfo } from '../../engine/sampling/pipeline-types';
 import { attachModels } from '../models/model-controller';
 import { isValidTarget, roundToMultiple, siteInTarget, toGenerateRequest, withModelDefaults, type SettingKey } from '../state/settings-schema';
@@ -11,6 +10,7 @@ import { startUrlSync } from '../state/url-sync';
 import { cellRequest, type Axis } from '../state/xy-axes';
 import { EngineClient, RenderError, type RenderOutcome } from './engine-client';
 import type { ModelDetails } from './model-loader';
+import { browserInfo, noAdapterHelp, noWebGpuHelp, softwareAdapterHelp } from './webgpu-help';
 import type { EngineErrorKind } from './worker-protocol';
 
 /** Identifies a request: equal keys render equal images (previews do not change the image). */
@@ -66,7 +66,7 @@ export function restartEngine(notice = 'The engine is ready again.'): void {
 
 function startEngine(): void {
   if (typeof navigator === 'undefined' || !navigator.gpu) {
-    fail('no-webgpu', NO_WEBGPU_HELP);
+    fail('no-webgpu', 'Attention Lab runs the model on your GPU through WebGPU, which this browser does not offer. Chrome or Edge 113 and newer have it on Windows, macOS and ChromeOS.');
     return;
   }
   const { backend } = useApp.getState().settings;
@@ -117,7 +117,7 @@ function onReady(info: ModelInfo, details: ModelDetails, loadMs: number): void {
   useApp.setState({ model: { ...state.model, details, loading: undefined, needed: undefined, error: undefined }, given: switched ? given : state.given });
   if ((first || switched) && state.engine.software && !given.has('steps') && settings.steps > SOFTWARE_STEPS) {
     state.notify(
-      `Your browser renders WebGPU on the CPU (${state.engine.adapter}), so each step takes a long time: Steps starts at ${SOFTWARE_STEPS} instead of the model's ${settings.steps}. Raise it for full quality.`,
+      `Your browser renders WebGPU on the CPU (${state.engine.adapter}), so each step takes a long time: Steps starts at ${SOFTWARE_STEPS} instead of the model's ${settings.steps}. Raise it for full quality. ${softwareAdapterHelp(visitor())}`,
       'warning',
     );
     settings = { ...settings, steps: SOFTWARE_STEPS };
@@ -179,7 +179,7 @@ function sync(): void {
     client
       .render('live', live, {
         onProgress: (step, steps, preview) => {
-          if (liveSentKey === key) useApp.setState({ render: { wantedKey: key, busy: true, step, steps, preview: preview ?? useApp.getState().render.preview } });
+          if (liveSentKey === key && !useApp.getState().render.cancelled) useApp.setState({ render: { wantedKey: key, busy: true, step, steps, preview: preview ?? useApp.getState().render.preview } });
         },
       })
       .then((outcome) => showLive(key, outcome), (e: unknown) => renderFailed(key, e));
@@ -194,11 +194,28 @@ function sync(): void {
       rememberBaseline(useApp.getState().shown!);
     } else if (neutralKey !== baselineSentKey) {
       baselineSentKey = neutralKey;
+      useApp.setState({ baselineRendering: true });
+      const settled = () => baselineSentKey === neutralKey && useApp.setState({ baselineRendering: false });
       client.render('baseline', neutral).then((outcome) => {
+        settled();
         if (outcome.status === 'done') rememberBaseline({ ...outcome.result, key: neutralKey });
-      }, (e: unknown) => renderFailed(neutralKey, e));
+      }, (e: unknown) => (settled(), renderFailed(neutralKey, e)));
     }
   }
+}
+
+/** Stops the live render (the worker drops it at its step's end); the image shown stays. */
+export function cancelRender(): void {
+  const { render } = useApp.getState();
+  if (!render.busy || !client) return;
+  client.cancel('live');
+  useApp.setState({ render: { ...render, busy: false, preview: undefined, cancelled: true } });
+}
+
+/** Renders the current settings again after a cancel. */
+export function resumeRender(): void {
+  liveSentKey = undefined;
+  scheduleSync();
 }
 
 function showLive(key: string, outcome: RenderOutcome): void {
@@ -288,11 +305,11 @@ function helpFor(kind: EngineErrorKind): Pick<AppError, 'help' | 'action'> {
   switch (kind) {
     case 'no-webgpu':
       return {
-        help: 'WebGPU may also be switched off: check chrome://gpu (WebGPU: "Hardware accelerated") and that "Use graphics acceleration" is on in chrome://settings/system, then reload.',
+        help: noWebGpuHelp(visitor()),
         action: 'reload',
       };
     case 'no-adapter':
-      return { help: 'Turn on "Use graphics acceleration when available" in chrome://settings/system, check chrome://gpu, then reload.', action: 'reload' };
+      return { help: noAdapterHelp(visitor()), action: 'reload' };
     case 'limits':
       return { help: 'Try another browser or computer with a larger GPU; integrated GPUs with little shared memory may not fit the model.' };
     case 'device-lost':
@@ -306,6 +323,10 @@ function helpFor(kind: EngineErrorKind): Pick<AppError, 'help' | 'action'> {
     default:
       return { help: 'Try other settings, or reload the page. If it happens again, please report it with the link (Copy link).', action: 'retry' };
   }
+}
+
+function visitor() {
+  return browserInfo(typeof navigator === 'undefined' ? '' : navigator.userAgent);
 }
 
 function onEngineError(kind: EngineErrorKind, message: string, duringRender = false): void {

@@ -52,6 +52,8 @@ export interface RenderState {
   steps: number;
   /** The image as predicted after `step` (cheap for pixel-space models); cleared when the render ends. */
   preview?: RgbaImage;
+  /** The person stopped this render (Cancel); the image shown is an older one. */
+  cancelled?: boolean;
 }
 
 export interface XYPlotState {
@@ -81,6 +83,8 @@ export interface AppState {
   shown?: ShownImage;
   baseline?: ShownImage;
   render: RenderState;
+  /** The "before" image (every multiplier at 1) is being rendered for the comparison. */
+  baselineRendering?: boolean;
   xy: XYPlotState;
   /** The XY plot a person rendered or a link asked for, while its dialog is open; mirrored in the
    * URL's `xy` parameter, so a link brings the grid back. */

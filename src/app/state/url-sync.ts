@@ -4,6 +4,7 @@
 
 import { DEFAULT_SETTINGS, XY_PARAM, parseSettings, serializeSettings, withModelDefaults } from './settings-schema';
 import { useApp } from './store';
+import { historyMoved, pushedState, replacedState } from './undo-history';
 import { readXYAxes, serializeXYAxes } from './xy-axes';
 
 const WRITE_INTERVAL_MS = 150;
@@ -23,8 +24,8 @@ export function startUrlSync(): () => void {
     const query = serializeSettings(settings) + (xyAxes ? `&${XY_PARAM}=${readable(serializeXYAxes(xyAxes))}` : '');
     if (query === location.search) return;
     const url = `${location.pathname}${query}${location.hash}`;
-    if (push) history.pushState(null, '', url);
-    else history.replaceState(null, '', url);
+    if (push) history.pushState(pushedState(), '', url);
+    else history.replaceState(replacedState(), '', url);
     push = false;
   };
 
@@ -69,7 +70,8 @@ export function startUrlSync(): () => void {
     timer = setTimeout(write, wait);
   });
 
-  const onPopState = () => {
+  const onPopState = (event: PopStateEvent) => {
+    historyMoved(event.state);
     const defaults = useApp.getState().engine.info?.defaults;
     const parsed = parseSettings(location.search, withModelDefaults(DEFAULT_SETTINGS, defaults, new Set()));
     const xy = readXYAxes(location.search);

@@ -109,7 +109,12 @@ export interface DenoiseOptions {
   /** After each step: the new latents and the scheduler's prediction of the clean sample, where
    * `stepReadback` asks for them (the GPU loop reads back only those; the CPU loop has both). */
   onStep?: (step: number, latents?: Float32Array, predOriginal?: Float32Array) => void | Promise<void>;
-  stepReadback?: { latents?: boolean; predOriginal?: boolean };
+  /** `onlySlowSteps`: read back only after steps slower than `slowStepMs` (previews where a person
+   * waits for them; a fast GPU is not held up by read-backs). */
+  stepReadback?: { latents?: boolean; predOriginal?: boolean; onlySlowSteps?: boolean };
+  /** A step at least this long is slow: the GPU loop waits for it before queuing the next one
+   * (progress and previews as it ends), and `onlySlowSteps` read-backs happen. */
+  slowStepMs?: number;
   /** 'cpu' keeps the scheduler on the CPU even where the model runs on the GPU (tests compare the two). */
   loop?: 'gpu' | 'cpu';
   /** Checked between steps; an aborted signal rejects with an AbortError. */
@@ -119,6 +124,9 @@ export interface DenoiseOptions {
    * pipeline decodes them there. The CPU loop does not call it. */
   useGpuLatents?: (latents: Tensor) => Promise<void>;
 }
+
+/** Steps shorter than this are fast: kept two in flight, with no read-backs for previews. */
+export const SLOW_STEP_MS = 100;
 
 export interface DenoiseResult {
   latents: Float32Array;
@@ -153,8 +161,10 @@ export async function denoise(opts: DenoiseOptions): Promise<DenoiseResult> {
   let unetMs = 0;
   let nonFiniteStep: number | undefined;
 
+  const onlySlow = !!opts.stepReadback?.onlySlowSteps;
   for (let i = 0; i < timesteps.length; i++) {
     throwIfAborted(opts.signal);
+    const stepStarted = performance.now();
     const scaled = scheduler.scaleModelInput(latents, i);
     modelInput.set(scaled);
     if (guided) modelInput.set(scaled, size);
@@ -176,7 +186,8 @@ export async function denoise(opts: DenoiseOptions): Promise<DenoiseResult> {
     const { prevSample, predOriginal } = scheduler.step(eps, i, latents, noise);
     latents = prevSample;
     if (nonFiniteStep === undefined && !(allFinite(latents) && allFinite(predOriginal))) nonFiniteStep = i;
-    await opts.onStep?.(i, latents, predOriginal);
+    const shown = !onlySlow || performance.now() - stepStarted >= (opts.slowStepMs ?? SLOW_STEP_MS);
+    await opts.onStep?.(i, shown ? latents : undefined, shown ? predOriginal : undefined);
   }
   return { latents, msPerStep: timesteps.length ? unetMs / timesteps.length : 0, nonFiniteStep };
 }

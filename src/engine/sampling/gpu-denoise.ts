@@ -1,9 +1,10 @@
 // The denoising loop of denoise.ts with the latents kept on the GPU: the guidance and the
 // scheduler's step run as a small kernel after each UNet call (shaders/scheduler-step.wgsl), with
 // the step's coefficients computed ahead on the CPU (Scheduler.stepFormula). Nothing is read back
-// between steps unless onStep asks for it, and the next step is queued before the previous one
-// ends, so the GPU never waits for the CPU. Steps in flight are limited to STEPS_IN_FLIGHT, so a
-// cancelled sampling stops within two steps even on a slow GPU.
+// between steps unless onStep asks for it, and while steps are fast the next step is queued before
+// the previous one ends, so the GPU never waits for the CPU. A slow step (slowStepMs, a CPU adapter
+// or a big model on a small GPU) is waited for before the next is queued: its progress and preview
+// arrive when it ends, not a step later, and a cancel takes effect at the step's end.
 //
 // A run's buffers and its plan of step dispatches stay with the model call (SamplingBuffers) for
 // the next run, and while its last steps run on the GPU it encodes the first step of a next run
@@ -16,7 +17,7 @@ import { params } from '../gpu/params';
 import { grid1d, Recorder, type Plan } from '../gpu/recorder';
 import type { Tensor } from '../gpu/tensor';
 import type { DenoiseOptions, DenoiseResult } from './denoise';
-import { throwIfAborted } from './denoise';
+import { SLOW_STEP_MS, throwIfAborted } from './denoise';
 import type { StepFormula } from './scheduler-interface';
 
 /** A prepared model whose input and output stay on the GPU (our UNet's call). */
@@ -42,6 +43,8 @@ export class SamplingBuffers {
   private status?: { flag: Tensor; staging: GPUBuffer };
   private plan?: { key: string; plan: Plan };
   private firstStep?: { key: string; commands: GPUCommandBuffer };
+  /** How long the last step of the last run took on the GPU: the next run starts at the right pace. */
+  stepMs?: number;
 
   constructor(private readonly gpu: GpuContext) {}
 
@@ -125,7 +128,9 @@ function formulaWords(f: StepFormula): { flags: number; coefficients: number[] }
 
 interface InFlight {
   step: number;
-  done: Promise<unknown>;
+  submitted: number;
+  /** When the step was seen finished (performance.now()). */
+  done: Promise<number>;
   staging?: GPUBuffer;
 }
 
@@ -155,9 +160,19 @@ export async function denoiseOnGpu(opts: DenoiseOptions, model: GpuModelCall): P
   gpu.write(status.flag.buffer, new Uint32Array([ALL_FINITE]));
   const inFlight: InFlight[] = [];
   const started = performance.now();
+  // A step's GPU time: the last run's until this one measures its own; unknown counts as slow, so
+  // the first run on a slow GPU shows its first step, at the cost of one wait on a fast one.
+  const slowStepMs = opts.slowStepMs ?? SLOW_STEP_MS;
+  let stepMs = model.sampling.stepMs;
+  let lastDone = 0;
+  const isSlow = () => stepMs === undefined || stepMs >= slowStepMs;
+  const readsBack = (slow: boolean) => (readLatents || readPrediction) && (slow || !opts.stepReadback?.onlySlowSteps);
 
-  const settle = async ({ step, done, staging: buffer }: InFlight) => {
-    await done;
+  const settle = async ({ step, submitted, done, staging: buffer }: InFlight) => {
+    const finished = await done;
+    // Steps queued back to back start when the one before ends.
+    stepMs = model.sampling.stepMs = finished - Math.max(submitted, lastDone);
+    lastDone = finished;
     let stepLatents: Float32Array | undefined;
     let prediction: Float32Array | undefined;
     if (buffer) {
@@ -195,7 +210,7 @@ export async function denoiseOnGpu(opts: DenoiseOptions, model: GpuModelCall): P
     // Step i's commands: its model input, the UNet call, its scheduler step, its read-back copies.
     // They read the timestep, the latents and the noise when they run, from the queue writes
     // before their submit; the multipliers and the context likewise.
-    const encodeStep = (i: number): GPUCommandBuffer => {
+    const encodeStep = (i: number, readback: boolean): GPUCommandBuffer => {
       const encoder = gpu.device.createCommandEncoder({ label: `sampling step ${i}` });
       // DPM++ 2M's first step reads no previous x0; zeros keep a run from depending on the one before.
       if (i === 0) encoder.clearBuffer(predOriginal.buffer);
@@ -203,16 +218,20 @@ export async function denoiseOnGpu(opts: DenoiseOptions, model: GpuModelCall): P
       model.encode(encoder);
       plan.encode(encoder, { from: 2 * i + 1, to: 2 * i + 2 });
       const buffer = staging[i % STEPS_IN_FLIGHT];
-      if (buffer) {
+      if (buffer && readback) {
         if (readLatents) encoder.copyBufferToBuffer(latents.buffer, 0, buffer, 0, bytes);
         if (readPrediction) encoder.copyBufferToBuffer(predOriginal.buffer, 0, buffer, bytes, bytes);
       }
       return encoder.finish();
     };
-    const settingsKey = `${planKey}|${readLatents}|${readPrediction}`;
+    const settingsKey = (readback: boolean) => `${planKey}|${readLatents}|${readPrediction}|${readback}`;
     const timestep = new Float32Array(batch);
     for (let i = 0; i < steps; i++) {
       throwIfAborted(opts.signal);
+      const slow = isSlow();
+      while (inFlight.length >= (slow ? 1 : STEPS_IN_FLIGHT)) await settle(inFlight.shift()!);
+      throwIfAborted(opts.signal);
+      const readback = readsBack(isSlow());
       // Queue writes land between the submits around them, so each step sees its own values.
       gpu.write(model.timesteps.buffer, timestep.fill(scheduler.timesteps[i]), model.timesteps.byteOffset);
       if (noise) {
@@ -220,9 +239,9 @@ export async function denoiseOnGpu(opts: DenoiseOptions, model: GpuModelCall): P
         if (drawn.length !== size) throw new Error(`euler_a: noise has ${drawn.length} values, the sample ${size}`);
         gpu.write(noise.buffer, drawn);
       }
-      gpu.device.queue.submit([(i === 0 && model.sampling.takeFirstStep(settingsKey)) || encodeStep(i)]);
-      inFlight.push({ step: i, done: gpu.idle(), staging: staging[i % STEPS_IN_FLIGHT] });
-      if (inFlight.length >= STEPS_IN_FLIGHT) await settle(inFlight.shift()!);
+      gpu.device.queue.submit([(i === 0 && model.sampling.takeFirstStep(settingsKey(readback))) || encodeStep(i, readback)]);
+      const submitted = performance.now();
+      inFlight.push({ step: i, submitted, done: gpu.idle().then(() => performance.now()), staging: readback ? staging[i % STEPS_IN_FLIGHT] : undefined });
     }
     // The flag's read-back, queued behind the last step; mapped while the image is decoded.
     const flagCopy = gpu.device.createCommandEncoder({ label: 'sampling: first-bad-step readback' });
@@ -237,7 +256,8 @@ export async function denoiseOnGpu(opts: DenoiseOptions, model: GpuModelCall): P
     const [channels] = model.sample.shape.slice(1);
     const used = opts.useGpuLatents?.({ ...latents, shape: [size / (channels * opts.height * opts.width), channels, opts.height, opts.width] });
     // While the last steps run: the first step of a next run with these settings.
-    model.sampling.keepFirstStep(settingsKey, encodeStep(0));
+    const readbackFirst = readsBack(isSlow());
+    model.sampling.keepFirstStep(settingsKey(readbackFirst), encodeStep(0, readbackFirst));
     const settleAll = async () => {
       while (inFlight.length) await settle(inFlight.shift()!);
     };

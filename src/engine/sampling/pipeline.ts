@@ -15,9 +15,10 @@ import { parseUNetConfig, type UNetConfig } from '../nn/unet-config';
 import { enumerateSites } from '../nn/unet-sites';
 import { VaeDecoder } from '../nn/vae-decoder';
 import { progressSpan, type LoadProgress } from '../weights/byte-source';
-import type { ModelFolder } from '../weights/model-folder';
+import { listedModelFolder, type ModelFolder } from '../weights/model-folder';
 import { WebGpuBackend, type BackendLoader, type DenoisingBackend } from './backend';
 import { denoise, throwIfAborted, type Embeddings } from './denoise';
+import { latentPreview } from './latent-preview';
 import { gaussianNoise } from './noise';
 import type { GenerateProgress, GenerateRequest, GenerateResult, ModelDefaults, ModelInfo, RgbaImage } from './pipeline-types';
 import { CFG_RANGE, SAMPLER_NAMES, STEP_RANGE } from './pipeline-types';
@@ -33,6 +34,8 @@ interface AttentionLabSection {
   /** Use the penultimate CLIP layer (after the final layer norm). */
   clip_skip?: boolean;
   credits?: string[];
+  /** Every file of the folder (relative paths): which optional files exist is known without asking. */
+  files?: string[];
 }
 
 interface ModelIndex {
@@ -73,6 +76,10 @@ export class DiffusionPipeline {
   static async load(gpu: GpuContext, folder: ModelFolder, onProgress?: LoadProgress, opts: { backend?: BackendLoader } = {}): Promise<DiffusionPipeline> {
     const index = await folder.readJson<ModelIndex>('model_index.json');
     const lab = index.attention_lab ?? {};
+    if (lab.files !== undefined) {
+      if (!Array.isArray(lab.files) || !lab.files.every((f) => typeof f === 'string')) throw new Error(`${folder.name}/model_index.json: attention_lab.files must be a list of paths`);
+      folder = listedModelFolder(folder, lab.files);
+    }
 
     const schedulerConfig = parseSchedulerConfig(await folder.readJson('scheduler/scheduler_config.json'));
     const unetConfig = parseUNetConfig(await folder.readJson('unet/config.json'));
@@ -206,10 +213,12 @@ export class DiffusionPipeline {
       stepNoise: (i) => perSeed(i + 1),
       signal: opts.signal,
       useGpuLatents: opts.useGpuLatents,
-      stepReadback: { predOriginal: !!request.preview },
-      onStep: async (step, _latents, predOriginal) => {
+      // Previews only where steps are slow enough for a person to wait on them; made on the CPU,
+      // so no decode waits behind the next step on the GPU.
+      stepReadback: { predOriginal: !!request.preview, onlySlowSteps: true },
+      onStep: (step, _latents, predOriginal) => {
         const progress: GenerateProgress = { step: step + 1, steps };
-        if (request.preview && predOriginal && step + 1 < steps) progress.preview = await this.decodeImage(predOriginal.subarray(0, latentCount), { height, width });
+        if (request.preview && predOriginal && step + 1 < steps) progress.preview = latentPreview(predOriginal, this.decoder.latentChannels, height, width);
         opts.onProgress?.(progress);
       },
     });

@@ -125,3 +125,10 @@ export function memoryModelFolder(name: string, files: Record<string, Uint8Array
     open: async (path) => bytesSource(path, bytes(path)),
   };
 }
+
+/** `folder` whose `has` answers from `files` (its paths, as model_index.json's attention_lab.files
+ * lists them) instead of asking the server: no request for a file the model does not have. */
+export function listedModelFolder(folder: ModelFolder, files: readonly string[]): ModelFolder {
+  const listed = new Set(files.map((f) => f.replace(/^\/+/, '')));
+  return { ...folder, has: async (path) => listed.has(path.replace(/^\/+/, '')) };
+}
