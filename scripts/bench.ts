@@ -229,6 +229,8 @@ interface ImageResult {
   msMin: number;
   iterations: number;
   msPerStep: number;
+  /** ms of an image outside its steps (text encoder, noise, VAE decode, read-back): 2 t(steps) - t(2 steps). */
+  msOutsideSteps: number;
   weightBytes: number;
   /** The most GPU memory the engine's buffers held at once, loading and generating. */
   peakBytes: number;
@@ -257,8 +259,12 @@ async function benchImages(gpu: GpuContext, name: string, dir: string, opts: Opt
       times.push(r.ms);
       steps.push(r.msPerStep);
     }
+    const doubled: number[] = [];
+    await pipeline.generate({ ...request(0), steps: 2 * d.steps }); // warm-up: the schedule of 2x the steps
+    for (let i = 1; i <= 3; i++) doubled.push((await pipeline.generate({ ...request(n + i), steps: 2 * d.steps })).ms);
     const { width, height } = pipeline.info;
     return {
+      msOutsideSteps: 2 * median(times) - median(doubled),
       name,
       settings: `${d.sampler}, ${d.steps} steps, CFG ${d.cfg}`,
       size: `${width}×${height}`,
@@ -329,8 +335,8 @@ const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 function report(gpu: GpuContext, results: UNetResult[], backends: BackendResult[], images: ImageResult[], opts: Options): string {
   const lines = [`device: ${gpu.adapterName}; features: ${[...gpu.features].sort().join(', ')}`, ''];
   if (images.length) {
-    lines.push('| whole image (text encoder, steps, VAE decode) | size | settings | ms / image (median) | min | n | ms / step | weights | peak GPU memory (engine buffers) | loaded in |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
-    for (const r of images) lines.push(`| ${r.name} | ${r.size} | ${r.settings} | ${r.msMedian.toFixed(1)} | ${r.msMin.toFixed(1)} | ${r.iterations} | ${r.msPerStep.toFixed(2)} | ${mib(r.weightBytes)} | ${mib(r.peakBytes)} | ${r.loadSeconds.toFixed(1)} s |`);
+    lines.push('| whole image (text encoder, steps, VAE decode) | size | settings | ms / image (median) | min | n | ms outside the steps (2 t(n) - t(2n)) | weights | peak GPU memory (engine buffers) | loaded in |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+    for (const r of images) lines.push(`| ${r.name} | ${r.size} | ${r.settings} | ${r.msMedian.toFixed(1)} | ${r.msMin.toFixed(1)} | ${r.iterations} | ${r.msOutsideSteps.toFixed(1)} | ${mib(r.weightBytes)} | ${mib(r.peakBytes)} | ${r.loadSeconds.toFixed(1)} s |`);
     lines.push('');
   }
   if (backends.length) {

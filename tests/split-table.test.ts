@@ -9,6 +9,7 @@ import { linear } from '../src/engine/kernels/linear';
 import { bytesSource } from '../src/engine/weights/byte-source';
 import { f32BitsToF16, loadWeights, planWeightBuffers } from '../src/engine/weights/gpu-weights';
 import { decodeF16, encodeSafetensors } from '../src/engine/weights/safetensors';
+import { nodeGpu } from '../src/engine/gpu/node-gpu';
 import { randInt, randn, relError, rng, runOnce, testGpu } from './support/gpu';
 
 const desktop = { maxStorageBufferBindingSize: 128 * 2 ** 20, maxBufferSize: 256 * 2 ** 20, minStorageBufferOffsetAlignment: 256 };
@@ -18,6 +19,14 @@ function asHalves(values: Float32Array): { bytes: Uint8Array; rounded: Float32Ar
   const halves = Uint16Array.from(new Uint32Array(values.buffer, values.byteOffset, values.length), (b) => f32BitsToF16(b));
   return { bytes: new Uint8Array(halves.buffer), rounded: decodeF16(halves) };
 }
+
+describe('GpuContext', () => {
+  it("asks for the adapter's own buffer limits, not WebGPU's defaults (128 MiB per binding, 256 MiB per buffer)", async () => {
+    const gpu = await testGpu();
+    const adapter = (await (await nodeGpu()).requestAdapter({ powerPreference: 'high-performance' }))!;
+    for (const name of ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize'] as const) expect(gpu.limits[name]).toBe(adapter.limits[name]);
+  });
+});
 
 describe('planWeightBuffers splits a table larger than one buffer by rows', () => {
   it("CLIP ViT-H's token table in f32 under a 128 MiB binding: two row blocks in buffers of their own", () => {

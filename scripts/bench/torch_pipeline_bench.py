@@ -102,9 +102,9 @@ def time_images(pipe, defaults, iterations, warmup=2):
     prompt = defaults.get("prompt", "a photograph of an astronaut riding a horse")
     cfg = defaults["cfg"]
 
-    def image(i):
+    def image(i, steps=defaults["steps"]):
         generator = torch.Generator("cuda").manual_seed(100 + i)
-        out = pipe(prompt=f"{prompt} {i}", negative_prompt="" if cfg > 1 else None, num_inference_steps=defaults["steps"],
+        out = pipe(prompt=f"{prompt} {i}", negative_prompt="" if cfg > 1 else None, num_inference_steps=steps,
                    guidance_scale=cfg, height=512, width=512, generator=generator, output_type="np")
         torch.cuda.synchronize()
         return out.images
@@ -118,8 +118,16 @@ def time_images(pipe, defaults, iterations, warmup=2):
             t0 = time.perf_counter()
             images = image(i)
             times.append((time.perf_counter() - t0) * 1000)
+        # Outside the steps (text encoder, VAE decode, read-back): 2 t(steps) - t(2 steps).
+        image(-10, 2 * defaults["steps"])
+        doubled = []
+        for i in range(3):
+            t0 = time.perf_counter()
+            image(1000 + i, 2 * defaults["steps"])
+            doubled.append((time.perf_counter() - t0) * 1000)
     finite = bool(torch.isfinite(torch.from_numpy(images)).all())
     return {"ms_median": statistics.median(times), "ms_min": min(times), "n": len(times),
+            "ms_outside_steps": 2 * statistics.median(times) - statistics.median(doubled),
             "peak_allocated_mib": torch.cuda.max_memory_allocated() / 2**20,
             "peak_reserved_mib": torch.cuda.max_memory_reserved() / 2**20, "finite": finite}
 
@@ -170,7 +178,7 @@ def main():
             u = time_unet_call(pipe, batch, args.unet_iterations)
             r.update(layout=layout, precision=label, settings=settings, unet_batch=batch, unet_ms_median=u["ms_median"], unet_ms_min=u["ms_min"], unet_n=u["n"])
             results["results"].append(r)
-            print(f"{layout:9s} {label:16s} image {r['ms_median']:8.1f} ms (min {r['ms_min']:.1f}, n {r['n']}; {settings}); "
+            print(f"{layout:9s} {label:16s} image {r['ms_median']:8.1f} ms (min {r['ms_min']:.1f}, n {r['n']}; {settings}; outside the steps {r['ms_outside_steps']:.1f}); "
                   f"peak allocated {r['peak_allocated_mib']:.0f} MiB, reserved {r['peak_reserved_mib']:.0f} MiB; finite {r['finite']}; "
                   f"diffusers UNet call batch {batch}: {u['ms_median']:.2f} ms (min {u['ms_min']:.2f}, n {u['n']})", flush=True)
         del pipe
