@@ -23,6 +23,8 @@ export interface FitRequest {
   batch: number;
   /** Tokens per prompt (77 for SD). */
   contextLength?: number;
+  /** Pixels per latent pixel: 8 for SD's VAE and TAESD; by default from `vae`, else 1. */
+  upscale?: number;
   /** Bytes per value of the matrices on the GPU: 2 (f16, the default) or 4. */
   matrixBytes?: 2 | 4;
 }
@@ -126,7 +128,7 @@ function vaeWeightBytes(vae: VaeDecoderSpec, matrixBytes: number): number {
 
 export function estimateMemory(r: FitRequest): MemoryEstimate {
   const matrixBytes = r.matrixBytes ?? 2;
-  const upscale = r.vae ? 2 ** (r.vae.blockOutChannels.length - 1) : 1;
+  const upscale = r.upscale ?? (r.vae ? 2 ** (r.vae.blockOutChannels.length - 1) : 1);
   const h = Math.ceil(r.height / upscale);
   const w = Math.ceil(r.width / upscale);
   const length = r.contextLength ?? r.textEncoder?.maxPositions ?? 77;
@@ -202,5 +204,6 @@ export async function folderFitRequest(folder: ModelFolder, opts: { width?: numb
   const upscale = vae ? 2 ** (vae.blockOutChannels.length - 1) : index.vae?.[1] === 'AutoencoderTiny' ? 8 : 1;
   const size = (unet.sampleSize ?? 64) * upscale;
   const cfg = lab.defaults?.cfg ?? 7.5;
-  return { unet, textEncoder, vae, width: opts.width ?? lab.width ?? size, height: opts.height ?? lab.height ?? size, batch: opts.batch ?? (cfg !== 1 ? 2 : 1) };
+  // TAESD's own activations are not counted: a 64-channel decoder, small beside SD's VAE.
+  return { unet, textEncoder, vae, upscale, width: opts.width ?? lab.width ?? size, height: opts.height ?? lab.height ?? size, batch: opts.batch ?? (cfg !== 1 ? 2 : 1) };
 }
