@@ -5,7 +5,7 @@
 // A bundle that contains ONNX Runtime Web also needs its WebAssembly, which cannot be inlined: it
 // goes next to the bundles, brotli-compressed (27 MB -> 3.9 MB, for the machine's 64 MiB
 // transfer limit), where src/engine/ort/ort-node.ts looks for it.
-import { build } from 'vite';
+import { build, loadConfigFromFile } from 'vite';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { constants, brotliCompressSync } from 'node:zlib';
@@ -15,6 +15,8 @@ const OUT_DIR = '.device-bundle';
 const ORT_WASM = 'node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.asyncify.wasm';
 const ORT_WASM_BROTLI = join(OUT_DIR, `${basename(ORT_WASM)}.br`);
 
+// vite.config.ts's aliases (the bundled CLIP vocabulary's file), without the app's plugins.
+const { resolve } = (await loadConfigFromFile({ command: 'build', mode: 'production' }, 'vite.config.ts', undefined, 'silent')).config;
 const entries = process.argv.slice(2).length ? process.argv.slice(2) : ['scripts/bench.ts'];
 let needsOrtWasm = false;
 for (const entry of entries) {
@@ -23,6 +25,7 @@ for (const entry of entries) {
     configFile: false,
     publicDir: false,
     logLevel: 'warn',
+    resolve,
     ssr: { noExternal: true, external: ['webgpu'] },
     build: {
       ssr: entry,

@@ -9,6 +9,7 @@
 //     euler    x0 = v·o + x/d  or  x − σ·ε;   x' = x + (x − x0)/σ·dt [+ σ_up·noise]
 //     ddim     x0, ε from x and the output;  x0 clamped;  x' = √ᾱ_prev·x0 + √(1−ᾱ_prev)·ε
 // x is updated in place; pred_original holds x0 (DPM++ 2M reads it back as x0_prev next step).
+// A non-finite x or x0 records its step in first_bad_step.
 
 struct Params {
   // Latent values per copy (every image of the batch).
@@ -28,6 +29,8 @@ struct Params {
   c3: f32,
   c4: f32,
   c5: f32,
+  // The step's index, for first_bad_step.
+  step: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -37,6 +40,14 @@ struct Params {
 // Euler ancestral's draw for this step; the model output stands in where it is not read.
 @group(0) @binding(4) var<storage, read> noise: array<f32>;
 @group(0) @binding(5) var<storage, read_write> model_in: array<f32>;
+// The first step whose x or x0 is NaN or ±Infinity (atomicMin; 0xffffffff while all are finite),
+// read back with the image so a broken render is reported instead of shown as a flat picture.
+@group(0) @binding(6) var<storage, read_write> first_bad_step: array<atomic<u32>>;
+
+// By the bits, since compilers may assume float arithmetic never yields NaN or Infinity.
+fn is_finite(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
+}
 
 const WG: u32 = 256u;
 
@@ -89,4 +100,5 @@ fn step(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   }
   pred_original[i] = x0;
   latents[i] = next;
+  if (!(is_finite(next) && is_finite(x0))) { atomicMin(&first_bad_step[0], p.step); }
 }

@@ -184,6 +184,30 @@ describe('the GPU sampling loop matches the CPU loop', () => {
     expect(seen).toEqual([0, 1, 2, 3].map((i) => [i, false, false]));
   });
 
+  it('names the first step whose values are NaN or Infinity, on both loops, and nothing on a clean run', async () => {
+    const { model, destroy } = await standInModel(true);
+    const random = rng(7);
+    const run = async (noise: Float32Array, loop: 'gpu' | 'cpu', kind: SchedulerKind) =>
+      (await denoise({ model, scheduler: createScheduler(kind, parseSchedulerConfig(SD), 4), noise, height: SIDE, width: SIDE, cond: new Float32Array(4), uncond: new Float32Array(4), guidance: 3, loop })).nonFiniteStep;
+    try {
+      for (const kind of ['dpmpp2m', 'euler', 'ddim'] as const) {
+        const clean = randn(CHANNELS * SIDE * SIDE, random);
+        const broken = clean.slice();
+        broken[17] = NaN;
+        for (const loop of ['gpu', 'cpu'] as const) {
+          expect(await run(broken, loop, kind), `${kind} ${loop}`).toBe(0);
+          // The flag starts afresh with each run on the same model call.
+          expect(await run(clean, loop, kind), `${kind} ${loop}`).toBeUndefined();
+        }
+        // Values that overflow float32 partway: 1e38 stays finite until a step scales it past 3.4e38.
+        const huge = clean.map((v) => v * 1e37);
+        expect(await run(huge, 'gpu', kind)).toBe(await run(huge, 'cpu', kind));
+      }
+    } finally {
+      destroy();
+    }
+  });
+
   it('stops a cancelled sampling at the next step', async () => {
     const { model, destroy } = await standInModel();
     const controller = new AbortController();

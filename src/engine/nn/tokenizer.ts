@@ -1,137 +1,121 @@
-// Prompt text -> the fixed-length token ids a CLIP text encoder reads, as diffusers' pipelines call
-// the tokenizer: padding="max_length", max_length=model_max_length (77 for SD), truncation=True.
-//
-// @huggingface/tokenizers reads tokenizer.json (normalizer, pre-tokenizer, BPE/WordPiece/WordLevel
-// model, post-processor). Its post-processor adds the special tokens: for CLIP's BPE,
-// RobertaProcessing puts <|startoftext|> before and <|endoftext|> after. Like transformers, we
-// truncate the text's own tokens so that those special tokens survive (the eos stays last), then pad
-// with the configured pad token: SD 1.x pads with <|endoftext|>, SD 2.x with "!" (id 0).
-import { Tokenizer } from '@huggingface/tokenizers';
+// Prompt text -> the fixed-length token ids a CLIP text encoder reads. PromptTokenizer.load decides,
+// in one place (tokenizerSource), which tokenizer a model folder's tokenizer/ describes:
+// - vocab.json + merges.txt (diffusers' Stable Diffusion folders): CLIP's BPE (clip-tokenizer.ts),
+//   which is what diffusers runs for them, even where a tokenizer.json sits beside those files;
+// - tokenizer.json: @huggingface/tokenizers (huggingface-tokenizer.ts; the default model's WordLevel one);
+// - neither, with a tokenizer_config.json naming a CLIP tokenizer (single-file checkpoints carry no
+//   tokenizer): CLIP's BPE with OpenAI's vocabulary, bundled and loaded on first use.
+// tokenizer_config.json (over special_tokens_map.json) gives the pad token and model_max_length.
 import { subFolder, type ModelFolder } from '../weights/model-folder';
-import { checkTokenizerJson } from './tokenizer-json';
+import { ClipTokenizer } from './clip-tokenizer';
+import { CLIP_EOS, clipVocabularyFromFiles, loadBundledClipVocabulary, type ClipVocabulary } from './clip-vocabulary';
+import { HuggingFaceTokenizer, type TokenizerJson } from './huggingface-tokenizer';
+import { maxLengthFrom, tokenText, type TokenizerConfigJson } from './tokenizer-config';
 
-/** tokenizer_config.json / special_tokens_map.json write a token as a string or as {content}. */
-type TokenSpec = string | { content: string } | null | undefined;
+export type { TokenizerConfigJson } from './tokenizer-config';
 
-export interface TokenizerConfigJson {
-  pad_token?: TokenSpec;
-  eos_token?: TokenSpec;
-  unk_token?: TokenSpec;
-  model_max_length?: number;
-  [key: string]: unknown;
+/** Where a PromptTokenizer's vocabulary came from. */
+export type TokenizerSource = 'vocab.json + merges.txt' | 'tokenizer.json' | 'bundled CLIP vocabulary';
+
+interface FixedLengthTokenizer {
+  readonly maxLength: number;
+  readonly padId: number;
+  encode(text: string): Int32Array;
+  tokens(text: string): string[];
 }
 
-interface TokenizerJson {
-  model?: { type?: string; unk_token?: string | null };
-  [key: string]: unknown;
+const CLIP_CLASSES = new Set(['CLIPTokenizer', 'CLIPTokenizerFast']);
+
+/**
+ * Which files of the tokenizer folder to read. For a CLIP tokenizer (or an unnamed one),
+ * vocab.json + merges.txt win, as diffusers' CLIPTokenizer reads only those two; other classes
+ * are read from tokenizer.json, the one format we read for them. Probes only what it must.
+ */
+export async function tokenizerSource(dir: ModelFolder, config: TokenizerConfigJson): Promise<TokenizerSource> {
+  const tokenizerClass = config.tokenizer_class;
+  if (tokenizerClass !== undefined && !CLIP_CLASSES.has(tokenizerClass)) return 'tokenizer.json';
+  const [vocab, merges] = await Promise.all([dir.has('vocab.json'), dir.has('merges.txt')]);
+  if (vocab && merges) return 'vocab.json + merges.txt';
+  if (await dir.has('tokenizer.json')) return 'tokenizer.json';
+  if (tokenizerClass !== undefined) return 'bundled CLIP vocabulary';
+  const half = vocab ? ' (vocab.json without merges.txt)' : merges ? ' (merges.txt without vocab.json)' : '';
+  throw new Error(
+    `${dir.name}: no tokenizer found${half}: expected tokenizer.json, vocab.json + merges.txt, or a tokenizer_config.json whose tokenizer_class is CLIPTokenizer`,
+  );
 }
 
 export class PromptTokenizer {
   private constructor(
-    private readonly tokenizer: Tokenizer,
-    /** Every encoding has exactly this many ids. */
-    readonly maxLength: number,
-    readonly padId: number,
-    /** What the model's vocabulary maps unknown words to; WordLevel models leave them undefined. */
-    private readonly unkId: number | undefined,
+    private readonly tokenizer: FixedLengthTokenizer,
+    readonly source: TokenizerSource,
   ) {}
 
   /**
-   * Reads `subdir`/tokenizer.json, and tokenizer_config.json and special_tokens_map.json when
-   * present. `maxLength` is the text model's context (its max_position_embeddings); without it,
-   * tokenizer_config's model_max_length is used.
+   * Reads `subdir` of `folder`: its tokenizer files and, when present, tokenizer_config.json and
+   * special_tokens_map.json. `maxLength` is the text model's context (its max_position_embeddings);
+   * without it, tokenizer_config's model_max_length is used.
    */
   static async load(folder: ModelFolder, subdir = 'tokenizer', maxLength?: number): Promise<PromptTokenizer> {
     const dir = subdir ? subFolder(folder, subdir) : folder;
-    const json = await dir.readJson<TokenizerJson>('tokenizer.json');
     const optionalJson = async (path: string) => ((await dir.has(path)) ? dir.readJson<TokenizerConfigJson>(path) : undefined);
     const [config, specialTokens] = await Promise.all([optionalJson('tokenizer_config.json'), optionalJson('special_tokens_map.json')]);
-    return PromptTokenizer.fromJson(json, { ...specialTokens, ...config }, maxLength, `${dir.name}/tokenizer.json`);
+    const merged: TokenizerConfigJson = { ...specialTokens, ...config };
+    const source = await tokenizerSource(dir, merged);
+    switch (source) {
+      case 'tokenizer.json':
+        return PromptTokenizer.fromJson(await dir.readJson<TokenizerJson>('tokenizer.json'), merged, maxLength, `${dir.name}/tokenizer.json`);
+      case 'vocab.json + merges.txt': {
+        const where = { vocab: `${dir.name}/vocab.json`, merges: `${dir.name}/merges.txt` };
+        const [vocab, merges] = await Promise.all([dir.readJson<unknown>('vocab.json'), dir.readText('merges.txt')]);
+        return PromptTokenizer.fromClipVocabulary(clipVocabularyFromFiles(vocab, merges, where), merged, maxLength, source, dir.name);
+      }
+      case 'bundled CLIP vocabulary':
+        return PromptTokenizer.fromClipVocabulary(await loadBundledClipVocabulary(), merged, maxLength, source, dir.name);
+    }
   }
 
-  /** The same from parsed files; `where` names them in errors. */
+  /** A parsed tokenizer.json; `where` names it in errors. */
   static fromJson(json: TokenizerJson, config: TokenizerConfigJson = {}, maxLength?: number, where = 'tokenizer.json'): PromptTokenizer {
-    checkTokenizerJson(json, where);
-    // The library insists that these keys exist; real files may leave some out instead of writing null.
-    const complete = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, added_tokens: [], ...json };
-    let tokenizer: Tokenizer;
-    try {
-      tokenizer = new Tokenizer(complete, config);
-    } catch (e) {
-      // What the shape check cannot know: a part type or option this library does not implement.
-      throw new Error(`${where}: ${(e as Error).message}`, { cause: e });
-    }
+    return new PromptTokenizer(HuggingFaceTokenizer.fromJson(json, config, maxLength, where), 'tokenizer.json');
+  }
 
-    const length = maxLength ?? config.model_max_length;
-    if (length === undefined || !Number.isInteger(length) || length < 2 || length > 1_000_000) {
-      throw new Error(`${where}: no usable maximum length (got ${length}); pass the text model's max_position_embeddings`);
-    }
+  /** CLIP's BPE over `vocabulary`, with the special tokens `config` names (CLIPTokenizer's defaults otherwise). */
+  static fromClipVocabulary(
+    vocabulary: ClipVocabulary,
+    config: TokenizerConfigJson = {},
+    maxLength?: number,
+    source: TokenizerSource = 'vocab.json + merges.txt',
+    where = 'tokenizer',
+  ): PromptTokenizer {
+    const length = maxLengthFrom(config, maxLength, `${where}/tokenizer_config.json`);
+    const tokenizer = new ClipTokenizer(vocabulary, {
+      maxLength: length,
+      // CLIPTokenizer pads with <|endoftext|> unless configured; SD 2.x configures "!".
+      padToken: tokenText(config.pad_token) ?? CLIP_EOS,
+      bosToken: tokenText(config.bos_token),
+      eosToken: tokenText(config.eos_token),
+      unkToken: tokenText(config.unk_token),
+      where: `${where} (${source})`,
+    });
+    return new PromptTokenizer(tokenizer, source);
+  }
 
-    const idOf = (token: string, field: string): number => {
-      const id = tokenizer.token_to_id(token);
-      if (id === undefined) throw new Error(`${where}: ${field} "${token}" is not in the vocabulary`);
-      return id;
-    };
-    const unkToken = json.model?.unk_token ?? tokenText(config.unk_token);
-    const unkId = unkToken ? tokenizer.token_to_id(unkToken) : undefined;
+  /** Every encoding has exactly this many ids. */
+  get maxLength(): number {
+    return this.tokenizer.maxLength;
+  }
 
-    // CLIPTokenizer's pad token defaults to its eos, <|endoftext|>; SD 2.x configures "!" instead.
-    const padToken = tokenText(config.pad_token) ?? tokenText(config.eos_token);
-    let padId: number;
-    if (padToken) {
-      padId = idOf(padToken, config.pad_token ? 'pad_token' : 'eos_token (used as pad_token)');
-    } else {
-      // Neither configured: pad with the token the post-processor ends every sequence with (CLIP's eos).
-      const ends = tokenizer.encode('').ids;
-      if (ends.length === 0 || ends[ends.length - 1] === undefined) throw new Error(`${where}: no pad_token or eos_token configured, and none can be inferred`);
-      padId = ends[ends.length - 1];
-    }
-    return new PromptTokenizer(tokenizer, length, padId, unkId);
+  get padId(): number {
+    return this.tokenizer.padId;
   }
 
   /** Exactly `maxLength` ids: special tokens, the text's tokens (truncated to fit), padding. */
   encode(text: string): Int32Array {
-    const withSpecial = this.tokenizer.encode(text);
-    const plain = this.tokenizer.encode(text, { add_special_tokens: false });
-    const [prefix, suffix] = splitSpecial(withSpecial.tokens, plain.tokens);
-    const room = this.maxLength - prefix - suffix;
-    if (room < 0) throw new Error(`tokenizer: ${prefix + suffix} special tokens do not fit in ${this.maxLength}`);
-    const kept = [
-      ...withSpecial.ids.slice(0, prefix),
-      ...plain.ids.slice(0, room),
-      ...withSpecial.ids.slice(withSpecial.ids.length - suffix),
-    ];
-    const ids = new Int32Array(this.maxLength).fill(this.padId);
-    for (let i = 0; i < kept.length; i++) {
-      const id = kept[i];
-      if (id !== undefined) ids[i] = id;
-      else if (this.unkId !== undefined) ids[i] = this.unkId;
-      else throw new Error(`tokenizer: a word of "${text}" is not in the vocabulary, and the tokenizer defines no unk_token`);
-    }
-    return ids;
+    return this.tokenizer.encode(text);
   }
 
   /** Tokens as text, for debugging and tests ("<|startoftext|>", "cat</w>", ...). */
   tokens(text: string): string[] {
-    return this.tokenizer.encode(text).tokens;
+    return this.tokenizer.tokens(text);
   }
-}
-
-function tokenText(spec: TokenSpec): string | undefined {
-  if (!spec) return undefined;
-  return typeof spec === 'string' ? spec : spec.content;
-}
-
-/**
- * How many of `full`'s tokens the post-processor put before and after `plain` (the text's own
- * tokens). Found by matching token strings, which WordLevel's missing ids do not disturb.
- */
-function splitSpecial(full: string[], plain: string[]): [prefix: number, suffix: number] {
-  const specials = full.length - plain.length;
-  if (specials < 0) throw new Error('tokenizer: encoding with special tokens gave fewer tokens than without');
-  if (plain.length === 0) return [specials, 0];
-  for (let start = 0; start <= specials; start++) {
-    if (plain.every((token, i) => full[start + i] === token)) return [start, specials - start];
-  }
-  throw new Error('tokenizer: cannot find the text between the special tokens its post-processor adds');
 }

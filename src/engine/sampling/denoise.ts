@@ -124,6 +124,13 @@ export interface DenoiseResult {
   latents: Float32Array;
   /** Milliseconds per step: per UNet call (write, run, read back) on the CPU loop, per whole step on the GPU loop. */
   msPerStep: number;
+  /** The first step (0-based) after which the latents or the x0 prediction held NaN or ±Infinity. */
+  nonFiniteStep?: number;
+}
+
+function allFinite(values: Float32Array): boolean {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return false;
+  return true;
 }
 
 export async function denoise(opts: DenoiseOptions): Promise<DenoiseResult> {
@@ -144,6 +151,7 @@ export async function denoise(opts: DenoiseOptions): Promise<DenoiseResult> {
   const timesteps = scheduler.timesteps;
   const modelInput = new Float32Array(size * (guided ? 2 : 1));
   let unetMs = 0;
+  let nonFiniteStep: number | undefined;
 
   for (let i = 0; i < timesteps.length; i++) {
     throwIfAborted(opts.signal);
@@ -167,9 +175,10 @@ export async function denoise(opts: DenoiseOptions): Promise<DenoiseResult> {
     const noise = opts.stepNoise ? () => opts.stepNoise!(i) : undefined;
     const { prevSample, predOriginal } = scheduler.step(eps, i, latents, noise);
     latents = prevSample;
+    if (nonFiniteStep === undefined && !(allFinite(latents) && allFinite(predOriginal))) nonFiniteStep = i;
     await opts.onStep?.(i, latents, predOriginal);
   }
-  return { latents, msPerStep: timesteps.length ? unetMs / timesteps.length : 0 };
+  return { latents, msPerStep: timesteps.length ? unetMs / timesteps.length : 0, nonFiniteStep };
 }
 
 /** Puts each prompt's embeddings at its batch position of the call's context input. */

@@ -38,6 +38,8 @@ export interface GpuModelCall {
  * uniforms it was recorded for. */
 export class SamplingBuffers {
   private buffers?: { size: number; latents: Tensor; predOriginal: Tensor; noise: Tensor; staging: GPUBuffer[] };
+  /** The first step with a non-finite value (scheduler-step.wgsl's first_bad_step), and its read-back. */
+  private status?: { flag: Tensor; staging: GPUBuffer };
   private plan?: { key: string; plan: Plan };
   private firstStep?: { key: string; commands: GPUCommandBuffer };
 
@@ -52,6 +54,16 @@ export class SamplingBuffers {
       this.buffers = { size, latents: tensor('latents'), predOriginal: tensor('pred-original'), noise: tensor('step-noise'), staging };
     }
     return this.buffers;
+  }
+
+  /** The first-non-finite-step flag and its read-back buffer (made once per model call). */
+  nonFiniteFlag(): { flag: Tensor; staging: GPUBuffer } {
+    if (!this.status) {
+      const buffer = this.gpu.createBuffer('sampling:first-bad-step', 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC);
+      const staging = this.gpu.device.createBuffer({ label: 'sampling:first-bad-step readback', size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      this.status = { flag: { buffer, shape: [1], dtype: 'f32', byteOffset: 0, label: 'first-bad-step' }, staging };
+    }
+    return this.status;
   }
 
   /** The plan `record` makes, reused while `key` (the uniforms it records) stays the same. */
@@ -78,6 +90,9 @@ export class SamplingBuffers {
     this.firstStep = undefined;
     this.plan?.plan.destroy();
     this.plan = undefined;
+    this.status?.flag.buffer.destroy();
+    this.status?.staging.destroy();
+    this.status = undefined;
     if (!this.buffers) return;
     const { latents, predOriginal, noise, staging } = this.buffers;
     for (const buffer of [latents.buffer, predOriginal.buffer, noise.buffer, ...staging]) buffer.destroy();
@@ -89,6 +104,9 @@ const WORKGROUP = 256;
 const STEPS_IN_FLIGHT = 2;
 /** The clamp bound for "no clipping": float32's largest finite value, not Infinity. */
 const F32_MAX = 3.4028234663852886e38;
+
+/** first_bad_step's value while every step's values are finite. */
+const ALL_FINITE = 0xffffffff;
 
 const FORMULA_INDEX: Record<StepFormula['formula'], number> = { dpmpp2m: 0, euler: 1, ddim: 2 };
 
@@ -133,6 +151,8 @@ export async function denoiseOnGpu(opts: DenoiseOptions, model: GpuModelCall): P
   // machine's CPU, with the garbage collection it brings).
   const sigma = scheduler.initNoiseSigma;
   gpu.write(latents.buffer, sigma === 1 ? opts.noise : opts.noise.map((v) => v * sigma));
+  const status = model.sampling.nonFiniteFlag();
+  gpu.write(status.flag.buffer, new Uint32Array([ALL_FINITE]));
   const inFlight: InFlight[] = [];
   const started = performance.now();
 
@@ -156,7 +176,8 @@ export async function denoiseOnGpu(opts: DenoiseOptions, model: GpuModelCall): P
       const { flags, coefficients } = formulaWords(formula);
       return params()
         .u32(size, guided ? 1 : 0, FORMULA_INDEX[formula.formula], flags)
-        .f32(guidance, scheduler.modelInputDivisor(i), ...coefficients);
+        .f32(guidance, scheduler.modelInputDivisor(i), ...coefficients)
+        .u32(i);
     });
     const planKey = `${ancestral}|${uniforms.map((u) => u.bytes().join(',')).join('|')}`;
     const plan = model.sampling.stepPlan(planKey, () => {
@@ -166,7 +187,7 @@ export async function denoiseOnGpu(opts: DenoiseOptions, model: GpuModelCall): P
       const step = gpu.pipeline('scheduler-step', wgsl, 'step');
       uniforms.forEach((stepParams, i) => {
         rec.dispatch({ label: `model_input ${i}`, pipeline: modelInput, params: stepParams, bindings: [latents, null, null, null, model.sample], workgroups });
-        rec.dispatch({ label: `step ${i}`, pipeline: step, params: stepParams, bindings: [latents, model.output, predOriginal, noise ?? model.output], workgroups });
+        rec.dispatch({ label: `step ${i}`, pipeline: step, params: stepParams, bindings: [latents, model.output, predOriginal, noise ?? model.output, null, status.flag], workgroups });
       });
       return rec.finish();
     });
@@ -203,6 +224,15 @@ export async function denoiseOnGpu(opts: DenoiseOptions, model: GpuModelCall): P
       inFlight.push({ step: i, done: gpu.idle(), staging: staging[i % STEPS_IN_FLIGHT] });
       if (inFlight.length >= STEPS_IN_FLIGHT) await settle(inFlight.shift()!);
     }
+    // The flag's read-back, queued behind the last step; mapped while the image is decoded.
+    const flagCopy = gpu.device.createCommandEncoder({ label: 'sampling: first-bad-step readback' });
+    flagCopy.copyBufferToBuffer(status.flag.buffer, 0, status.staging, 0, 4);
+    gpu.device.queue.submit([flagCopy.finish()]);
+    const firstBadStep = status.staging.mapAsync(GPUMapMode.READ).then(() => {
+      const value = new Uint32Array(status.staging.getMappedRange())[0];
+      status.staging.unmap();
+      return value === ALL_FINITE ? undefined : value;
+    });
     // A caller that takes the latents on the GPU queues its work behind the last step right away.
     const [channels] = model.sample.shape.slice(1);
     const used = opts.useGpuLatents?.({ ...latents, shape: [size / (channels * opts.height * opts.width), channels, opts.height, opts.width] });
@@ -211,9 +241,9 @@ export async function denoiseOnGpu(opts: DenoiseOptions, model: GpuModelCall): P
     const settleAll = async () => {
       while (inFlight.length) await settle(inFlight.shift()!);
     };
-    await Promise.all([used, settleAll()]);
+    const [, , nonFiniteStep] = await Promise.all([used, settleAll(), firstBadStep]);
     const result = used ? new Float32Array(0) : await gpu.readF32(latents.buffer, size);
-    return { latents: result, msPerStep: steps ? (performance.now() - started) / steps : 0 };
+    return { latents: result, msPerStep: steps ? (performance.now() - started) / steps : 0, nonFiniteStep };
   } finally {
     // A cancelled sampling may leave steps queued: the next run may start once they are done.
     await gpu.idle();

@@ -90,6 +90,9 @@ export interface GenerateResult {
   ms: number;
   /** Milliseconds per UNet call, averaged over this generation. */
   msPerStep: number;
+  /** Set when sampling produced NaN or ±Infinity: the 1-based step from which the image is broken
+   * (its pixels are then meaningless, often flat). Too-high multipliers or CFG, or broken weights. */
+  nonFiniteFromStep?: number;
 }
 
 export interface ModelDefaults {

@@ -141,10 +141,10 @@ export class DiffusionPipeline {
     const started = performance.now();
     // On our GPU loop the latents are decoded where they are, queued behind the last step.
     let image: RgbaImage | undefined;
-    const { latents, msPerStep } = await this.sample(request, { ...opts, useGpuLatents: async (onGpu) => void (image = await this.decodeRunner.decodeToImage(onGpu)) });
+    const { latents, msPerStep, nonFiniteStep } = await this.sample(request, { ...opts, useGpuLatents: async (onGpu) => void (image = await this.decodeRunner.decodeToImage(onGpu)) });
     throwIfAborted(opts.signal);
     image ??= await this.decodeImage(latents);
-    return { image, ms: performance.now() - started, msPerStep };
+    return { image, ms: performance.now() - started, msPerStep, nonFiniteFromStep: nonFiniteStep === undefined ? undefined : nonFiniteStep + 1 };
   }
 
   /**
@@ -159,14 +159,15 @@ export class DiffusionPipeline {
       const [count, ...one] = onGpu.shape;
       for (let i = 0; i < count; i++) images.push(await this.decodeRunner.decodeToImage({ ...onGpu, shape: [1, ...one], byteOffset: onGpu.byteOffset + i * numel(one) * 4 }));
     };
-    const { latents, msPerStep } = await this.sample({ ...request, preview: false }, { ...opts, seeds, useGpuLatents });
+    const { latents, msPerStep, nonFiniteStep } = await this.sample({ ...request, preview: false }, { ...opts, seeds, useGpuLatents });
     const perImage = latents.length / seeds.length;
     for (let i = images.length; i < seeds.length; i++) {
       throwIfAborted(opts.signal);
       images.push(await this.decodeImage(latents.subarray(i * perImage, (i + 1) * perImage)));
     }
     const ms = (performance.now() - started) / seeds.length;
-    return images.map((image) => ({ image, ms, msPerStep }));
+    // The flag covers the whole batch: every image is marked when any went non-finite.
+    return images.map((image) => ({ image, ms, msPerStep, nonFiniteFromStep: nonFiniteStep === undefined ? undefined : nonFiniteStep + 1 }));
   }
 
   /**
@@ -179,7 +180,7 @@ export class DiffusionPipeline {
   async sample(
     request: GenerateRequest,
     opts: { onProgress?: (p: GenerateProgress) => void; signal?: AbortSignal; noise?: Float32Array; seeds?: readonly number[]; useGpuLatents?: (latents: Tensor) => Promise<void> } = {},
-  ): Promise<{ latents: Float32Array; msPerStep: number }> {
+  ): Promise<{ latents: Float32Array; msPerStep: number; nonFiniteStep?: number }> {
     const steps = request.steps;
     if (!Number.isInteger(steps) || steps < STEP_RANGE.min || steps > STEP_RANGE.max) throw new RangeError(`steps must be an integer in ${STEP_RANGE.min}–${STEP_RANGE.max}, got ${steps}`);
     if (!Number.isFinite(request.cfg) || request.cfg < CFG_RANGE.min || request.cfg > CFG_RANGE.max) throw new RangeError(`CFG must be in ${CFG_RANGE.min}–${CFG_RANGE.max}, got ${request.cfg}`);
