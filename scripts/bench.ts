@@ -1,4 +1,4 @@
-// npm run bench -- [--only default,ort,sd15,turbo,sd15-ort,turbo-ort] [--iterations N] [--profile[=dispatches]] [--json FILE] [--latent N]
+// npm run bench -- [--only default,ort,sd15,turbo,sd15-ort,turbo-ort,sd15-image,turbo-image] [--iterations N] [--profile[=dispatches]] [--json FILE] [--latent N]
 //                  [--unet-config FILE [--batch N]]   (any UNet config.json, random f16 weights)
 //                  [--without subgroups,shader-f16]   (optional features left off: times the plain fallbacks)
 //
@@ -9,7 +9,10 @@
 // timestamp queries; GPU memory for the weights and the activations; (ort) the default model on our
 // engine and on ONNX Runtime Web's WebGPU EP (its ONNX export), both behind the same pipeline, timed
 // in turns on the same GPU; (sd15-ort, turbo-ort) the layouts (b, c) on ORT too, with the same
-// random weights (scripts/bench/ort-layout.ts), outputs compared. Runs wherever WebGPU does:
+// random weights (scripts/bench/ort-layout.ts), outputs compared; (sd15-image, turbo-image) whole
+// images of the SD layouts at their defaults (text encoder, every step, VAE decode) through
+// DiffusionPipeline, loaded from a folder of random weights (scripts/bench/random-model-folder.ts),
+// with peak GPU memory. Runs wherever WebGPU does:
 // here on SwiftShader (where SD-size models are skipped unless named with --only), and on a real
 // GPU through dawn.node (shared/device/README.md).
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -29,6 +32,7 @@ import { gaussianNoise } from '../src/engine/sampling/noise';
 import { nodeModelFolder } from '../src/engine/weights/node-byte-source';
 import { benchLayouts } from './bench/layouts';
 import { benchOrtOnLayout, type OrtLayoutResult } from './bench/ort-layout';
+import { randomModelFolder } from './bench/random-model-folder';
 import { randomWeights } from './bench/random-weights';
 import { median } from './bench/time-kernel';
 
@@ -215,6 +219,68 @@ async function benchRandomUNet(gpu: GpuContext, name: string, configJson: object
   }
 }
 
+/** Whole images of an SD layout at its model_index.json defaults, as a user's click makes them. */
+interface ImageResult {
+  name: string;
+  settings: string;
+  size: string;
+  /** ms per image: a new prompt (so the text encoder runs) and a new seed each time. */
+  msMedian: number;
+  msMin: number;
+  iterations: number;
+  msPerStep: number;
+  /** ms of an image outside its steps (text encoder, noise, VAE decode, read-back): 2 t(steps) - t(2 steps). */
+  msOutsideSteps: number;
+  weightBytes: number;
+  /** The most GPU memory the engine's buffers held at once, loading and generating. */
+  peakBytes: number;
+  loadSeconds: number;
+}
+
+async function benchImages(gpu: GpuContext, name: string, dir: string, opts: Options): Promise<ImageResult> {
+  gpu.resetPeakBytes();
+  const before = gpu.live.bytes;
+  const t0 = performance.now();
+  const pipeline = await DiffusionPipeline.load(gpu, randomModelFolder(dir));
+  const loadSeconds = (performance.now() - t0) / 1000;
+  const weightBytes = gpu.live.bytes - before;
+  try {
+    const d = pipeline.info.defaults;
+    const prompt = d.prompt ?? 'a photograph of an astronaut riding a horse';
+    // Each image gets a prompt of its own, so its text encoding is timed too (the pipeline keeps the
+    // last prompt's embeddings), and a seed of its own.
+    const request = (i: number): GenerateRequest => ({ prompt: `${prompt} ${i}`, negativePrompt: '', seed: 100 + i, steps: d.steps, sampler: d.sampler, cfg: d.cfg, rules: [] });
+    await pipeline.generate(request(0)); // warm-up: records every plan
+    const times: number[] = [];
+    const steps: number[] = [];
+    const n = Math.max(3, Math.min(opts.iterations, 10));
+    for (let i = 1; i <= n; i++) {
+      const r = await pipeline.generate(request(i));
+      times.push(r.ms);
+      steps.push(r.msPerStep);
+    }
+    const doubled: number[] = [];
+    await pipeline.generate({ ...request(0), steps: 2 * d.steps }); // warm-up: the schedule of 2x the steps
+    for (let i = 1; i <= 3; i++) doubled.push((await pipeline.generate({ ...request(n + i), steps: 2 * d.steps })).ms);
+    const { width, height } = pipeline.info;
+    return {
+      msOutsideSteps: 2 * median(times) - median(doubled),
+      name,
+      settings: `${d.sampler}, ${d.steps} steps, CFG ${d.cfg}`,
+      size: `${width}×${height}`,
+      msMedian: median(times),
+      msMin: Math.min(...times),
+      iterations: n,
+      msPerStep: median(steps),
+      weightBytes,
+      peakBytes: gpu.peakBytes - before,
+      loadSeconds,
+    };
+  } finally {
+    pipeline.destroy();
+  }
+}
+
 /** One backend's numbers for the default model, both measured through NoisePredictor.predict and the
  * pipeline, so each includes what the other pays: inputs up, output back, per call. */
 interface BackendResult {
@@ -266,8 +332,13 @@ async function benchBackends(gpu: GpuContext, opts: Options): Promise<BackendRes
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
-function report(gpu: GpuContext, results: UNetResult[], backends: BackendResult[], opts: Options): string {
+function report(gpu: GpuContext, results: UNetResult[], backends: BackendResult[], images: ImageResult[], opts: Options): string {
   const lines = [`device: ${gpu.adapterName}; features: ${[...gpu.features].sort().join(', ')}`, ''];
+  if (images.length) {
+    lines.push('| whole image (text encoder, steps, VAE decode) | size | settings | ms / image (median) | min | n | ms outside the steps (2 t(n) - t(2n)) | weights | peak GPU memory (engine buffers) | loaded in |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+    for (const r of images) lines.push(`| ${r.name} | ${r.size} | ${r.settings} | ${r.msMedian.toFixed(1)} | ${r.msMin.toFixed(1)} | ${r.iterations} | ${r.msOutsideSteps.toFixed(1)} | ${mib(r.weightBytes)} | ${mib(r.peakBytes)} | ${r.loadSeconds.toFixed(1)} s |`);
+    lines.push('');
+  }
   if (backends.length) {
     lines.push('| default model on | batch | ms / UNet call with upload and read-back (median) | ms / image | images/s | settings |', '| --- | --- | --- | --- | --- | --- |');
     for (const b of backends) lines.push(`| ${b.backend} | ${b.batch} | ${b.msPerCall.toFixed(2)} | ${b.msPerImage.toFixed(1)} | ${b.imagesPerSecond.toFixed(2)} | ${b.settings} |`);
@@ -312,6 +383,7 @@ async function main(): Promise<void> {
   const want = (name: string, byDefault: boolean) => (opts.only ? opts.only.has(name) : byDefault && !opts.unetConfig);
   const results: UNetResult[] = [];
   let backends: BackendResult[] = [];
+  const images: ImageResult[] = [];
   try {
     if (want('default', true)) {
       try {
@@ -326,11 +398,12 @@ async function main(): Promise<void> {
       const withOrt = want(`${layout.key}-ort`, !software);
       const onnxDir = withOrt ? join(layout.dir, 'onnx') : undefined;
       if (withOrt || want(layout.key, !software)) results.push(await benchRandomUNet(gpu, layout.name, layout.config, layout.batch, opts, onnxDir));
+      if (want(`${layout.key}-image`, !software)) images.push(await benchImages(gpu, layout.name.replace(', random f16 weights', ''), layout.dir, opts));
     }
     if (opts.unetConfig) results.push(await benchRandomUNet(gpu, `${opts.unetConfig}, random f16 weights`, JSON.parse(readFileSync(opts.unetConfig, 'utf8')), opts.batch, opts));
-    if (software && !opts.only) console.error('SwiftShader: SD-size UNets and ONNX Runtime skipped (name them with --only sd15,turbo,ort,sd15-ort,turbo-ort to run them anyway).');
-    console.log(report(gpu, results, backends, opts));
-    if (opts.json) writeFileSync(opts.json, JSON.stringify({ device: gpu.adapter, results, backends }, null, 1));
+    if (software && !opts.only) console.error('SwiftShader: SD-size UNets and ONNX Runtime skipped (name them with --only sd15,turbo,ort,sd15-ort,turbo-ort,sd15-image,turbo-image to run them anyway).');
+    console.log(report(gpu, results, backends, images, opts));
+    if (opts.json) writeFileSync(opts.json, JSON.stringify({ device: gpu.adapter, results, backends, images }, null, 1));
   } finally {
     gpu.destroy();
   }

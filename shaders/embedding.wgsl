@@ -13,6 +13,8 @@ struct Params {
   channels: u32,  // C, the embedding width
   length: u32,    // tokens per sequence: token t sits at position t % length
   vocab: u32,     // rows of the token table; larger ids read the last row instead of out of bounds
+  row_start: u32, // the rows of the table `tokens` holds: [row_start, row_start + rows); a table
+  rows: u32,      // larger than one binding comes in row blocks, one pass each (kernels/embedding.ts)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -53,7 +55,9 @@ fn gather(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (i >= p.count) { return; }
   let t = i / p.channels;
   let c = i % p.channels;
-  out[i] = token_value(token_row(t) * p.channels + c);
+  let row = token_row(t);
+  if (row < p.row_start || row - p.row_start >= p.rows) { return; }
+  out[i] = token_value((row - p.row_start) * p.channels + c);
 }
 
 @compute @workgroup_size(WG)
@@ -62,5 +66,7 @@ fn gather_add_position(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups
   if (i >= p.count) { return; }
   let t = i / p.channels;
   let c = i % p.channels;
-  out[i] = token_value(token_row(t) * p.channels + c) + position_value((t % p.length) * p.channels + c);
+  let row = token_row(t);
+  if (row < p.row_start || row - p.row_start >= p.rows) { return; }
+  out[i] = token_value((row - p.row_start) * p.channels + c) + position_value((t % p.length) * p.channels + c);
 }

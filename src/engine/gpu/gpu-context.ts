@@ -63,6 +63,9 @@ export class GpuContext {
   /** Buffers made by createBuffer and not yet destroyed, and their bytes: what a long session's
    * tests watch for leaks, and what the page can show as GPU memory in use. */
   readonly live = { buffers: 0, bytes: 0 };
+  /** The most live.bytes reached since the context was made or resetPeakBytes(): the benchmark's
+   * peak GPU memory (every buffer the engine makes goes through createBuffer). */
+  peakBytes = 0;
 
   private constructor(
     readonly device: GPUDevice,
@@ -119,6 +122,10 @@ export class GpuContext {
     return context;
   }
 
+  resetPeakBytes(): void {
+    this.peakBytes = this.live.bytes;
+  }
+
   get limits(): GPUSupportedLimits {
     return this.device.limits;
   }
@@ -167,6 +174,7 @@ export class GpuContext {
     const buffer = this.device.createBuffer({ label, size: bytes, usage });
     this.live.buffers++;
     this.live.bytes += bytes;
+    this.peakBytes = Math.max(this.peakBytes, this.live.bytes);
     const destroy = buffer.destroy.bind(buffer);
     let destroyed = false;
     buffer.destroy = () => {

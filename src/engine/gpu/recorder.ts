@@ -99,6 +99,11 @@ export class Recorder {
   }
 
   dispatch(spec: DispatchSpec): void {
+    for (const b of spec.bindings) {
+      if (b && 'shape' in b && b.parts) {
+        throw new Error(`${spec.label}: ${b.label} [${b.shape.join(', ')}] is split across ${b.parts.length} buffers (larger than one binding); only the embedding lookup reads split tables`);
+      }
+    }
     let uniformOffset = -1;
     let uniformSize = 0;
     if (spec.params) {

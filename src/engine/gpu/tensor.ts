@@ -11,6 +11,10 @@ export interface Tensor {
   /** Byte offset into `buffer`, a multiple of minStorageBufferOffsetAlignment (256). */
   readonly byteOffset: number;
   readonly label: string;
+  /** A table larger than one binding, split by rows (gpu-weights.ts): the row blocks in order, each
+   * a tensor of its own. `buffer` and `byteOffset` are then the first block's, and only kernels that
+   * read split tables (embedding) accept such a tensor; binding it whole is refused (recorder.ts). */
+  readonly parts?: readonly Tensor[];
 }
 
 export function numel(shape: readonly number[]): number {

@@ -21,6 +21,7 @@ export interface EmbeddingOptions {
  * Int32Array of non-negative ids written there reads the same). Returns [count / length, length, C]
  * with positions, else [count, C]. Ids past the table read its last row: callers check ids on the
  * CPU (see ClipTextEncoder.encode); the clamp only keeps a bad id from reading out of bounds.
+ * A table with `parts` (split by rows across buffers, gpu-weights.ts) is read block by block.
  */
 export function embedding(rec: Recorder, ids: Binding, count: number, table: Tensor, opts: EmbeddingOptions = {}): Tensor {
   if (table.shape.length !== 2) throw new Error(`embedding: table must be [vocab, C], got [${table.shape.join(', ')}] (${table.label})`);
@@ -36,15 +37,24 @@ export function embedding(rec: Recorder, ids: Binding, count: number, table: Ten
   const shape = positions ? [count / length, length, channels] : [count, channels];
   const out = rec.alloc(shape, opts.label ?? `embedding(${table.label})`);
   const entry = positions ? 'gather_add_position' : 'gather';
-  const constants: Record<string, number> = { TOKENS_F16: table.dtype === 'f16' ? 1 : 0 };
-  if (positions) constants.POSITIONS_F16 = positions.dtype === 'f16' ? 1 : 0;
-  rec.dispatch({
-    label: `${entry}:${out.label}`,
-    pipeline: rec.gpu.pipeline('embedding', wgsl, entry, constants),
-    params: params().u32(count * channels, channels, length, vocab),
-    bindings: [ids, table, positions ?? null, out],
-    workgroups: grid1d(Math.ceil((count * channels) / WORKGROUP)),
-  });
+  // A table split by rows across buffers (larger than one binding): one pass per row block, each
+  // writing the tokens whose ids fall in its rows.
+  let firstRow = 0;
+  for (const block of table.parts ?? [table]) {
+    if (block.shape.length !== 2 || block.shape[1] !== channels) throw new Error(`embedding: row block [${block.shape.join(', ')}] of ${table.label} is not [rows, ${channels}]`);
+    const rows = block.shape[0];
+    const constants: Record<string, number> = { TOKENS_F16: block.dtype === 'f16' ? 1 : 0 };
+    if (positions) constants.POSITIONS_F16 = positions.dtype === 'f16' ? 1 : 0;
+    rec.dispatch({
+      label: `${entry}:${out.label}${table.parts ? `:rows ${firstRow}..${firstRow + rows}` : ''}`,
+      pipeline: rec.gpu.pipeline('embedding', wgsl, entry, constants),
+      params: params().u32(count * channels, channels, length, vocab, firstRow, rows),
+      bindings: [ids, block, positions ?? null, out],
+      workgroups: grid1d(Math.ceil((count * channels) / WORKGROUP)),
+    });
+    firstRow += rows;
+  }
+  if (firstRow !== vocab) throw new Error(`embedding: the row blocks of ${table.label} hold ${firstRow} rows, the table ${vocab}`);
   return out;
 }
 

@@ -19,6 +19,7 @@ import { listedModelFolder, type ModelFolder } from '../weights/model-folder';
 import { WebGpuBackend, type BackendLoader, type DenoisingBackend } from './backend';
 import { denoise, throwIfAborted, type Embeddings } from './denoise';
 import { latentPreview } from './latent-preview';
+import { assertFits, estimateMemory, folderFitRequest, type MemoryEstimate } from './memory-fit';
 import { gaussianNoise } from './noise';
 import type { GenerateProgress, GenerateRequest, GenerateResult, ModelDefaults, ModelInfo, RgbaImage } from './pipeline-types';
 import { CFG_RANGE, SAMPLER_NAMES, STEP_RANGE } from './pipeline-types';
@@ -72,9 +73,19 @@ export class DiffusionPipeline {
     this.decodeRunner = new DecodeRunner(gpu, decoder, 'decode');
   }
 
-  /** Loads a diffusers pipeline folder; `backend` runs its text encoder and UNet (default: our WGSL engine). */
-  static async load(gpu: GpuContext, folder: ModelFolder, onProgress?: LoadProgress, opts: { backend?: BackendLoader } = {}): Promise<DiffusionPipeline> {
+  /** GPU memory the folder's model would take at `width`×`height` (default: its own size) with
+   * `batch` images per UNet call (default: 2 with CFG), from its configs alone: for the page to show
+   * before anything is downloaded or allocated (memory-fit.ts). */
+  static async estimateMemory(folder: ModelFolder, opts: { width?: number; height?: number; batch?: number } = {}): Promise<MemoryEstimate> {
+    return estimateMemory(await folderFitRequest(folder, opts));
+  }
+
+  /** Loads a diffusers pipeline folder; `backend` runs its text encoder and UNet (default: our WGSL
+   * engine). Refuses before allocating when the model at its size does not fit this GPU's buffers or
+   * `memoryBudgetBytes` (memory-fit.ts), with the numbers and a smaller size that fits. */
+  static async load(gpu: GpuContext, folder: ModelFolder, onProgress?: LoadProgress, opts: { backend?: BackendLoader; memoryBudgetBytes?: number } = {}): Promise<DiffusionPipeline> {
     const index = await folder.readJson<ModelIndex>('model_index.json');
+    if (!opts.backend) assertFits(await folderFitRequest(folder), { maxStorageBufferBindingSize: gpu.limits.maxStorageBufferBindingSize, maxBufferSize: gpu.limits.maxBufferSize, budgetBytes: opts.memoryBudgetBytes }, folder.name);
     const lab = index.attention_lab ?? {};
     if (lab.files !== undefined) {
       if (!Array.isArray(lab.files) || !lab.files.every((f) => typeof f === 'string')) throw new Error(`${folder.name}/model_index.json: attention_lab.files must be a list of paths`);

@@ -61,13 +61,10 @@ const MAX_SKIPPED_BYTES = 2 ** 20;
 /** Wait for the queue after this many bytes of writeBuffer, so staging copies do not pile up. */
 const BYTES_BETWEEN_WAITS = 256 * 2 ** 20;
 
-interface Placement {
+interface Placement extends WeightSlot {
   info: SafetensorsTensorInfo;
   /** The key after `prefix` is stripped. */
   name: string;
-  bufferIndex: number;
-  byteOffset: number;
-  dtype: TensorDType;
 }
 
 /** Reads the safetensors file `source` and uploads the float tensors it keeps into packed GPU
@@ -93,15 +90,22 @@ export async function loadWeights(gpu: GpuContext, source: ByteSource, options: 
     for (const b of buffers) b.destroy();
     throw e;
   }
-  const tensors = new Map<string, Tensor>(
-    placements.map((p) => [p.name, { buffer: buffers[p.bufferIndex], byteOffset: p.byteOffset, shape: p.info.shape, dtype: p.dtype, label: p.name }]),
-  );
+  const tensors = new Map<string, Tensor>(placements.map((p) => [p.name, placedTensor(p, buffers)]));
   return new GpuWeightStore(source.name, prefix, tensors, buffers, nonFinite);
+}
+
+export interface WeightSlot {
+  bufferIndex: number;
+  byteOffset: number;
+  dtype: TensorDType;
+  /** A tensor larger than one buffer is split by rows (its first dimension): where each block of
+   * `rows` rows goes, in order. bufferIndex and byteOffset are then the first block's. */
+  blocks?: { bufferIndex: number; byteOffset: number; rows: number }[];
 }
 
 export interface WeightBufferPlan {
   /** Where each tensor goes and as what, in the order they were given. */
-  slots: { bufferIndex: number; byteOffset: number; dtype: TensorDType }[];
+  slots: WeightSlot[];
   bufferSizes: number[];
 }
 
@@ -120,19 +124,10 @@ export function planWeightBuffers(
 ): WeightBufferPlan {
   const capacity = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize, MAX_WEIGHT_BUFFER_BYTES, options.maxBufferBytes ?? Infinity);
   const alignment = limits.minStorageBufferOffsetAlignment;
-  const slots: WeightBufferPlan['slots'] = [];
+  const slots: WeightSlot[] = [];
   const bufferSizes: number[] = [];
   let used = Infinity; // forces a first buffer
-  for (const t of tensors) {
-    const dtype = storedDType(t, options.storage);
-    const bytes = byteSize(t.shape, dtype);
-    if (bytes > capacity) {
-      throw new GpuError(
-        'limits',
-        `${options.file ?? 'weights'}: tensor "${t.name}" ${shapeString(t.shape)} takes ${formatBytes(bytes)} as ${dtype}, ` +
-          `more than the largest weight buffer this GPU allows (${formatBytes(capacity)})`,
-      );
-    }
+  const place = (bytes: number) => {
     let byteOffset = align(used, alignment);
     if (byteOffset + bytes > capacity) {
       bufferSizes.push(0);
@@ -140,7 +135,35 @@ export function planWeightBuffers(
     }
     used = byteOffset + bytes;
     bufferSizes[bufferSizes.length - 1] = used;
-    slots.push({ bufferIndex: bufferSizes.length - 1, byteOffset, dtype });
+    return { bufferIndex: bufferSizes.length - 1, byteOffset };
+  };
+  for (const t of tensors) {
+    const dtype = storedDType(t, options.storage);
+    const bytes = byteSize(t.shape, dtype);
+    if (bytes <= capacity) {
+      slots.push({ ...place(bytes), dtype });
+      continue;
+    }
+    // Larger than one buffer (CLIP's 49408×768 token table is 152 MB in f32): split by rows, each
+    // block starting on a whole u32 word (f16 pairs), in buffers of their own.
+    const rowValues = numel(t.shape.slice(1));
+    let rowsPerBlock = Math.floor(capacity / byteSize([rowValues], dtype));
+    if (dtype === 'f16' && rowValues % 2 === 1) rowsPerBlock -= rowsPerBlock % 2;
+    if (t.shape.length < 2 || rowsPerBlock < 1) {
+      throw new GpuError(
+        'limits',
+        `${options.file ?? 'weights'}: tensor "${t.name}" ${shapeString(t.shape)} takes ${formatBytes(bytes)} as ${dtype}, ` +
+          `more than the largest weight buffer this GPU allows (${formatBytes(capacity)}), and ${t.shape.length < 2 ? 'it has no rows to split it by' : 'one of its rows alone is larger'}`,
+      );
+    }
+    const blocks: NonNullable<WeightSlot['blocks']> = [];
+    for (let row = 0; row < t.shape[0]; row += rowsPerBlock) {
+      const rows = Math.min(rowsPerBlock, t.shape[0] - row);
+      used = Infinity; // a buffer of its own
+      blocks.push({ ...place(byteSize([rows * rowValues], dtype)), rows });
+    }
+    used = Infinity;
+    slots.push({ bufferIndex: blocks[0].bufferIndex, byteOffset: blocks[0].byteOffset, dtype, blocks });
   }
   return { slots, bufferSizes };
 }
@@ -174,7 +197,15 @@ async function upload(gpu: GpuContext, source: ByteSource, placements: Placement
       const stored = encodeTensor(bytes.subarray(p.info.begin - begin, p.info.end - begin), p, source.name);
       const bad = countNonFinite(stored, p.dtype, numel(p.info.shape));
       if (bad > 0) nonFinite.set(p.name, bad);
-      if (stored.byteLength > 0) gpu.write(buffers[p.bufferIndex], stored, p.byteOffset);
+      if (p.blocks) {
+        // Row blocks start on whole u32 words (planWeightBuffers), so each is a slice of the encoded bytes.
+        const all = new Uint8Array(stored.buffer, stored.byteOffset, stored.byteLength);
+        let row = 0;
+        for (const b of p.blocks) {
+          gpu.write(buffers[b.bufferIndex], all.subarray(rowStart(p, row), Math.min(all.length, rowStart(p, row + b.rows))), b.byteOffset);
+          row += b.rows;
+        }
+      } else if (stored.byteLength > 0) gpu.write(buffers[p.bufferIndex], stored, p.byteOffset);
       sinceWait += stored.byteLength;
       loaded += p.info.end - p.info.begin;
     }
@@ -202,6 +233,24 @@ export function countNonFinite(stored: ArrayBufferView, dtype: TensorDType, coun
   const halves = new Uint16Array(aligned.buffer, aligned.byteOffset, count);
   for (let i = 0; i < count; i++) if ((halves[i] & 0x7c00) === 0x7c00) bad++;
   return bad;
+}
+
+/** Where row `row` of a placed tensor starts among its encoded bytes. */
+function rowStart(p: Placement, row: number): number {
+  return byteSize([row * numel(p.info.shape.slice(1))], p.dtype);
+}
+
+/** A placed tensor as the kernels see it; a split one carries its row blocks as `parts`. */
+function placedTensor(p: Placement, buffers: GPUBuffer[]): Tensor {
+  const whole = { buffer: buffers[p.bufferIndex], byteOffset: p.byteOffset, shape: p.info.shape, dtype: p.dtype, label: p.name };
+  if (!p.blocks) return whole;
+  let row = 0;
+  const parts = p.blocks.map((b) => {
+    const part: Tensor = { buffer: buffers[b.bufferIndex], byteOffset: b.byteOffset, shape: [b.rows, ...p.info.shape.slice(1)], dtype: p.dtype, label: `${p.name}[rows ${row}..${row + b.rows}]` };
+    row += b.rows;
+    return part;
+  });
+  return { ...whole, parts };
 }
 
 /** One tensor's file bytes as the bytes its GPU slot holds. gpu.write pads an odd number of halves
