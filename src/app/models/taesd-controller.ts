@@ -47,6 +47,8 @@ export async function afterModelReady(): Promise<void> {
     const cached = key ? (await refreshCache())?.models.find((m) => m.key === key && m.complete && m.role === 'taesd') : undefined;
     if (cached) await openTaesd({ kind: 'cached', key: cached.key }, cached.label, { quiet: true });
   }
+  // The worker says whether the new model takes the TAESD right after 'ready': hear it first.
+  await new Promise((resolve) => setTimeout(resolve, 0));
   const { settings, model } = useApp.getState();
   if (settings.decoder !== 'taesd' || model.taesd.state?.attached || model.taesd.loading || model.taesd.needed) return;
   const message = `This link decodes with TAESD (fast), which is not loaded here: the VAE renders meanwhile. Load ${DEFAULT_TAESD_HUB_ID} (for SD 1.x and 2.x) or your own TAESD under Fast decoder.`;

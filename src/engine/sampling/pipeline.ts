@@ -150,6 +150,9 @@ export class DiffusionPipeline {
    */
   setFastDecoder(decoder: TaesdDecoder | undefined): void {
     const channels = this.decoder.latentChannels;
+    if (decoder && this.decoder instanceof IdentityDecoder) {
+      throw new Error(`${this.info.name} works in pixel space: it has no latents for a TAESD to decode. Load a latent model (Stable Diffusion) first`);
+    }
     if (decoder && decoder.latentChannels !== channels) {
       throw new Error(`This TAESD decodes ${decoder.latentChannels}-channel latents, but ${this.info.name} makes ${channels}-channel latents: load the TAESD made for this model's family (madebyollin/taesd for SD 1.x and 2.x)`);
     }
