@@ -73,6 +73,7 @@ export function ImageView() {
             onChange={(e) => setSplit(Number(e.target.value))}
           />
         )}
+        <NonFiniteWarning />
         <figcaption className="render-status">
           <RenderStatus />
           <SaveImage />
@@ -84,6 +85,21 @@ export function ImageView() {
       {compare && neutral && <p className="hint">All multipliers are at 1, so before and after are the same image. Move a slider to see the difference.</p>}
       {compare && !neutral && !baseline && <p className="hint">Rendering the “before” image…</p>}
     </section>
+  );
+}
+
+/** Says so where the image (or the preview forming) holds NaN or ±Infinity: its pixels are then
+ * meaningless, often one flat colour, and should never pass for a picture. */
+function NonFiniteWarning() {
+  const shown = useApp((s) => s.shown);
+  const render = useApp((s) => s.render);
+  const forming = render.busy && render.preview ? render.nonFiniteFromStep : undefined;
+  const step = forming ?? (render.busy && render.preview ? undefined : shown?.nonFiniteFromStep);
+  if (step === undefined) return null;
+  return (
+    <p className="image-warning" role="alert" data-testid="non-finite">
+      {forming !== undefined ? 'The picture forming has' : 'The image has'} non-finite values (NaN or Infinity) from step {step}, so what it shows is not a real picture; try lower multipliers or CFG.
+    </p>
   );
 }
 

@@ -156,10 +156,10 @@ async function run(p: Pipeline, job: RenderJob, signal: AbortSignal): Promise<vo
   try {
     const result = await p.generate(job.request, {
       signal,
-      onProgress: ({ step, steps, preview }) => post({ type: 'progress', id: job.id, step, steps, preview }),
+      onProgress: ({ step, steps, preview, nonFiniteFromStep }) => post({ type: 'progress', id: job.id, step, steps, preview, nonFiniteFromStep }),
     });
     if (signal.aborted) post({ type: 'dropped', id: job.id, lane: job.lane });
-    else post({ type: 'result', id: job.id, lane: job.lane, image: result.image, ms: result.ms, msPerStep: result.msPerStep });
+    else post({ type: 'result', id: job.id, lane: job.lane, image: result.image, ms: result.ms, msPerStep: result.msPerStep, nonFiniteFromStep: result.nonFiniteFromStep });
   } catch (e) {
     if (lost) return;
     if (signal.aborted) post({ type: 'dropped', id: job.id, lane: job.lane });

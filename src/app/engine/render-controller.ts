@@ -127,6 +127,7 @@ function onReady(info: ModelInfo, details: ModelDetails, loadMs: number): void {
     settings = { ...settings, target: 'all' };
   }
   useApp.setState({ settings, engine: { ...useApp.getState().engine, phase: 'ready', info, loadMs, loadFraction: 1, loadWhat: 'Ready' } });
+  if (info.warnings?.length) notifyLoadWarnings(info);
   if (switched) {
     liveSentKey = undefined;
     baselineSentKey = undefined;
@@ -145,6 +146,13 @@ function onReady(info: ModelInfo, details: ModelDetails, loadMs: number): void {
     baselineSentKey = undefined;
     useApp.getState().notify(notice ?? 'The GPU device is back; rendering again.', 'info');
   }
+}
+
+/** What `npm run check-model` would warn about the model just loaded, in one notice. */
+function notifyLoadWarnings(info: ModelInfo): void {
+  const warnings = info.warnings ?? [];
+  const more = warnings.length > 3 ? ` (and ${warnings.length - 3} more tensors)` : '';
+  useApp.getState().notify(`${info.name} has broken weights: ${warnings.slice(0, 3).join('; ')}${more}. Load another copy of the model, or check its files with npm run check-model.`, 'warning');
 }
 
 /** The image size rounded to what `info`'s model takes, with a notice when it changes. */
@@ -178,8 +186,9 @@ function sync(): void {
     useApp.setState({ render: { wantedKey: key, busy: true, step: 0, steps: live.steps } });
     client
       .render('live', live, {
-        onProgress: (step, steps, preview) => {
-          if (liveSentKey === key && !useApp.getState().render.cancelled) useApp.setState({ render: { wantedKey: key, busy: true, step, steps, preview: preview ?? useApp.getState().render.preview } });
+        onProgress: (step, steps, preview, nonFiniteFromStep) => {
+          const render = useApp.getState().render;
+          if (liveSentKey === key && !render.cancelled) useApp.setState({ render: { wantedKey: key, busy: true, step, steps, preview: preview ?? render.preview, nonFiniteFromStep: nonFiniteFromStep ?? render.nonFiniteFromStep } });
         },
       })
       .then((outcome) => showLive(key, outcome), (e: unknown) => renderFailed(key, e));

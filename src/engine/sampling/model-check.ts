@@ -9,7 +9,7 @@ import { checkUNetWeights, expectedUNetWeights } from '../nn/unet-weights';
 import { parseVaeConfig, type AutoencoderKLConfig } from '../nn/vae-decoder';
 import type { ByteSource } from '../weights/byte-source';
 import { parseJsonFile, subFolder, type ModelFolder } from '../weights/model-folder';
-import { parseSafetensorsHeader, type SafetensorsHeader, type SafetensorsTensorInfo } from '../weights/safetensors';
+import { nonFiniteTensorWarning, parseSafetensorsHeader, type SafetensorsHeader, type SafetensorsTensorInfo } from '../weights/safetensors';
 import { parseSchedulerConfig } from './schedulers';
 
 export interface CheckResult {
@@ -41,7 +41,7 @@ export async function checkSafetensors(source: ByteSource, options: { scanValues
   const warnings: string[] = [];
   if (options.scanValues ?? true) {
     for (const [name, count] of await nonFiniteTensors(source, header)) {
-      warnings.push(`${source.name}: tensor "${name}" holds ${count} non-finite value${count === 1 ? '' : 's'} (NaN or Infinity); images made with it will be broken`);
+      warnings.push(nonFiniteTensorWarning(source.name, name, count));
     }
   }
   return { header, warnings };

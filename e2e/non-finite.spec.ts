@@ -1,0 +1,58 @@
+// A model with broken weights, as a person's download could be: the load names the tensor, as
+// `npm run check-model` does, and the image it makes is said to be non-finite, never shown as a
+// flat picture in silence. And the requests a load makes: each file once, none it does not have.
+import { fixturePipelineFiles } from '../tests/support/fixture-pipeline';
+import { FAST, SLOW_TEST_MS, waitForImage } from './helpers';
+import { expect, test } from './test-model';
+
+test.describe.configure({ timeout: SLOW_TEST_MS });
+
+/** The fixture UNet with `tensor` (f32) set to NaN. */
+function unetWithNaN(tensor: string): Buffer {
+  const bytes = Buffer.from(fixturePipelineFiles()['unet/diffusion_pytorch_model.safetensors'] as Uint8Array);
+  const headerLength = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, { dtype: string; data_offsets: [number, number] }>;
+  const { dtype, data_offsets: [begin, end] } = header[tensor];
+  if (dtype !== 'F32') throw new Error(`${tensor} is ${dtype}, expected F32`);
+  for (let at = 8 + headerLength + begin; at < 8 + headerLength + end; at += 4) bytes.writeFloatLE(NaN, at);
+  return bytes;
+}
+
+test('a model with NaN weights is named when it loads, and its image says it is broken', async ({ page }) => {
+  await page.route('**/models/emoji-64/unet/diffusion_pytorch_model.safetensors', (route) => route.fulfill({ status: 200, body: unetWithNaN('conv_out.bias'), contentType: 'application/octet-stream' }));
+  await page.goto(`/?${FAST}&seed=5`);
+  const notices = page.getByTestId('notices');
+  await expect(notices).toContainText('has broken weights');
+  await expect(notices).toContainText('tensor "conv_out.bias" holds 4 non-finite values (NaN or Infinity)');
+  await waitForImage(page);
+  await expect(page.getByTestId('non-finite')).toHaveText(/^The image has non-finite values \(NaN or Infinity\) from step 1, .*try lower multipliers or CFG\.$/);
+});
+
+test('a clean model shows no such warning, and its load asks for each file once and for none it lacks', async ({ page }) => {
+  const requests: string[] = [];
+  const failed: string[] = [];
+  page.on('request', (request) => {
+    const path = new URL(request.url()).pathname;
+    if (path.startsWith('/models/')) requests.push(path);
+  });
+  page.on('response', async (response) => {
+    const path = new URL(response.url()).pathname;
+    const type = response.headers()['content-type'] ?? '';
+    if (path.startsWith('/models/') && (!response.ok() || type.includes('text/html'))) failed.push(`${path}: ${response.status()} ${type}`);
+  });
+  page.on('requestfailed', (request) => {
+    const path = new URL(request.url()).pathname;
+    if (path.startsWith('/models/')) failed.push(`${path}: ${request.failure()?.errorText}`);
+  });
+  await page.goto(`/?${FAST}&seed=5`);
+  await waitForImage(page);
+  await expect(page.getByTestId('non-finite')).toHaveCount(0);
+  await expect(page.getByTestId('notices')).not.toContainText('broken weights');
+  expect(failed).toEqual([]);
+  const counts = new Map<string, number>();
+  for (const path of requests) counts.set(path, (counts.get(path) ?? 0) + 1);
+  expect([...counts].filter(([, n]) => n > 1), `requests: ${requests.join(', ')}`).toEqual([]);
+  // Every file the model has is asked for at most once; nothing else.
+  const have = new Set(Object.keys(fixturePipelineFiles()).map((file) => `/models/emoji-64/${file}`));
+  expect(requests.filter((path) => !have.has(path))).toEqual([]);
+});
