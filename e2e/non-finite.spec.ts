@@ -7,25 +7,39 @@ import { expect, test } from './test-model';
 
 test.describe.configure({ timeout: SLOW_TEST_MS });
 
-/** The fixture UNet with `tensor` (f32) set to NaN. */
-function unetWithNaN(tensor: string): Buffer {
+/** The fixture UNet with every value of `tensor` (f32) set to `value`. */
+function unetWith(tensor: string, value: number): Buffer {
   const bytes = Buffer.from(fixturePipelineFiles()['unet/diffusion_pytorch_model.safetensors'] as Uint8Array);
   const headerLength = Number(bytes.readBigUInt64LE(0));
   const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, { dtype: string; data_offsets: [number, number] }>;
   const { dtype, data_offsets: [begin, end] } = header[tensor];
   if (dtype !== 'F32') throw new Error(`${tensor} is ${dtype}, expected F32`);
-  for (let at = 8 + headerLength + begin; at < 8 + headerLength + end; at += 4) bytes.writeFloatLE(NaN, at);
+  for (let at = 8 + headerLength + begin; at < 8 + headerLength + end; at += 4) bytes.writeFloatLE(value, at);
   return bytes;
 }
 
+const UNET = '**/models/emoji-64/unet/diffusion_pytorch_model.safetensors';
+
 test('a model with NaN weights is named when it loads, and its image says it is broken', async ({ page }) => {
-  await page.route('**/models/emoji-64/unet/diffusion_pytorch_model.safetensors', (route) => route.fulfill({ status: 200, body: unetWithNaN('conv_out.bias'), contentType: 'application/octet-stream' }));
-  await page.goto(`/?${FAST}&seed=5`);
+  await page.route(UNET, (route) => route.fulfill({ status: 200, body: unetWith('conv_out.bias', NaN), contentType: 'application/octet-stream' }));
+  // Four steps: the previews of the slow steps carry the flag too.
+  await page.goto('/?steps=4&cfg=1&seed=5');
   const notices = page.getByTestId('notices');
   await expect(notices).toContainText('has broken weights');
   await expect(notices).toContainText('tensor "conv_out.bias" holds 4 non-finite values (NaN or Infinity)');
+  await expect(page.getByTestId('non-finite')).toContainText('The picture forming has non-finite values (NaN or Infinity) from step 1');
   await waitForImage(page);
-  await expect(page.getByTestId('non-finite')).toHaveText(/^The image has non-finite values \(NaN or Infinity\) from step 1, .*try lower multipliers or CFG\.$/);
+  await expect(page.getByTestId('non-finite')).toHaveText(/^The image has non-finite values \(NaN or Infinity\) from step 1, .*the model’s weights hold such values/);
+});
+
+test('values that overflow while sampling, from finite weights, say to lower the multipliers or CFG', async ({ page }) => {
+  // A bias of 3e38 is finite in the file; the sampler's step takes it past float32's range, as
+  // multipliers at 10 with a high CFG can.
+  await page.route(UNET, (route) => route.fulfill({ status: 200, body: unetWith('conv_out.bias', 3e38), contentType: 'application/octet-stream' }));
+  await page.goto(`/?${FAST}&seed=5`);
+  await waitForImage(page);
+  await expect(page.getByTestId('non-finite')).toHaveText(/^The image has non-finite values \(NaN or Infinity\) from step 1, so it is not a real picture; try lower multipliers or CFG\.$/);
+  await expect(page.getByTestId('notices')).not.toContainText('broken weights');
 });
 
 test('a clean model shows no such warning, and its load asks for each file once and for none it lacks', async ({ page }) => {

@@ -93,12 +93,15 @@ export function ImageView() {
 function NonFiniteWarning() {
   const shown = useApp((s) => s.shown);
   const render = useApp((s) => s.render);
+  const brokenWeights = useApp((s) => !!s.engine.info?.warnings?.length);
   const forming = render.busy && render.preview ? render.nonFiniteFromStep : undefined;
   const step = forming ?? (render.busy && render.preview ? undefined : shown?.nonFiniteFromStep);
   if (step === undefined) return null;
+  // Broken weights break every image; otherwise the settings pushed values past float32's range.
+  const remedy = brokenWeights ? ': the model’s weights hold such values (see the notice above), so no setting will fix it.' : '; try lower multipliers or CFG.';
   return (
     <p className="image-warning" role="alert" data-testid="non-finite">
-      {forming !== undefined ? 'The picture forming has' : 'The image has'} non-finite values (NaN or Infinity) from step {step}, so what it shows is not a real picture; try lower multipliers or CFG.
+      {forming !== undefined ? 'The picture forming has' : 'The image has'} non-finite values (NaN or Infinity) from step {step}, so it is not a real picture{remedy}
     </p>
   );
 }
