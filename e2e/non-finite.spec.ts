@@ -2,7 +2,7 @@
 // `npm run check-model` does, and the image it makes is said to be non-finite, never shown as a
 // flat picture in silence. And the requests a load makes: each file once, none it does not have.
 import { fixturePipelineFiles } from '../tests/support/fixture-pipeline';
-import { FAST, SLOW_TEST_MS, waitForImage } from './helpers';
+import { FAST, RENDER_WAIT_MS, SLOW_TEST_MS, waitForImage } from './helpers';
 import { expect, test } from './test-model';
 
 test.describe.configure({ timeout: SLOW_TEST_MS });
@@ -36,10 +36,13 @@ test('values that overflow while sampling, from finite weights, say to lower the
   // A bias of 3e38 is finite in the file; the sampler's step takes it past float32's range, as
   // multipliers at 10 with a high CFG can.
   await page.route(UNET, (route) => route.fulfill({ status: 200, body: unetWith('conv_out.bias', 3e38), contentType: 'application/octet-stream' }));
-  await page.goto(`/?${FAST}&seed=5`);
+  await page.goto(`/?${FAST}&seed=5&xy=seed:5,6;none`);
   await waitForImage(page);
   await expect(page.getByTestId('non-finite')).toHaveText(/^The image has non-finite values \(NaN or Infinity\) from step 1, so it is not a real picture; try lower multipliers or CFG\.$/);
   await expect(page.getByTestId('notices')).not.toContainText('broken weights');
+  // The XY plot's cells are pictures too: the broken ones are named under the grid.
+  await expect(page.getByTestId('xy-status')).toHaveAttribute('data-status', 'done', { timeout: RENDER_WAIT_MS });
+  await expect(page.getByTestId('xy-non-finite')).toHaveText('2 cells have non-finite values (NaN or Infinity), so they are not real pictures: Seed 5; Seed 6. Try lower multipliers or CFG.');
 });
 
 test('a clean model shows no such warning, and its load asks for each file once and for none it lacks', async ({ page }) => {

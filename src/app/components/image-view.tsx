@@ -94,9 +94,18 @@ function NonFiniteWarning() {
   const shown = useApp((s) => s.shown);
   const render = useApp((s) => s.render);
   const brokenWeights = useApp((s) => !!s.engine.info?.warnings?.length);
+  // The "before" image of the comparison, where it is shown.
+  const before = useApp((s) => (s.settings.compare && !(isNeutral(s.settings.self) && isNeutral(s.settings.cross)) ? s.baseline?.nonFiniteFromStep : undefined));
   const forming = render.busy && render.preview ? render.nonFiniteFromStep : undefined;
   const step = forming ?? (render.busy && render.preview ? undefined : shown?.nonFiniteFromStep);
-  if (step === undefined) return null;
+  if (step === undefined && before === undefined) return null;
+  if (step === undefined) {
+    return (
+      <p className="image-warning" role="alert" data-testid="non-finite">
+        The “before” image has non-finite values (NaN or Infinity) from step {before}, so it is not a real picture; {brokenWeights ? 'the model’s weights hold such values (see the notice above).' : 'try a lower CFG.'}
+      </p>
+    );
+  }
   // Broken weights break every image; otherwise the settings pushed values past float32's range.
   const remedy = brokenWeights ? ': the model’s weights hold such values (see the notice above), so no setting will fix it.' : '; try lower multipliers or CFG.';
   return (

@@ -7,7 +7,7 @@ import { attachModels } from '../models/model-controller';
 import { isValidTarget, roundToMultiple, siteInTarget, toGenerateRequest, withModelDefaults, type SettingKey } from '../state/settings-schema';
 import { useApp, type AppError, type ShownImage } from '../state/store';
 import { startUrlSync } from '../state/url-sync';
-import { cellRequest, type Axis } from '../state/xy-axes';
+import { axisName, cellRequest, formatAxisValue, type Axis } from '../state/xy-axes';
 import { EngineClient, RenderError, type RenderOutcome } from './engine-client';
 import type { ModelDetails } from './model-loader';
 import { browserInfo, noAdapterHelp, noWebGpuHelp, softwareAdapterHelp } from './webgpu-help';
@@ -262,7 +262,7 @@ export async function runXYPlot(x: Axis, y: Axis): Promise<void> {
   const setXY = (patch: Partial<ReturnType<typeof useApp.getState>['xy']>) => {
     if (run === gridRun) useApp.setState({ xy: { ...useApp.getState().xy, ...patch } });
   };
-  setXY({ status: 'running', x, y, cells: new Array(total).fill(undefined), done: 0, total, settings, message: undefined });
+  setXY({ status: 'running', x, y, cells: new Array(total).fill(undefined), done: 0, total, settings, message: undefined, nonFinite: [] });
   const sites = engine.info.sites;
   for (let row = 0; row < ys.length; row++) {
     for (let col = 0; col < xs.length; col++) {
@@ -283,9 +283,12 @@ export async function runXYPlot(x: Axis, y: Axis): Promise<void> {
         return;
       }
       if (run !== gridRun) return;
-      const cells = [...useApp.getState().xy.cells];
+      const { cells: before, nonFinite = [] } = useApp.getState().xy;
+      const cells = [...before];
       cells[row * xs.length + col] = outcome.result.image;
-      setXY({ cells, done: useApp.getState().xy.done + 1 });
+      // A broken cell is named under the grid: its flat colour is not what those settings look like.
+      const broken = outcome.result.nonFiniteFromStep === undefined ? nonFinite : [...nonFinite, cell.map(({ axis, value }) => `${axisName(axis.kind)} ${formatAxisValue(axis.kind, value)}`).join(', ')];
+      setXY({ cells, done: useApp.getState().xy.done + 1, nonFinite: broken });
     }
   }
   setXY({ status: 'done' });

@@ -70,6 +70,8 @@ export interface XYPlotState {
   total: number;
   /** The page's settings when the plot started: the grid's shared seed, prompt and the rest. */
   settings?: Settings;
+  /** Cells whose values went NaN or ±Infinity, by their axis values ("Self-attention q ×10, CFG 30"). */
+  nonFinite?: string[];
   message?: string;
 }
 
