@@ -307,6 +307,9 @@ describe('the GPU sampling loop matches the CPU loop', () => {
       const fast = await run({ slowStepMs: Infinity });
       expect(ranges.every((r) => r === undefined)).toBe(true);
       expect(chunked.latents).toEqual(fast.latents);
+      // A first step of unknown length whose first chunk is fast: the rest go in one submit, same bits.
+      model.prepare(2, SIDE, SIDE, []).onGpu!.sampling.stepMs = undefined;
+      expect((await run({ slowStepMs: 0, chunkStepMs: Infinity })).latents).toEqual(fast.latents);
 
       // A slow step's preview carries the non-finite flag as it stands after that step.
       const broken = noise.slice();

@@ -273,11 +273,15 @@ export async function denoiseOnGpu(opts: DenoiseOptions, model: GpuModelCall): P
       const chunks = chunksFor(slow);
       const submitted = performance.now();
       if (chunks > 1) {
-        // Each chunk waited for, and a cancel heard between them; the step is then done.
-        for (const commands of encodeStep(i, readback, chunks)) {
-          gpu.device.queue.submit([commands]);
+        // Each chunk waited for, and a cancel heard between them; the step is then done. A step of
+        // unknown length whose first chunk shows it fast submits the rest at once.
+        const parts = encodeStep(i, readback, chunks);
+        for (let part = 0; part < parts.length; part++) {
+          const fast = part === 1 && (performance.now() - submitted) * parts.length < chunkStepMs;
+          gpu.device.queue.submit(fast ? parts.slice(part) : [parts[part]]);
           await gpu.idle();
           throwIfAborted(opts.signal);
+          if (fast) break;
         }
         const finished = performance.now();
         inFlight.push({ step: i, submitted, done: Promise.resolve(finished), staging: readback ? staging[i % STEPS_IN_FLIGHT] : undefined });
