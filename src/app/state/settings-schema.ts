@@ -5,6 +5,7 @@
 import {
   BACKEND_NAMES,
   CFG_RANGE,
+  DECODER_CHOICES,
   MULTIPLIER_RANGE,
   NEUTRAL_MULTIPLIERS,
   SAMPLER_NAMES,
@@ -13,6 +14,7 @@ import {
   type AttentionMultipliers,
   type AttentionSite,
   type BackendName,
+  type DecoderChoice,
   type GenerateRequest,
   type ModelDefaults,
   type MultiplierRule,
@@ -36,6 +38,8 @@ export interface Settings {
   prediction: PredictionType | '';
   /** What runs the model: our WGSL engine, or its ONNX export on ONNX Runtime Web. */
   backend: BackendName;
+  /** What decodes the final image: the model's VAE, or the TAESD loaded beside it (faster). */
+  decoder: DecoderChoice;
   prompt: string;
   negative: string;
   seed: number;
@@ -78,6 +82,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = {
   height: 64,
   prediction: '',
   backend: 'webgpu',
+  decoder: 'vae',
   // Until the model says its own default prompt (ModelInfo.defaults), the field is empty.
   prompt: '',
   negative: '',
@@ -98,6 +103,7 @@ const PARAM: Record<SettingKey, string> = {
   height: 'h',
   prediction: 'pred',
   backend: 'backend',
+  decoder: 'dec',
   prompt: 'prompt',
   negative: 'neg',
   seed: 'seed',
@@ -180,6 +186,14 @@ export function parseSettings(query: string | URLSearchParams, base: Readonly<Se
       settings.backend = backend as BackendName;
       given.add('backend');
     } else notices.push(`Ignored unknown backend "${short(backend)}": expected ${BACKEND_NAMES.join(' or ')}.`);
+  }
+
+  const decoder = raw('decoder');
+  if (decoder !== null) {
+    if ((DECODER_CHOICES as readonly string[]).includes(decoder)) {
+      settings.decoder = decoder as DecoderChoice;
+      given.add('decoder');
+    } else notices.push(`Ignored unknown decoder "${short(decoder)}": expected ${DECODER_CHOICES.join(' or ')}.`);
   }
 
   for (const key of ['prompt', 'negative'] as const) {
@@ -293,6 +307,7 @@ export function serializeSettings(settings: Readonly<Settings>): string {
   if (settings.prediction) params.set(PARAM.prediction, settings.prediction);
   // Only when it is not our engine: the image is the same on both, so old links stay as they were.
   if (settings.backend !== DEFAULT_SETTINGS.backend) params.set(PARAM.backend, settings.backend);
+  if (settings.decoder !== DEFAULT_SETTINGS.decoder) params.set(PARAM.decoder, settings.decoder);
   params.set(PARAM.prompt, settings.prompt);
   params.set(PARAM.negative, settings.negative);
   params.set(PARAM.seed, String(settings.seed));
@@ -383,6 +398,7 @@ export function toGenerateRequest(settings: Readonly<Settings>, options: { neutr
     width: settings.width,
     height: settings.height,
     rules: options.neutral ? [] : (options.rules ?? settingsRules(settings)),
+    ...(settings.decoder !== DEFAULT_SETTINGS.decoder && { decoder: settings.decoder }),
   };
 }
 
@@ -395,6 +411,7 @@ export function label(key: SettingKey): string {
       height: 'Height',
       prediction: 'Prediction type',
       backend: 'Backend',
+      decoder: 'Decoder',
       prompt: 'Prompt',
       negative: 'Negative prompt',
       seed: 'Seed',
