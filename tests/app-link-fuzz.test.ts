@@ -2,10 +2,11 @@
 // values, repeated keys, unknown keys, broken escapes, long and emoji-heavy prompts. Every one must
 // parse without throwing into settings inside their limits, and the link written from them must
 // read back to the same settings with no notice.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { LIMITS, isValidTarget, parseSettings, serializeSettings, type Settings } from '../src/app/state/settings-schema';
 import { parseModelRef } from '../src/app/models/model-source';
-import { BACKEND_NAMES, SAMPLER_NAMES } from '../src/engine/sampling/pipeline-types';
+import { BACKEND_NAMES, DECODER_CHOICES, SAMPLER_NAMES } from '../src/engine/sampling/pipeline-types';
 import { PREDICTION_TYPES } from '../src/engine/weights/prediction-type';
 
 function random(seed: number): () => number {
@@ -19,7 +20,7 @@ function random(seed: number): () => number {
   };
 }
 
-const KEYS = ['model', 'w', 'h', 'pred', 'backend', 'prompt', 'neg', 'seed', 'steps', 'sampler', 'cfg', 'self', 'cross', 'target', 'compare', 'xy', 'bogus', ''];
+const KEYS = ['model', 'w', 'h', 'pred', 'dec', 'backend', 'prompt', 'neg', 'seed', 'steps', 'sampler', 'cfg', 'self', 'cross', 'target', 'compare', 'xy', 'bogus', ''];
 const SIZES = ['64', '512', '768', '63', '8', '7', '2048', '2056', '4096', '-64', '1e3', '0x40', '64.5', ''];
 const MODELS = ['emoji-64', 'hf:stabilityai/sd-turbo@main', 'hf:a/b@refs/pr/1', 'hf:a/b', 'hf:../b@main', 'hf:a/b@..', 'file:dreamshaper.safetensors@0123456789abcdef', 'folder:my model@0123456789abcdef', 'file:a/b@0123456789abcdef', 'file:x@0123', 'https://example.com/x', '<img src=x>'];
 const PREDICTIONS = [...PREDICTION_TYPES, '', 'sample', 'V_PREDICTION', '__proto__'];
@@ -39,6 +40,7 @@ function randomLink(rand: () => number): string {
     else if (key === 'model') value = pick([...MODELS, ...TEXTS]);
     else if (key === 'pred') value = pick(PREDICTIONS);
     else if (key === 'backend') value = pick([...BACKEND_NAMES, 'cuda', 'WEBGPU', '']);
+    else if (key === 'dec') value = pick([...DECODER_CHOICES, 'TAESD', 'vae2', '']);
     else if (key === 'target') value = pick(['all', 'output', 'input_blocks.4', 'middle_block', 'up_blocks.1', '<b>']);
     else value = pick(TEXTS);
     // Sometimes raw (broken escapes stay broken), usually escaped as a browser would.
@@ -58,6 +60,7 @@ function expectWithinLimits(s: Settings): void {
   expect(parseModelRef(s.model), s.model).toBeDefined();
   expect(['', ...PREDICTION_TYPES]).toContain(s.prediction);
   expect(BACKEND_NAMES).toContain(s.backend);
+  expect(DECODER_CHOICES).toContain(s.decoder);
   for (const text of [s.prompt, s.negative]) {
     expect(text.length).toBeLessThanOrEqual(LIMITS.promptLength);
     expect(text).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/); // no lone surrogate
@@ -65,9 +68,14 @@ function expectWithinLimits(s: Settings): void {
 }
 
 describe('fuzzed links', () => {
-  it('the link keys for the model, its size and prediction type are among those tried', () => {
-    const written = new URLSearchParams(serializeSettings({ ...parseSettings('').settings, prediction: 'v_prediction' }));
-    for (const key of written.keys()) expect(KEYS, key).toContain(key);
+  it('every link key the settings schema writes is among those tried', () => {
+    // The schema's table of URL parameter names, read from its source: a key added there fails here
+    // until the fuzzer tries it.
+    const source = readFileSync(new URL('../src/app/state/settings-schema.ts', import.meta.url), 'utf8');
+    const table = /const PARAM: Record<SettingKey, string> = \{([^}]*)\}/.exec(source)?.[1] ?? '';
+    const params = [...table.matchAll(/:\s*'([^']+)'/g)].map((m) => m[1]);
+    expect(params).toContain('w');
+    for (const key of params) expect(KEYS, key).toContain(key);
   });
 
   it('12,000 links parse into valid settings, and what they show writes a link that reads back the same', () => {
