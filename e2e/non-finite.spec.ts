@@ -1,6 +1,10 @@
 // A model with broken weights, as a person's download could be: the load names the tensor, as
 // `npm run check-model` does, and the image it makes is said to be non-finite, never shown as a
 // flat picture in silence. And the requests a load makes: each file once, none it does not have.
+import { join } from 'node:path';
+import { fixturesDir } from '../scripts/golden/fixtures-dir';
+import { nodeFileSource } from '../src/engine/weights/node-byte-source';
+import { encodeSafetensors, readAllF32 } from '../src/engine/weights/safetensors';
 import { fixturePipelineFiles } from '../tests/support/fixture-pipeline';
 import { FAST, RENDER_WAIT_MS, SLOW_TEST_MS, waitForImage } from './helpers';
 import { expect, test } from './test-model';
@@ -72,4 +76,17 @@ test('a clean model shows no such warning, and its load asks for each file once 
   // Every file the model has is asked for at most once; nothing else.
   const have = new Set(Object.keys(fixturePipelineFiles()).map((file) => `/models/emoji-64/${file}`));
   expect(requests.filter((path) => !have.has(path))).toEqual([]);
+});
+
+test('a TAESD with NaN weights is named when it loads', async ({ page }) => {
+  const dir = join(fixturesDir(), 'taesd-tiny');
+  const weights = await readAllF32(await nodeFileSource(join(dir, 'diffusion_pytorch_model.safetensors')));
+  const tensors = [...weights].map(([name, t]) => ({ name, shape: t.shape, data: name === 'decoder.layers.0.bias' ? t.data.map(() => NaN) : t.data }));
+  await page.goto('/?steps=1&cfg=1');
+  await expect(page.getByTestId('model-name')).toContainText('fixture pipeline', { timeout: 300_000 });
+  await page.getByRole('button', { name: 'Change model…' }).click();
+  const section = page.getByTestId('model-dialog').getByTestId('taesd-section');
+  await section.getByLabel('TAESD file').setInputFiles({ name: 'taesd.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from(encodeSafetensors(tensors)) });
+  await expect(section.getByTestId('taesd-status')).toHaveText('Loaded: taesd.safetensors');
+  await expect(page.getByTestId('notices')).toContainText(/The fast decoder taesd\.safetensors has broken weights: .*tensor "decoder\.layers\.0\.bias" holds \d+ non-finite values/);
 });

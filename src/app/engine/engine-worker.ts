@@ -162,10 +162,12 @@ async function loadTaesd(requestId: number, source: TaesdSource): Promise<void> 
   try {
     const resolved = await resolveTaesd(source, { cache: openCache, onTransfer: (progress) => post({ type: 'transfer-progress', progress }), signal: loading.signal });
     discard = resolved.discardOnFailure;
+    gpu.takeLoadWarnings(); // an earlier failed load's, if any
     decoder = await resolved.load(gpu);
+    const warnings = gpu.takeLoadWarnings();
     pipeline.setFastDecoder(decoder);
     const previous = taesd;
-    taesd = { decoder, details: { ...resolved.details, latentChannels: decoder.latentChannels } };
+    taesd = { decoder, details: { ...resolved.details, latentChannels: decoder.latentChannels, ...(warnings.length && { warnings }) } };
     if (previous) void retireWhenIdle(previous.decoder);
     post({ type: 'taesd', state: { details: taesd.details, attached: true } });
     post({ type: 'reply', requestId, value: { kind: 'taesd', details: taesd.details } });
