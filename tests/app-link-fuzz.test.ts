@@ -2,9 +2,12 @@
 // values, repeated keys, unknown keys, broken escapes, long and emoji-heavy prompts. Every one must
 // parse without throwing into settings inside their limits, and the link written from them must
 // read back to the same settings with no notice.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { LIMITS, isValidTarget, parseSettings, serializeSettings, type Settings } from '../src/app/state/settings-schema';
-import { SAMPLER_NAMES } from '../src/engine/sampling/pipeline-types';
+import { parseModelRef } from '../src/app/models/model-source';
+import { BACKEND_NAMES, DECODER_CHOICES, SAMPLER_NAMES } from '../src/engine/sampling/pipeline-types';
+import { PREDICTION_TYPES } from '../src/engine/weights/prediction-type';
 
 function random(seed: number): () => number {
   let a = seed >>> 0;
@@ -17,7 +20,10 @@ function random(seed: number): () => number {
   };
 }
 
-const KEYS = ['model', 'backend', 'prompt', 'neg', 'seed', 'steps', 'sampler', 'cfg', 'self', 'cross', 'target', 'compare', 'xy', 'bogus', ''];
+const KEYS = ['model', 'w', 'h', 'pred', 'dec', 'backend', 'prompt', 'neg', 'seed', 'steps', 'sampler', 'cfg', 'self', 'cross', 'target', 'compare', 'xy', 'bogus', ''];
+const SIZES = ['64', '512', '768', '63', '8', '7', '2048', '2056', '4096', '-64', '1e3', '0x40', '64.5', ''];
+const MODELS = ['emoji-64', 'hf:stabilityai/sd-turbo@main', 'hf:a/b@refs/pr/1', 'hf:a/b', 'hf:../b@main', 'hf:a/b@..', 'file:dreamshaper.safetensors@0123456789abcdef', 'folder:my model@0123456789abcdef', 'file:a/b@0123456789abcdef', 'file:x@0123', 'https://example.com/x', '<img src=x>'];
+const PREDICTIONS = [...PREDICTION_TYPES, '', 'sample', 'V_PREDICTION', '__proto__'];
 const NUMBERS = ['0', '1', '-1', '1.5', '1e400', '-0', 'NaN', 'Infinity', '0x10', '  7 ', '1,5', '', '99999999999', '4294967296', '2.675'];
 const TEXTS = ['cat', '<script>alert(1)</script>', '%', '%E0%A4%A', '😀'.repeat(300), 'a'.repeat(600), '\u0000\u001f', '👩‍👩‍👧 '.repeat(80), '&amp;', 'é'.normalize('NFD').repeat(300)];
 
@@ -30,6 +36,11 @@ function randomLink(rand: () => number): string {
     if (key === 'self' || key === 'cross') value = Array.from({ length: 1 + Math.floor(rand() * 5) }, () => pick(NUMBERS)).join(',');
     else if (['seed', 'steps', 'cfg', 'compare'].includes(key)) value = pick(NUMBERS);
     else if (key === 'sampler') value = pick([...SAMPLER_NAMES, 'heun', '']);
+    else if (key === 'w' || key === 'h') value = pick([...SIZES, ...NUMBERS]);
+    else if (key === 'model') value = pick([...MODELS, ...TEXTS]);
+    else if (key === 'pred') value = pick(PREDICTIONS);
+    else if (key === 'backend') value = pick([...BACKEND_NAMES, 'cuda', 'WEBGPU', '']);
+    else if (key === 'dec') value = pick([...DECODER_CHOICES, 'TAESD', 'vae2', '']);
     else if (key === 'target') value = pick(['all', 'output', 'input_blocks.4', 'middle_block', 'up_blocks.1', '<b>']);
     else value = pick(TEXTS);
     // Sometimes raw (broken escapes stay broken), usually escaped as a browser would.
@@ -45,6 +56,11 @@ function expectWithinLimits(s: Settings): void {
   for (const m of [s.self, s.cross]) for (const v of Object.values(m)) expect(v >= LIMITS.multiplier.min && v <= LIMITS.multiplier.max).toBe(true);
   expect(SAMPLER_NAMES).toContain(s.sampler);
   expect(isValidTarget(s.target)).toBe(true);
+  for (const size of [s.width, s.height]) expect(Number.isInteger(size) && size >= LIMITS.size.min && size <= LIMITS.size.max && size % LIMITS.size.multiple === 0, `size ${size}`).toBe(true);
+  expect(parseModelRef(s.model), s.model).toBeDefined();
+  expect(['', ...PREDICTION_TYPES]).toContain(s.prediction);
+  expect(BACKEND_NAMES).toContain(s.backend);
+  expect(DECODER_CHOICES).toContain(s.decoder);
   for (const text of [s.prompt, s.negative]) {
     expect(text.length).toBeLessThanOrEqual(LIMITS.promptLength);
     expect(text).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/); // no lone surrogate
@@ -52,6 +68,16 @@ function expectWithinLimits(s: Settings): void {
 }
 
 describe('fuzzed links', () => {
+  it('every link key the settings schema writes is among those tried', () => {
+    // The schema's table of URL parameter names, read from its source: a key added there fails here
+    // until the fuzzer tries it.
+    const source = readFileSync(new URL('../src/app/state/settings-schema.ts', import.meta.url), 'utf8');
+    const table = /const PARAM: Record<SettingKey, string> = \{([^}]*)\}/.exec(source)?.[1] ?? '';
+    const params = [...table.matchAll(/:\s*'([^']+)'/g)].map((m) => m[1]);
+    expect(params).toContain('w');
+    for (const key of params) expect(KEYS, key).toContain(key);
+  });
+
   it('12,000 links parse into valid settings, and what they show writes a link that reads back the same', () => {
     for (let n = 0; n < 12_000; n++) {
       const link = randomLink(random(n + 1));

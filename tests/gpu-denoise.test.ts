@@ -19,7 +19,7 @@ const SIDE = 8;
 /** A "UNet" whose output is FACTOR times its input: a plan of one kernel on the GPU, a map on the CPU.
  * With `keepCalls`, one call per size serves every run (the buffers it keeps between runs too), as
  * the WGSL UNet's recorded calls do. */
-async function standInModel(keepCalls = false): Promise<{ model: NoisePredictor; destroy: () => void }> {
+async function standInModel(keepCalls = false, dispatches = 1): Promise<{ model: NoisePredictor; destroy: () => void }> {
   const gpu = await testGpu();
   const made: { destroy(): void }[] = [];
   const calls = new Map<string, PreparedPrediction>();
@@ -38,13 +38,14 @@ async function standInModel(keepCalls = false): Promise<{ model: NoisePredictor;
       const output = tensor('output', [batch, CHANNELS, height, width]);
       const timesteps = tensor('timesteps', [batch]);
       const rec = new Recorder(gpu, 'stand-in model');
-      scale(rec, sample, FACTOR, output);
+      // More than one dispatch (the same one again) lets a slow step be split into chunks.
+      for (let d = 0; d < dispatches; d++) scale(rec, sample, FACTOR, output);
       const plan = rec.finish();
       const sampling = new SamplingBuffers(gpu);
       made.push(plan, sampling);
       const prepared: PreparedPrediction = {
         predict: async (x) => x.map((v) => Math.fround(v * FACTOR)),
-        onGpu: { gpu, sample, timesteps, output, encode: (encoder) => plan.encode(encoder), sampling },
+        onGpu: { gpu, sample, timesteps, output, encode: (encoder, range) => plan.encode(encoder, range), dispatches: plan.steps.length, sampling },
       };
       calls.set(key, prepared);
       return prepared;
@@ -257,6 +258,73 @@ describe('the GPU sampling loop matches the CPU loop', () => {
       expect(fast.seen.slice(0, 4).some((s) => s.ahead > 0)).toBe(true);
       expect(fast.latents).toEqual(slow.latents);
       expect(relError(fast.latents, cpu.latents)).toBeLessThan(1e-5);
+    } finally {
+      destroy();
+    }
+  });
+
+  it('submits slow steps in chunks of the UNet, hears a cancel between them, and gives the same bits', async () => {
+    const { model, destroy } = await standInModel(true, 6);
+    const size = CHANNELS * SIDE * SIDE;
+    const noise = randn(size, rng(9));
+    // The UNet's dispatch ranges as encoded; `onRange` may cancel partway.
+    let ranges: ({ from: number; to: number } | undefined)[] = [];
+    let onRange = () => {};
+    const counting: NoisePredictor = {
+      inChannels: model.inChannels,
+      prepare(...args) {
+        const prepared = model.prepare(...args);
+        const onGpu = prepared.onGpu!;
+        return { ...prepared, onGpu: { ...onGpu, encode: (encoder: GPUCommandEncoder, range?: { from: number; to: number }) => (ranges.push(range), onRange(), onGpu.encode(encoder, range)) } };
+      },
+    };
+    const run = (opts: { slowStepMs: number; chunkStepMs?: number; noise?: Float32Array; signal?: AbortSignal; onStep?: (step: number, bad?: number) => void }) => {
+      ranges = [];
+      return denoise({
+        model: counting,
+        scheduler: createScheduler('dpmpp2m', parseSchedulerConfig(SD), 4),
+        noise: opts.noise ?? noise,
+        height: SIDE,
+        width: SIDE,
+        cond: new Float32Array(4),
+        uncond: new Float32Array(4),
+        guidance: 3,
+        stepReadback: { predOriginal: true, onlySlowSteps: true },
+        slowStepMs: opts.slowStepMs,
+        chunkStepMs: opts.chunkStepMs,
+        signal: opts.signal,
+        onStep: (step, _latents, _x0, bad) => opts.onStep?.(step, bad),
+      });
+    };
+    try {
+      // The first run's steps are of unknown length: the first is split into every dispatch; the
+      // others, slower than chunkStepMs 0, into at least two. Every dispatch is encoded once per step.
+      const chunked = await run({ slowStepMs: 0, chunkStepMs: 0 });
+      const perStep = ranges.slice(0, -1); // the last is the next run's first step, encoded ahead whole
+      expect(perStep.slice(0, 6)).toEqual([0, 1, 2, 3, 4, 5].map((from) => ({ from, to: from + 1 })));
+      expect(perStep.every((r) => r !== undefined)).toBe(true);
+      expect(perStep.reduce((sum, r) => sum + r!.to - r!.from, 0)).toBe(4 * 6);
+      const fast = await run({ slowStepMs: Infinity });
+      expect(ranges.every((r) => r === undefined)).toBe(true);
+      expect(chunked.latents).toEqual(fast.latents);
+      // A first step of unknown length whose first chunk is fast: the rest go in one submit, same bits.
+      model.prepare(2, SIDE, SIDE, []).onGpu!.sampling.stepMs = undefined;
+      expect((await run({ slowStepMs: 0, chunkStepMs: Infinity })).latents).toEqual(fast.latents);
+
+      // A slow step's preview carries the non-finite flag as it stands after that step.
+      const broken = noise.slice();
+      broken[3] = Infinity;
+      const flags: (number | undefined)[] = [];
+      expect((await run({ slowStepMs: 0, chunkStepMs: 0, noise: broken, onStep: (_, bad) => void flags.push(bad) })).nonFiniteStep).toBe(0);
+      expect(flags).toEqual([0, 0, 0, 0]);
+
+      // A cancel during a chunk stops the step before its next chunk and before it is reported.
+      const controller = new AbortController();
+      const reported: number[] = [];
+      onRange = () => void (ranges.length === 2 && controller.abort());
+      await expect(run({ slowStepMs: 0, chunkStepMs: 0, signal: controller.signal, onStep: (step) => void reported.push(step) })).rejects.toThrow(/cancelled/);
+      expect(ranges.length).toBe(2);
+      expect(reported).toEqual([]);
     } finally {
       destroy();
     }

@@ -6,7 +6,7 @@ import { numel, tensorBytes, type Tensor } from '../src/engine/gpu/tensor';
 import { bytesSource, type ByteSource } from '../src/engine/weights/byte-source';
 import { loadWeights, planWeightBuffers, storedDType, uploadTensor, type GpuWeightStore, type WeightStorage } from '../src/engine/weights/gpu-weights';
 import { nodeFileSource } from '../src/engine/weights/node-byte-source';
-import { encodeSafetensors, readAllF32 } from '../src/engine/weights/safetensors';
+import { encodeSafetensors, nonFiniteTensorWarning, readAllF32 } from '../src/engine/weights/safetensors';
 import { testGpu } from './support/gpu';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -246,8 +246,15 @@ describe('non-finite weights are named as they upload', () => {
       { name: 'bf16.weight', dtype: 'BF16', shape: [1, 2], data: bf16(NaN, 2) },
       { name: 'big.weight', shape: [1, 2], data: new Float32Array([1e6, 1]) },
     ]);
+    gpu.takeLoadWarnings();
     const auto = await loadWeights(gpu, bytesSource('broken.safetensors', file));
     expect(Object.fromEntries(auto.nonFinite)).toEqual({ 'f32.weight': 3, 'f32.bias': 1, 'f16.weight': 2, 'bf16.weight': 1 });
+    // The model's loader takes them as warnings, worded as npm run check-model words them.
+    const warnings = gpu.takeLoadWarnings();
+    expect(warnings).toHaveLength(4);
+    expect(warnings).toContain(nonFiniteTensorWarning('broken.safetensors', 'f32.weight', 3));
+    expect(warnings[0]).toBe('broken.safetensors: tensor "f32.weight" holds 3 non-finite values (NaN or Infinity); images made with it will be broken');
+    expect(gpu.takeLoadWarnings()).toEqual([]);
     auto.destroy();
     // Rounded to f16, 1e6 becomes Infinity: the stored weights are what counts.
     const halves = await loadWeights(gpu, bytesSource('broken.safetensors', file), { storage: 'f16' });

@@ -2,12 +2,16 @@
 // user's downloads could reach the checker and the loaders. Every case must end in a result: a
 // clear one-line error that names the file, or a pass (with warnings for NaN weights); never an
 // uncaught exception, a hang, or memory out of proportion to the file.
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { fixturesDir } from '../scripts/golden/fixtures-dir';
-import { checkJsonFile, checkSafetensors, runCheck, type CheckResult } from '../src/engine/sampling/model-check';
+import { checkJsonFile, checkSafetensorsFile, runCheck, type CheckResult } from '../src/engine/sampling/model-check';
 import { bytesSource } from '../src/engine/weights/byte-source';
+import { encodeSafetensors } from '../src/engine/weights/safetensors';
 
 /** mulberry32: a small seeded generator, so every failure can be replayed by its case number. */
 function random(seed: number): () => number {
@@ -125,7 +129,7 @@ describe('broken model files get a clear result', () => {
       const m = mutate(base, rand);
       const file = `case-${n}-${m.kind}.safetensors`;
       const started = performance.now();
-      const result = await runCheck(file, async () => (await checkSafetensors(bytesSource(file, m.bytes))).warnings);
+      const result = await runCheck(file, () => checkSafetensorsFile(bytesSource(file, m.bytes)));
       const ms = performance.now() - started;
       expect(ms, `case ${n} (${m.kind}) took ${ms} ms`).toBeLessThan(CASE_MS);
       expectClear(result, file);
@@ -196,4 +200,66 @@ describe('broken configs and tokenizers get a clear result', () => {
       expect(result.error!.startsWith(name)).toBe(true);
     }
   });
+});
+
+describe('check-model reads single-file checkpoints as the playground does', () => {
+  const sd2Dir = fileURLToPath(new URL('fixtures/sd2-single-file-tiny/', import.meta.url));
+  const sd2Bytes = new Uint8Array(readFileSync(join(sd2Dir, 'model.safetensors')));
+  const json = (file: string) => JSON.parse(readFileSync(join(sd2Dir, file), 'utf8')) as Record<string, unknown>;
+  const config = { unet: json('config.json'), textEncoder: json('text_encoder/config.json'), vae: json('vae/config.json') };
+  const check = (name: string, bytes: Uint8Array, options: Parameters<typeof checkSafetensorsFile>[1] = {}) => runCheck(name, () => checkSafetensorsFile(bytesSource(name, bytes), options));
+  const tiny = (names: string[]) => encodeSafetensors(names.map((name) => ({ name, shape: [2], data: new Float32Array(2) })));
+
+  it('an SD 2.x file with its configs passes; NaN in it is named by its own tensor name', async () => {
+    expect(await check('sd2.safetensors', sd2Bytes, { config })).toEqual({ path: 'sd2.safetensors', ok: true, warnings: [] });
+    const { length, json: header } = headerOf(sd2Bytes);
+    const name = 'model.diffusion_model.out.2.bias';
+    const broken = sd2Bytes.slice();
+    const at = 8 + length + header[name].data_offsets[0];
+    broken[at] = 0x00;
+    broken[at + 1] = 0x7e; // an f16 NaN
+    expect(header[name].dtype).toBe('F16');
+    const result = await check('sd2.safetensors', broken, { config });
+    expect(result.ok).toBe(true);
+    expect(result.warnings).toEqual([`sd2.safetensors: tensor "${name}" holds 1 non-finite value (NaN or Infinity); images made with it will be broken`]);
+  });
+
+  it('a config its shapes cannot tell is asked for, naming the file and the field', async () => {
+    const result = await check('sd2.safetensors', sd2Bytes);
+    expect(result.ok).toBe(false);
+    expect(result.error).toMatch(/^sd2\.safetensors: UNet config: norm_num_groups = 32 does not divide block_out_channels 16/);
+  });
+
+  it('SDXL, LoRA, inpainting and pickle files are refused with what was found', async () => {
+    const cases: [string, Uint8Array, RegExp][] = [
+      ['xl.safetensors', tiny(['conditioner.embedders.1.model.ln_final.weight', 'model.diffusion_model.input_blocks.0.0.weight']), /^xl\.safetensors: an SDXL checkpoint \("conditioner\.embedders\.1\.model\.ln_final\.weight"\)/],
+      ['lora.safetensors', tiny(['lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight']), /^lora\.safetensors: a LoRA file \(keys like "lora_unet_down_blocks_0_attentions_0_proj_in\.lora_down\.weight"\)/],
+      ['inpaint.safetensors', encodeSafetensors([{ name: 'model.diffusion_model.input_blocks.0.0.weight', shape: [320, 9, 3, 3], data: new Float32Array(320 * 9 * 9) }]), /^inpaint\.safetensors: an inpainting UNet \(9 input channels/],
+      ['model.ckpt', sd2Bytes, /^model\.ckpt: a \.ckpt file is a PyTorch pickle checkpoint/],
+      ['zipped.safetensors', Uint8Array.from([0x50, 0x4b, 0x03, 0x04, 0, 0, 0, 0, 1, 2]), /^zipped\.safetensors: not a safetensors file: it is a ZIP archive/],
+    ];
+    for (const [name, bytes, message] of cases) {
+      const result = await check(name, bytes);
+      expect(result.ok, name).toBe(false);
+      expect(result.error).toMatch(message);
+    }
+    // A diffusers component's weights are not a checkpoint: checked as plain safetensors.
+    expect((await check('unet.safetensors', read('unet-sd15-tiny/diffusion_pytorch_model.safetensors'))).ok).toBe(true);
+  });
+
+  it('npm run check-model prints one JSON line per path and exits 1 when one is broken', () => {
+    const lora = join(tmpdir(), `check-model-lora-${process.pid}.safetensors`);
+    writeFileSync(lora, tiny(['lora_te_text_model_encoder_layers_0_mlp_fc1.lora_up.weight']));
+    const run = spawnSync(process.execPath, [fileURLToPath(new URL('../node_modules/vite-node/dist/cli.mjs', import.meta.url)), 'scripts/check-model.ts', '--', '--config-dir', sd2Dir, join(sd2Dir, 'model.safetensors'), lora], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      encoding: 'utf8',
+    });
+    rmSync(lora, { force: true });
+    const lines = run.stdout.trim().split('\n').map((line) => JSON.parse(line) as CheckResult);
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toEqual({ path: join(sd2Dir, 'model.safetensors'), ok: true, warnings: [] });
+    expect(lines[1].ok).toBe(false);
+    expect(lines[1].error).toMatch(/^check-model-lora-\d+\.safetensors: a LoRA file \(keys like "lora_te_text_model_encoder_layers_0_mlp_fc1\.lora_up\.weight"\)/);
+    expect(run.status).toBe(1);
+  }, 120_000);
 });

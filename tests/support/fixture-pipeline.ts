@@ -48,8 +48,8 @@ export function fixturePipelineFiles(): Record<string, Uint8Array | string> {
     vae: ['diffusers', 'AutoencoderKL'],
     attention_lab: { name: 'fixture pipeline', defaults: { sampler: 'euler', steps: 2, cfg: 5 } },
   };
-  return {
-    'model_index.json': JSON.stringify(modelIndex),
+  const files: Record<string, Uint8Array | string> = {
+    'model_index.json': '',
     'scheduler/scheduler_config.json': JSON.stringify(scheduler),
     'tokenizer/tokenizer.json': JSON.stringify(tokenizer),
     'tokenizer/tokenizer_config.json': JSON.stringify({ pad_token: '[PAD]', unk_token: '[UNK]' }),
@@ -60,4 +60,7 @@ export function fixturePipelineFiles(): Record<string, Uint8Array | string> {
     'vae/config.json': read('vae-kl-tiny', 'config.json'),
     'vae/diffusion_pytorch_model.safetensors': read('vae-kl-tiny', 'diffusion_pytorch_model.safetensors'),
   };
+  // As the shipped model does: its file list, so nothing it lacks is asked for.
+  files['model_index.json'] = JSON.stringify({ ...modelIndex, attention_lab: { ...modelIndex.attention_lab, files: Object.keys(files) } });
+  return files;
 }

@@ -73,6 +73,7 @@ export function ImageView() {
             onChange={(e) => setSplit(Number(e.target.value))}
           />
         )}
+        <NonFiniteWarning />
         <figcaption className="render-status">
           <RenderStatus />
           <SaveImage />
@@ -84,6 +85,33 @@ export function ImageView() {
       {compare && neutral && <p className="hint">All multipliers are at 1, so before and after are the same image. Move a slider to see the difference.</p>}
       {compare && !neutral && !baseline && <p className="hint">Rendering the “before” image…</p>}
     </section>
+  );
+}
+
+/** Says so where the image (or the preview forming) holds NaN or ±Infinity: its pixels are then
+ * meaningless, often one flat colour, and should never pass for a picture. */
+function NonFiniteWarning() {
+  const shown = useApp((s) => s.shown);
+  const render = useApp((s) => s.render);
+  const brokenWeights = useApp((s) => !!s.engine.info?.warnings?.length);
+  // The "before" image of the comparison, where it is shown.
+  const before = useApp((s) => (s.settings.compare && !(isNeutral(s.settings.self) && isNeutral(s.settings.cross)) ? s.baseline?.nonFiniteFromStep : undefined));
+  const forming = render.busy && render.preview ? render.nonFiniteFromStep : undefined;
+  const step = forming ?? (render.busy && render.preview ? undefined : shown?.nonFiniteFromStep);
+  if (step === undefined && before === undefined) return null;
+  if (step === undefined) {
+    return (
+      <p className="image-warning" role="alert" data-testid="non-finite">
+        The “before” image has non-finite values (NaN or Infinity) from step {before}, so it is not a real picture; {brokenWeights ? 'the model’s weights hold such values (see the notice above).' : 'try a lower CFG.'}
+      </p>
+    );
+  }
+  // Broken weights break every image; otherwise the settings pushed values past float32's range.
+  const remedy = brokenWeights ? ': the model’s weights hold such values (see the notice above), so no setting will fix it.' : '; try lower multipliers or CFG.';
+  return (
+    <p className="image-warning" role="alert" data-testid="non-finite">
+      {forming !== undefined ? 'The picture forming has' : 'The image has'} non-finite values (NaN or Infinity) from step {step}, so it is not a real picture{remedy}
+    </p>
   );
 }
 

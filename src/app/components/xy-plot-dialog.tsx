@@ -123,6 +123,12 @@ export function XYPlotDialog({ open, onClose }: { open: boolean; onClose(): void
         )}
       </div>
       {!ready && <p className="hint">The model is not ready yet.</p>}
+      {!!xy.nonFinite?.length && (
+        <p className="image-warning" role="alert" data-testid="xy-non-finite">
+          {plural(xy.nonFinite.length, 'cell')} {xy.nonFinite.length === 1 ? 'has' : 'have'} non-finite values (NaN or Infinity), so {xy.nonFinite.length === 1 ? 'it is' : 'they are'} not real pictures: {xy.nonFinite.slice(0, 4).join('; ')}
+          {xy.nonFinite.length > 4 ? ` and ${xy.nonFinite.length - 4} more` : ''}. {info?.warnings?.length ? 'The model’s weights hold such values (see the notice).' : 'Try lower multipliers or CFG.'}
+        </p>
+      )}
       <div className="xy-canvas-wrap">{xy.status !== 'idle' && <canvas ref={canvas} role="img" aria-label="XY plot grid" className="xy-canvas" />}</div>
     </ModalDialog>
   );

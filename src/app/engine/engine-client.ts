@@ -13,6 +13,8 @@ export interface RenderResult {
   image: RgbaImage;
   ms: number;
   msPerStep: number;
+  /** The image is broken (NaN or ±Infinity) from this sampling step on (1-based). */
+  nonFiniteFromStep?: number;
 }
 
 /** A render either finishes or is dropped (a newer request of its lane replaced it, or cancel). */
@@ -20,7 +22,7 @@ export type RenderOutcome = { status: 'done'; result: RenderResult } | { status:
 
 export interface RenderCallbacks {
   onStart?: () => void;
-  onProgress?: (step: number, steps: number, preview?: RgbaImage) => void;
+  onProgress?: (step: number, steps: number, preview?: RgbaImage, nonFiniteFromStep?: number) => void;
 }
 
 export class RenderError extends Error {
@@ -210,11 +212,11 @@ export class EngineClient {
         this.pending.get(message.id)?.onStart?.();
         break;
       case 'progress':
-        this.pending.get(message.id)?.onProgress?.(message.step, message.steps, message.preview);
+        this.pending.get(message.id)?.onProgress?.(message.step, message.steps, message.preview, message.nonFiniteFromStep);
         break;
       case 'result': {
         const p = this.take(message.id);
-        p?.resolve({ status: 'done', result: { image: message.image, ms: message.ms, msPerStep: message.msPerStep } });
+        p?.resolve({ status: 'done', result: { image: message.image, ms: message.ms, msPerStep: message.msPerStep, nonFiniteFromStep: message.nonFiniteFromStep } });
         break;
       }
       case 'dropped':

@@ -162,10 +162,12 @@ async function loadTaesd(requestId: number, source: TaesdSource): Promise<void> 
   try {
     const resolved = await resolveTaesd(source, { cache: openCache, onTransfer: (progress) => post({ type: 'transfer-progress', progress }), signal: loading.signal });
     discard = resolved.discardOnFailure;
+    gpu.takeLoadWarnings(); // an earlier failed load's, if any
     decoder = await resolved.load(gpu);
+    const warnings = gpu.takeLoadWarnings();
     pipeline.setFastDecoder(decoder);
     const previous = taesd;
-    taesd = { decoder, details: { ...resolved.details, latentChannels: decoder.latentChannels } };
+    taesd = { decoder, details: { ...resolved.details, latentChannels: decoder.latentChannels, ...(warnings.length && { warnings }) } };
     if (previous) void retireWhenIdle(previous.decoder);
     post({ type: 'taesd', state: { details: taesd.details, attached: true } });
     post({ type: 'reply', requestId, value: { kind: 'taesd', details: taesd.details } });
@@ -214,10 +216,10 @@ async function run(p: Pipeline, job: RenderJob, signal: AbortSignal): Promise<vo
     const request = job.request.decoder === 'taesd' && !p.hasFastDecoder ? { ...job.request, decoder: undefined } : job.request;
     const result = await p.generate(request, {
       signal,
-      onProgress: ({ step, steps, preview }) => post({ type: 'progress', id: job.id, step, steps, preview }),
+      onProgress: ({ step, steps, preview, nonFiniteFromStep }) => post({ type: 'progress', id: job.id, step, steps, preview, nonFiniteFromStep }),
     });
     if (signal.aborted) post({ type: 'dropped', id: job.id, lane: job.lane });
-    else post({ type: 'result', id: job.id, lane: job.lane, image: result.image, ms: result.ms, msPerStep: result.msPerStep });
+    else post({ type: 'result', id: job.id, lane: job.lane, image: result.image, ms: result.ms, msPerStep: result.msPerStep, nonFiniteFromStep: result.nonFiniteFromStep });
   } catch (e) {
     if (lost) return;
     if (signal.aborted) post({ type: 'dropped', id: job.id, lane: job.lane });

@@ -8,7 +8,7 @@ import { afterModelReady, attachTaesd, onTaesdState } from '../models/taesd-cont
 import { isValidTarget, roundToMultiple, siteInTarget, toGenerateRequest, withModelDefaults, type SettingKey } from '../state/settings-schema';
 import { useApp, type AppError, type ShownImage } from '../state/store';
 import { startUrlSync } from '../state/url-sync';
-import { cellRequest, type Axis } from '../state/xy-axes';
+import { axisName, cellRequest, formatAxisValue, type Axis } from '../state/xy-axes';
 import { EngineClient, RenderError, type RenderOutcome } from './engine-client';
 import type { ModelDetails } from './model-loader';
 import { browserInfo, noAdapterHelp, noWebGpuHelp, softwareAdapterHelp } from './webgpu-help';
@@ -136,6 +136,7 @@ function onReady(info: ModelInfo, details: ModelDetails, loadMs: number): void {
     settings = { ...settings, target: 'all' };
   }
   useApp.setState({ settings, engine: { ...useApp.getState().engine, phase: 'ready', info, loadMs, loadFraction: 1, loadWhat: 'Ready' } });
+  if (info.warnings?.length) notifyLoadWarnings(info);
   void afterModelReady();
   if (switched) {
     liveSentKey = undefined;
@@ -155,6 +156,13 @@ function onReady(info: ModelInfo, details: ModelDetails, loadMs: number): void {
     baselineSentKey = undefined;
     useApp.getState().notify(notice ?? 'The GPU device is back; rendering again.', 'info');
   }
+}
+
+/** What `npm run check-model` would warn about the model just loaded, in one notice. */
+function notifyLoadWarnings(info: ModelInfo): void {
+  const warnings = info.warnings ?? [];
+  const more = warnings.length > 3 ? ` (and ${warnings.length - 3} more tensors)` : '';
+  useApp.getState().notify(`${info.name} has broken weights: ${warnings.slice(0, 3).join('; ')}${more}. Load another copy of the model, or check its files with npm run check-model.`, 'warning');
 }
 
 /** The image size rounded to what `info`'s model takes, with a notice when it changes. */
@@ -188,8 +196,9 @@ function sync(): void {
     useApp.setState({ render: { wantedKey: key, busy: true, step: 0, steps: live.steps } });
     client
       .render('live', live, {
-        onProgress: (step, steps, preview) => {
-          if (liveSentKey === key && !useApp.getState().render.cancelled) useApp.setState({ render: { wantedKey: key, busy: true, step, steps, preview: preview ?? useApp.getState().render.preview } });
+        onProgress: (step, steps, preview, nonFiniteFromStep) => {
+          const render = useApp.getState().render;
+          if (liveSentKey === key && !render.cancelled) useApp.setState({ render: { wantedKey: key, busy: true, step, steps, preview: preview ?? render.preview, nonFiniteFromStep: nonFiniteFromStep ?? render.nonFiniteFromStep } });
         },
       })
       .then((outcome) => showLive(key, outcome), (e: unknown) => renderFailed(key, e));
@@ -263,7 +272,7 @@ export async function runXYPlot(x: Axis, y: Axis): Promise<void> {
   const setXY = (patch: Partial<ReturnType<typeof useApp.getState>['xy']>) => {
     if (run === gridRun) useApp.setState({ xy: { ...useApp.getState().xy, ...patch } });
   };
-  setXY({ status: 'running', x, y, cells: new Array(total).fill(undefined), done: 0, total, settings, message: undefined });
+  setXY({ status: 'running', x, y, cells: new Array(total).fill(undefined), done: 0, total, settings, message: undefined, nonFinite: [] });
   const sites = engine.info.sites;
   for (let row = 0; row < ys.length; row++) {
     for (let col = 0; col < xs.length; col++) {
@@ -284,9 +293,12 @@ export async function runXYPlot(x: Axis, y: Axis): Promise<void> {
         return;
       }
       if (run !== gridRun) return;
-      const cells = [...useApp.getState().xy.cells];
+      const { cells: before, nonFinite = [] } = useApp.getState().xy;
+      const cells = [...before];
       cells[row * xs.length + col] = outcome.result.image;
-      setXY({ cells, done: useApp.getState().xy.done + 1 });
+      // A broken cell is named under the grid: its flat colour is not what those settings look like.
+      const broken = outcome.result.nonFiniteFromStep === undefined ? nonFinite : [...nonFinite, cell.map(({ axis, value }) => `${axisName(axis.kind)} ${formatAxisValue(axis.kind, value)}`).join(', ')];
+      setXY({ cells, done: useApp.getState().xy.done + 1, nonFinite: broken });
     }
   }
   setXY({ status: 'done' });

@@ -49,8 +49,10 @@ export type FromWorker =
   /** The answer to a request that carried `requestId`. */
   | { type: 'reply'; requestId: number; value?: WorkerReply; error?: string }
   | { type: 'started'; id: number; lane: Lane }
-  | { type: 'progress'; id: number; step: number; steps: number; preview?: RgbaImage }
-  | { type: 'result'; id: number; lane: Lane; image: RgbaImage; ms: number; msPerStep: number }
+  /** `nonFiniteFromStep`: the values went NaN or ±Infinity from this step (1-based), seen at a preview. */
+  | { type: 'progress'; id: number; step: number; steps: number; preview?: RgbaImage; nonFiniteFromStep?: number }
+  /** `nonFiniteFromStep`: the image is broken (NaN or ±Infinity) from this sampling step on. */
+  | { type: 'result'; id: number; lane: Lane; image: RgbaImage; ms: number; msPerStep: number; nonFiniteFromStep?: number }
   /** Dropped before it finished: replaced by a newer request of its lane, or cancelled. */
   | { type: 'dropped'; id: number; lane: Lane }
   | { type: 'error'; kind: EngineErrorKind; message: string; id?: number }

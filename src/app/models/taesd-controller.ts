@@ -34,6 +34,10 @@ export function attachTaesd(next: EngineClient): void {
 export function onTaesdState(state: TaesdState): void {
   const before = useApp.getState().model.taesd.state;
   setTaesd({ state, needed: state.attached ? undefined : useApp.getState().model.taesd.needed });
+  const warnings = state.details.warnings ?? [];
+  if (warnings.length && before?.details.ref !== state.details.ref) {
+    useApp.getState().notify(`The fast decoder ${state.details.label} has broken weights: ${warnings.slice(0, 3).join('; ')}${warnings.length > 3 ? ` (and ${warnings.length - 3} more tensors)` : ''}. Its previews and images will not be real pictures; load another copy.`, 'warning');
+  }
   if (!state.attached && state.message && before?.attached !== false) {
     useApp.getState().notify(`The fast decoder ${state.details.label} does not fit this model: ${state.message}. Previews use the quick projection and images the VAE.`, 'warning');
   }

@@ -21,6 +21,8 @@ export interface TaesdDetails {
   label: string;
   key: string;
   latentChannels: number;
+  /** Tensors holding NaN or ±Infinity, found as its weights uploaded (worded as check-model's). */
+  warnings?: string[];
 }
 
 /** What the page knows of the TAESD: loaded, and whether the current model can use it. */

@@ -42,6 +42,8 @@ export interface ShownImage {
   key: string;
   ms: number;
   msPerStep: number;
+  /** The image is broken (NaN or ±Infinity) from this sampling step on (1-based); said beside it. */
+  nonFiniteFromStep?: number;
 }
 
 export interface RenderState {
@@ -52,6 +54,8 @@ export interface RenderState {
   steps: number;
   /** The image as predicted after `step` (cheap for pixel-space models); cleared when the render ends. */
   preview?: RgbaImage;
+  /** The preview's values went non-finite from this step (1-based). */
+  nonFiniteFromStep?: number;
   /** The person stopped this render (Cancel); the image shown is an older one. */
   cancelled?: boolean;
 }
@@ -66,6 +70,8 @@ export interface XYPlotState {
   total: number;
   /** The page's settings when the plot started: the grid's shared seed, prompt and the rest. */
   settings?: Settings;
+  /** Cells whose values went NaN or ±Infinity, by their axis values ("Self-attention q ×10, CFG 30"). */
+  nonFinite?: string[];
   message?: string;
 }
 

@@ -66,12 +66,24 @@ export class GpuContext {
   /** The most live.bytes reached since the context was made or resetPeakBytes(): the benchmark's
    * peak GPU memory (every buffer the engine makes goes through createBuffer). */
   peakBytes = 0;
+  /** Problems found while weights were uploaded (non-finite tensors, by file and name) that do not
+   * stop a load: the model's loader takes them (takeLoadWarnings) to show them. */
+  private loadWarnings: string[] = [];
 
   private constructor(
     readonly device: GPUDevice,
     readonly adapter: AdapterDescription,
     readonly features: ReadonlySet<string>,
   ) {}
+
+  reportLoadWarning(text: string): void {
+    this.loadWarnings.push(text);
+  }
+
+  /** The warnings reported since the last take (loads run one at a time). */
+  takeLoadWarnings(): string[] {
+    return this.loadWarnings.splice(0);
+  }
 
   /** Requests an adapter and device from `gpu` (navigator.gpu in a browser, dawn.node in Node). */
   static async create(gpu: GPU | undefined, options: GpuContextOptions = {}): Promise<GpuContext> {

@@ -79,7 +79,7 @@ export class GpuUNetPredictor implements NoisePredictor {
     let onGpu = this.onGpu.get(call);
     if (!onGpu) {
       const gpu = this.unet.gpu;
-      onGpu = { gpu, sample: call.sample, timesteps: call.timesteps, output: call.output, encode: (encoder) => call.plan.encode(encoder), sampling: new SamplingBuffers(gpu) };
+      onGpu = { gpu, sample: call.sample, timesteps: call.timesteps, output: call.output, encode: (encoder, range) => call.plan.encode(encoder, range), dispatches: call.plan.steps.length, sampling: new SamplingBuffers(gpu) };
       this.onGpu.set(call, onGpu);
     }
     return onGpu;
@@ -107,14 +107,18 @@ export interface DenoiseOptions {
   /** Noise for step i of ancestral samplers (standard normal, the size of `noise`). */
   stepNoise?: (step: number) => Float32Array;
   /** After each step: the new latents and the scheduler's prediction of the clean sample, where
-   * `stepReadback` asks for them (the GPU loop reads back only those; the CPU loop has both). */
-  onStep?: (step: number, latents?: Float32Array, predOriginal?: Float32Array) => void | Promise<void>;
+   * `stepReadback` asks for them (the GPU loop reads back only those; the CPU loop has both), and
+   * with them the first step (0-based) that went non-finite so far, if any. */
+  onStep?: (step: number, latents?: Float32Array, predOriginal?: Float32Array, nonFiniteStep?: number) => void | Promise<void>;
   /** `onlySlowSteps`: read back only after steps slower than `slowStepMs` (previews where a person
    * waits for them; a fast GPU is not held up by read-backs). */
   stepReadback?: { latents?: boolean; predOriginal?: boolean; onlySlowSteps?: boolean };
   /** A step at least this long is slow: the GPU loop waits for it before queuing the next one
    * (progress and previews as it ends), and `onlySlowSteps` read-backs happen. */
   slowStepMs?: number;
+  /** A slow step at least this long (or of unknown length) is submitted in chunks of its UNet's
+   * dispatches, each waited for, so a cancel takes effect within a chunk (GPU loop only). */
+  chunkStepMs?: number;
   /** 'cpu' keeps the scheduler on the CPU even where the model runs on the GPU (tests compare the two). */
   loop?: 'gpu' | 'cpu';
   /** Checked between steps; an aborted signal rejects with an AbortError. */
@@ -187,7 +191,7 @@ export async function denoise(opts: DenoiseOptions): Promise<DenoiseResult> {
     latents = prevSample;
     if (nonFiniteStep === undefined && !(allFinite(latents) && allFinite(predOriginal))) nonFiniteStep = i;
     const shown = !onlySlow || performance.now() - stepStarted >= (opts.slowStepMs ?? SLOW_STEP_MS);
-    await opts.onStep?.(i, shown ? latents : undefined, shown ? predOriginal : undefined);
+    await opts.onStep?.(i, shown ? latents : undefined, shown ? predOriginal : undefined, shown ? nonFiniteStep : undefined);
   }
   return { latents, msPerStep: timesteps.length ? unetMs / timesteps.length : 0, nonFiniteStep };
 }

@@ -4,7 +4,9 @@
 // between steps unless onStep asks for it, and while steps are fast the next step is queued before
 // the previous one ends, so the GPU never waits for the CPU. A slow step (slowStepMs, a CPU adapter
 // or a big model on a small GPU) is waited for before the next is queued: its progress and preview
-// arrive when it ends, not a step later, and a cancel takes effect at the step's end.
+// arrive when it ends, not a step later. A step of a second or more (or of unknown length) is
+// submitted in chunks of its UNet's dispatches, each waited for, so a cancel takes effect within a
+// fraction of a second rather than at the step's end; the dispatches and their order are the same.
 //
 // A run's buffers and its plan of step dispatches stay with the model call (SamplingBuffers) for
 // the next run, and while its last steps run on the GPU it encodes the first step of a next run
@@ -29,7 +31,10 @@ export interface GpuModelCall {
   readonly timesteps: Tensor;
   /** [batch, C, H, W] */
   readonly output: Tensor;
-  encode(encoder: GPUCommandEncoder): void;
+  /** Encodes the call's dispatches, or those of `range` (from, from + 1, ... < to). */
+  encode(encoder: GPUCommandEncoder, range?: { from: number; to: number }): void;
+  /** How many dispatches one call has, for encoding it in chunks. */
+  readonly dispatches?: number;
   /** What sampling runs on this call keep between them; destroyed with the call. */
   readonly sampling: SamplingBuffers;
 }
@@ -53,7 +58,8 @@ export class SamplingBuffers {
     if (this.buffers?.size !== size) {
       this.destroy();
       const tensor = (label: string): Tensor => ({ buffer: this.gpu.createBuffer(`sampling:${label}`, size * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC), shape: [size], dtype: 'f32', byteOffset: 0, label });
-      const staging = Array.from({ length: STEPS_IN_FLIGHT }, (_, s) => this.gpu.device.createBuffer({ label: `sampling:step-readback ${s}`, size: 2 * size * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
+      // The latents, the x0 prediction and the first-bad-step flag of a step.
+      const staging = Array.from({ length: STEPS_IN_FLIGHT }, (_, s) => this.gpu.device.createBuffer({ label: `sampling:step-readback ${s}`, size: 2 * size * 4 + 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
       this.buffers = { size, latents: tensor('latents'), predOriginal: tensor('pred-original'), noise: tensor('step-noise'), staging };
     }
     return this.buffers;
@@ -105,6 +111,11 @@ export class SamplingBuffers {
 
 const WORKGROUP = 256;
 const STEPS_IN_FLIGHT = 2;
+/** Slow steps at least this long are submitted in chunks of about CHUNK_MS of GPU work. */
+const CHUNKED_STEP_MS = 1000;
+const CHUNK_MS = 250;
+/** Chunks for a step of unknown length (a first run): its cancel waits a sixteenth of a step. */
+const UNKNOWN_STEP_CHUNKS = 16;
 /** The clamp bound for "no clipping": float32's largest finite value, not Infinity. */
 const F32_MAX = 3.4028234663852886e38;
 
@@ -175,14 +186,17 @@ export async function denoiseOnGpu(opts: DenoiseOptions, model: GpuModelCall): P
     lastDone = finished;
     let stepLatents: Float32Array | undefined;
     let prediction: Float32Array | undefined;
+    let badStep: number | undefined;
     if (buffer) {
       await buffer.mapAsync(GPUMapMode.READ);
       const range = buffer.getMappedRange();
       if (readLatents) stepLatents = new Float32Array(range.slice(0, bytes));
       if (readPrediction) prediction = new Float32Array(range.slice(bytes, 2 * bytes));
+      const flag = new Uint32Array(range.slice(2 * bytes, 2 * bytes + 4))[0];
+      badStep = flag === ALL_FINITE ? undefined : flag;
       buffer.unmap();
     }
-    await opts.onStep?.(step, stepLatents, prediction);
+    await opts.onStep?.(step, stepLatents, prediction, badStep);
   };
 
   try {
@@ -210,19 +224,35 @@ export async function denoiseOnGpu(opts: DenoiseOptions, model: GpuModelCall): P
     // Step i's commands: its model input, the UNet call, its scheduler step, its read-back copies.
     // They read the timestep, the latents and the noise when they run, from the queue writes
     // before their submit; the multipliers and the context likewise.
-    const encodeStep = (i: number, readback: boolean): GPUCommandBuffer => {
-      const encoder = gpu.device.createCommandEncoder({ label: `sampling step ${i}` });
-      // DPM++ 2M's first step reads no previous x0; zeros keep a run from depending on the one before.
-      if (i === 0) encoder.clearBuffer(predOriginal.buffer);
-      plan.encode(encoder, { from: 2 * i, to: 2 * i + 1 });
-      model.encode(encoder);
-      plan.encode(encoder, { from: 2 * i + 1, to: 2 * i + 2 });
-      const buffer = staging[i % STEPS_IN_FLIGHT];
-      if (buffer && readback) {
-        if (readLatents) encoder.copyBufferToBuffer(latents.buffer, 0, buffer, 0, bytes);
-        if (readPrediction) encoder.copyBufferToBuffer(predOriginal.buffer, 0, buffer, bytes, bytes);
-      }
-      return encoder.finish();
+    // `parts` splits the UNet's dispatches into that many command buffers (a slow step's chunks).
+    const encodeStep = (i: number, readback: boolean, parts = 1): GPUCommandBuffer[] => {
+      const dispatches = model.dispatches ?? 0;
+      const count = dispatches > 1 ? Math.min(parts, dispatches) : 1;
+      return Array.from({ length: count }, (_, part) => {
+        const encoder = gpu.device.createCommandEncoder({ label: `sampling step ${i}${count > 1 ? ` part ${part + 1}/${count}` : ''}` });
+        if (part === 0) {
+          // DPM++ 2M's first step reads no previous x0; zeros keep a run from depending on the one before.
+          if (i === 0) encoder.clearBuffer(predOriginal.buffer);
+          plan.encode(encoder, { from: 2 * i, to: 2 * i + 1 });
+        }
+        model.encode(encoder, count > 1 ? { from: Math.round((part * dispatches) / count), to: Math.round(((part + 1) * dispatches) / count) } : undefined);
+        if (part < count - 1) return encoder.finish();
+        plan.encode(encoder, { from: 2 * i + 1, to: 2 * i + 2 });
+        const buffer = staging[i % STEPS_IN_FLIGHT];
+        if (buffer && readback) {
+          if (readLatents) encoder.copyBufferToBuffer(latents.buffer, 0, buffer, 0, bytes);
+          if (readPrediction) encoder.copyBufferToBuffer(predOriginal.buffer, 0, buffer, bytes, bytes);
+          encoder.copyBufferToBuffer(status.flag.buffer, 0, buffer, 2 * bytes, 4);
+        }
+        return encoder.finish();
+      });
+    };
+    // How many chunks a slow step is submitted in: none for fast steps (queued whole, as before).
+    const chunkStepMs = opts.chunkStepMs ?? CHUNKED_STEP_MS;
+    const chunksFor = (slow: boolean): number => {
+      if (!slow || !model.dispatches) return 1;
+      if (stepMs === undefined) return UNKNOWN_STEP_CHUNKS;
+      return stepMs >= chunkStepMs ? Math.max(2, Math.ceil(stepMs / CHUNK_MS)) : 1;
     };
     const settingsKey = (readback: boolean) => `${planKey}|${readLatents}|${readPrediction}|${readback}`;
     const timestep = new Float32Array(batch);
@@ -239,8 +269,25 @@ export async function denoiseOnGpu(opts: DenoiseOptions, model: GpuModelCall): P
         if (drawn.length !== size) throw new Error(`euler_a: noise has ${drawn.length} values, the sample ${size}`);
         gpu.write(noise.buffer, drawn);
       }
-      gpu.device.queue.submit([(i === 0 && model.sampling.takeFirstStep(settingsKey(readback))) || encodeStep(i, readback)]);
+      const kept = i === 0 ? model.sampling.takeFirstStep(settingsKey(readback)) : undefined;
+      const chunks = chunksFor(slow);
       const submitted = performance.now();
+      if (chunks > 1) {
+        // Each chunk waited for, and a cancel heard between them; the step is then done. A step of
+        // unknown length whose first chunk shows it fast submits the rest at once.
+        const parts = encodeStep(i, readback, chunks);
+        for (let part = 0; part < parts.length; part++) {
+          const fast = part === 1 && (performance.now() - submitted) * parts.length < chunkStepMs;
+          gpu.device.queue.submit(fast ? parts.slice(part) : [parts[part]]);
+          await gpu.idle();
+          throwIfAborted(opts.signal);
+          if (fast) break;
+        }
+        const finished = performance.now();
+        inFlight.push({ step: i, submitted, done: Promise.resolve(finished), staging: readback ? staging[i % STEPS_IN_FLIGHT] : undefined });
+        continue;
+      }
+      gpu.device.queue.submit(kept ? [kept] : encodeStep(i, readback));
       inFlight.push({ step: i, submitted, done: gpu.idle().then(() => performance.now()), staging: readback ? staging[i % STEPS_IN_FLIGHT] : undefined });
     }
     // The flag's read-back, queued behind the last step; mapped while the image is decoded.
@@ -257,7 +304,7 @@ export async function denoiseOnGpu(opts: DenoiseOptions, model: GpuModelCall): P
     const used = opts.useGpuLatents?.({ ...latents, shape: [size / (channels * opts.height * opts.width), channels, opts.height, opts.width] });
     // While the last steps run: the first step of a next run with these settings.
     const readbackFirst = readsBack(isSlow());
-    model.sampling.keepFirstStep(settingsKey(readbackFirst), encodeStep(0, readbackFirst));
+    model.sampling.keepFirstStep(settingsKey(readbackFirst), encodeStep(0, readbackFirst)[0]);
     const settleAll = async () => {
       while (inFlight.length) await settle(inFlight.shift()!);
     };

@@ -8,8 +8,10 @@ import { parseUNetConfig } from '../nn/unet-config';
 import { checkUNetWeights, expectedUNetWeights } from '../nn/unet-weights';
 import { parseVaeConfig, type AutoencoderKLConfig } from '../nn/vae-decoder';
 import type { ByteSource } from '../weights/byte-source';
+import { detectCheckpoint, type CheckpointDetection } from '../weights/checkpoint-detect';
 import { parseJsonFile, subFolder, type ModelFolder } from '../weights/model-folder';
-import { parseSafetensorsHeader, type SafetensorsHeader, type SafetensorsTensorInfo } from '../weights/safetensors';
+import { nonFiniteTensorWarning, parseSafetensorsHeader, type SafetensorsHeader, type SafetensorsTensorInfo } from '../weights/safetensors';
+import { singleFileModelFolder, type SingleFileOptions } from '../weights/single-file';
 import { parseSchedulerConfig } from './schedulers';
 
 export interface CheckResult {
@@ -41,10 +43,30 @@ export async function checkSafetensors(source: ByteSource, options: { scanValues
   const warnings: string[] = [];
   if (options.scanValues ?? true) {
     for (const [name, count] of await nonFiniteTensors(source, header)) {
-      warnings.push(`${source.name}: tensor "${name}" holds ${count} non-finite value${count === 1 ? '' : 's'} (NaN or Infinity); images made with it will be broken`);
+      warnings.push(nonFiniteTensorWarning(source.name, name, count));
     }
   }
   return { header, warnings };
+}
+
+/** A safetensors file by what it holds. A single-file checkpoint (original LDM layout) is refused as
+ * the playground refuses it (SDXL, LoRA, inpainting, …: what was found, by tensor name), or checked
+ * as the diffusers folder the playground reads it as (with `config`'s diffusers configs where its
+ * shapes cannot tell everything, as the loader takes them); any other file by its header and values. */
+export async function checkSafetensorsFile(source: ByteSource, options: { config?: SingleFileOptions['config'] } = {}): Promise<string[]> {
+  const { header } = await checkSafetensors(source, { scanValues: false });
+  const detection = detectCheckpoint(header);
+  if (!isCheckpoint(detection)) return (await checkSafetensors(source)).warnings;
+  if (detection.refusal) throw new Error(detection.refusal);
+  const warnings = [...(await nonFiniteTensors(source, header))].map(([name, count]) => nonFiniteTensorWarning(source.name, name, count));
+  // The values were scanned above under the file's own names; the folder's configs, names and shapes remain.
+  return [...warnings, ...detection.notes.map((note) => `${source.name}: ${note}`), ...(await checkModelFolder(await singleFileModelFolder(source, { config: options.config }), { scanValues: false }))];
+}
+
+/** A file in the checkpoint layout (or one detection names, such as a LoRA or SDXL), rather than a
+ * diffusers component's weights, which hold no UNet under "model.diffusion_model.". */
+function isCheckpoint(d: CheckpointDetection): boolean {
+  return d.found.unet || (d.refusal !== undefined && !d.description.startsWith('no UNet'));
 }
 
 /** Tensors holding NaN or ±Infinity, by their file dtype, read in bounded chunks. */
@@ -109,7 +131,7 @@ export async function checkJsonFile(name: string, text: string): Promise<string[
 
 /** A diffusers pipeline folder: every component's config and weights, and the UNet's weight names
  * and shapes against its config. */
-export async function checkModelFolder(folder: ModelFolder): Promise<string[]> {
+export async function checkModelFolder(folder: ModelFolder, options: { scanValues?: boolean } = {}): Promise<string[]> {
   const warnings: string[] = [];
   await checkJsonFile(`${folder.name}/model_index.json`, await folder.readText('model_index.json'));
   const components: [string, string[]][] = [
@@ -130,7 +152,7 @@ export async function checkModelFolder(folder: ModelFolder): Promise<string[]> {
       if (dir === 'vae') continue;
       throw new Error(`${sub.name}: no weights (.safetensors) found`);
     }
-    const { header, warnings: more } = await checkSafetensors(await sub.open(weightFile));
+    const { header, warnings: more } = await checkSafetensors(await sub.open(weightFile), options);
     warnings.push(...more);
     if (dir === 'unet') {
       const problems = checkUNetWeights(expectedUNetWeights(parseUNetConfig(await sub.readJson('config.json'))), new Map(header.tensors.map((t) => [t.name, t.shape])));

@@ -91,6 +91,8 @@ export interface GenerateProgress {
   step: number;
   steps: number;
   preview?: RgbaImage;
+  /** With a preview: the 1-based step from which the values are NaN or ±Infinity, if they are. */
+  nonFiniteFromStep?: number;
 }
 
 export interface GenerateResult {
@@ -123,4 +125,7 @@ export interface ModelInfo {
   sites: AttentionSite[];
   /** Credits and licenses of the model's weights and data, for the About panel. */
   credits?: string[];
+  /** What loading found wrong without stopping (tensors holding NaN or ±Infinity), worded as
+   * `npm run check-model` words it. */
+  warnings?: string[];
 }

@@ -89,12 +89,13 @@ export class DiffusionPipeline {
    * `memoryBudgetBytes` (memory-fit.ts), with the numbers and a smaller size that fits. */
   static async load(gpu: GpuContext, folder: ModelFolder, onProgress?: LoadProgress, opts: { backend?: BackendLoader; memoryBudgetBytes?: number } = {}): Promise<DiffusionPipeline> {
     const index = await folder.readJson<ModelIndex>('model_index.json');
-    if (!opts.backend) assertFits(await folderFitRequest(folder), { maxStorageBufferBindingSize: gpu.limits.maxStorageBufferBindingSize, maxBufferSize: gpu.limits.maxBufferSize, budgetBytes: opts.memoryBudgetBytes }, folder.name);
     const lab = index.attention_lab ?? {};
+    // The folder's own file list answers "is there a file …" without a request.
     if (lab.files !== undefined) {
       if (!Array.isArray(lab.files) || !lab.files.every((f) => typeof f === 'string')) throw new Error(`${folder.name}/model_index.json: attention_lab.files must be a list of paths`);
       folder = listedModelFolder(folder, lab.files);
     }
+    if (!opts.backend) assertFits(await folderFitRequest(folder), { maxStorageBufferBindingSize: gpu.limits.maxStorageBufferBindingSize, maxBufferSize: gpu.limits.maxBufferSize, budgetBytes: opts.memoryBudgetBytes }, folder.name);
 
     const schedulerConfig = parseSchedulerConfig(await folder.readJson('scheduler/scheduler_config.json'));
     const unetConfig = parseUNetConfig(await folder.readJson('unet/config.json'));
@@ -102,6 +103,7 @@ export class DiffusionPipeline {
     if (vaeClass && vaeClass !== 'AutoencoderTiny' && vaeClass !== 'AutoencoderKL') {
       throw new Error(`${folder.name}/model_index.json: vae class "${vaeClass}" is not supported (AutoencoderKL, AutoencoderTiny, or none for pixel space)`);
     }
+    gpu.takeLoadWarnings(); // a failed load's, if any
     const loadBackend = opts.backend ?? WebGpuBackend.load;
     const backend = await loadBackend({ gpu, folder, unetConfig, clipSkip: lab.clip_skip ?? false, onProgress: (f, what) => onProgress?.(0.9 * f, what) });
     let decoder: ImageDecoder;
@@ -112,6 +114,8 @@ export class DiffusionPipeline {
       else decoder = await VaeDecoder.load(gpu, folder, 'vae', { onProgress: progressSpan(onProgress, 0.9, 1, 'decoder') });
       onProgress?.(1, 'ready');
       const info = DiffusionPipeline.modelInfo(folder, lab, unetConfig, decoder);
+      const warnings = gpu.takeLoadWarnings();
+      if (warnings.length) info.warnings = warnings;
       return new DiffusionPipeline(gpu, info, tokenizer, backend, unetConfig, schedulerConfig, decoder);
     } catch (e) {
       backend.destroy();
@@ -255,9 +259,10 @@ export class DiffusionPipeline {
       // waited for before the next is queued, so nothing runs behind a preview's decode); fast
       // steps read nothing back.
       stepReadback: { predOriginal: !!request.preview, onlySlowSteps: true },
-      onStep: async (step, _latents, predOriginal) => {
+      onStep: async (step, _latents, predOriginal, nonFiniteStep) => {
         const progress: GenerateProgress = { step: step + 1, steps };
         if (request.preview && predOriginal && step + 1 < steps) progress.preview = await this.stepPreview(predOriginal, height, width);
+        if (nonFiniteStep !== undefined) progress.nonFiniteFromStep = nonFiniteStep + 1;
         opts.onProgress?.(progress);
       },
     });

@@ -12,7 +12,7 @@
 import { GpuError, align, type GpuContext } from '../gpu/gpu-context';
 import { byteSize, numel, shapeString, type Tensor, type TensorDType } from '../gpu/tensor';
 import type { ByteSource, ProgressCallback } from './byte-source';
-import { assertFloat, decodeF32, parseSafetensorsHeader, type SafetensorsTensorInfo } from './safetensors';
+import { assertFloat, decodeF32, nonFiniteTensorWarning, parseSafetensorsHeader, type SafetensorsTensorInfo } from './safetensors';
 import type { WeightStore } from './weight-store';
 
 /**
@@ -196,7 +196,10 @@ async function upload(gpu: GpuContext, source: ByteSource, placements: Placement
     for (const p of chunk) {
       const stored = encodeTensor(bytes.subarray(p.info.begin - begin, p.info.end - begin), p, source.name);
       const bad = countNonFinite(stored, p.dtype, numel(p.info.shape));
-      if (bad > 0) nonFinite.set(p.name, bad);
+      if (bad > 0) {
+        nonFinite.set(p.name, bad);
+        gpu.reportLoadWarning(nonFiniteTensorWarning(source.name, p.info.name, bad));
+      }
       if (p.blocks) {
         // Row blocks start on whole u32 words (planWeightBuffers), so each is a slice of the encoded bytes.
         const all = new Uint8Array(stored.buffer, stored.byteOffset, stored.byteLength);

@@ -60,14 +60,27 @@ export function urlModelFolder(baseUrl: string, options: UrlFolderOptions = {}):
     return response;
   }
 
+  // Configs are read by the memory estimate, the loader and each component: fetched once each
+  // (a failed fetch is forgotten, so trying again fetches again).
+  const texts = new Map<string, Promise<string>>();
+  function text(path: string): Promise<string> {
+    let kept = texts.get(path);
+    if (!kept) {
+      kept = get(path).then((response) => response.text());
+      kept.catch(() => texts.delete(path));
+      texts.set(path, kept);
+    }
+    return kept;
+  }
+
   return {
     name: base,
     async has(path) {
       const response = await doFetch(url(path), { method: 'HEAD', signal: options.signal }).catch(() => undefined);
       return !!response?.ok && !(response.headers.get('content-type') ?? '').includes('text/html');
     },
-    readText: async (path) => (await get(path)).text(),
-    readJson: async <T>(path: string) => parseJsonFile<T>(await (await get(path)).text(), url(path)),
+    readText: (path) => text(path),
+    readJson: async <T>(path: string) => parseJsonFile<T>(await text(path), url(path)),
     open: (path, openOptions) => fetchSource(url(path), { fetch: doFetch, signal: options.signal, onProgress: openOptions?.onProgress, name: path }),
   };
 }

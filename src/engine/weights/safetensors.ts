@@ -182,6 +182,11 @@ function otherFormat(prefix: Uint8Array): string | undefined {
   return undefined;
 }
 
+/** The warning for a tensor holding NaN or ±Infinity: check-model prints it, the playground shows it. */
+export function nonFiniteTensorWarning(file: string, tensor: string, count: number): string {
+  return `${file}: tensor "${tensor}" holds ${count} non-finite value${count === 1 ? '' : 's'} (NaN or Infinity); images made with it will be broken`;
+}
+
 /** PyTorch pickle checkpoints: loading them means running their code, so they are refused with a
  * message, whether picked or fetched (every safetensors read passes parseSafetensorsHeader). */
 const PICKLE_EXTENSIONS = /\.(ckpt|bin|pt|pth|pkl|pickle)$/i;
