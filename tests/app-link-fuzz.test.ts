@@ -4,7 +4,7 @@
 // read back to the same settings with no notice.
 import { describe, expect, it } from 'vitest';
 import { LIMITS, isValidTarget, parseSettings, serializeSettings, type Settings } from '../src/app/state/settings-schema';
-import { SAMPLER_NAMES } from '../src/engine/sampling/pipeline-types';
+import { SAMPLER_NAMES } from '../src/engine';
 
 function random(seed: number): () => number {
   let a = seed >>> 0;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { AttentionSite } from '../src/engine/sampling/pipeline-types';
+import type { AttentionSite } from '../src/engine';
 import {
   DEFAULT_SETTINGS,
   parseSettings,

@@ -6,7 +6,7 @@ import type { GpuContext } from '../../src/engine/gpu/gpu-context';
 import { ClipTextEncoder } from '../../src/engine/nn/clip-text';
 import { PromptTokenizer } from '../../src/engine/nn/tokenizer';
 import { DiffusionPipeline } from '../../src/engine/sampling/pipeline';
-import type { GenerateRequest } from '../../src/engine/sampling/pipeline-types';
+import type { GenerateRequest } from '../../src/engine';
 import type { ModelFolder } from '../../src/engine/weights/model-folder';
 import { readAllF32 } from '../../src/engine/weights/safetensors';
 import { compare, type GoldenCheck } from './compare';

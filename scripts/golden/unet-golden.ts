@@ -3,7 +3,7 @@
 // the trajectory after each step).
 import type { GpuContext } from '../../src/engine/gpu/gpu-context';
 import { UNet } from '../../src/engine/nn/unet';
-import type { MultiplierRule } from '../../src/engine/sampling/pipeline-types';
+import type { MultiplierRule } from '../../src/engine';
 import { denoise, GpuUNetPredictor } from '../../src/engine/sampling/denoise';
 import { createScheduler, parseSchedulerConfig, type SchedulerKind } from '../../src/engine/sampling/schedulers';
 import { subFolder, type ModelFolder } from '../../src/engine/weights/model-folder';

@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import type { AttentionSite } from '../../engine/sampling/pipeline-types';
+import type { AttentionSite } from '../../engine';
 import { MULTIPLIER_PARTS, isNeutral, siteInTarget, type Target } from '../state/settings-schema';
 import { useApp } from '../state/store';
 import { MultiplierSlider } from './multiplier-slider';

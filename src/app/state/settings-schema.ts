@@ -19,7 +19,7 @@ import {
   type SamplerName,
   type SiteTarget,
   type UNetPart,
-} from '../../engine/sampling/pipeline-types';
+} from '../../engine';
 import { PREDICTION_TYPES, type PredictionType } from '../../engine/weights/prediction-type';
 import { BUILTIN_MODELS, parseModelRef } from '../models/model-source';
 

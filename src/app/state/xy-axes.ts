@@ -2,7 +2,7 @@
 // "0..2 step 0.5"), and the request of each grid cell. Every cell shares the page's settings,
 // seed included, except what its two axes set.
 
-import type { AttentionSite, GenerateRequest } from '../../engine/sampling/pipeline-types';
+import type { AttentionSite, GenerateRequest } from '../../engine';
 import {
   LIMITS,
   MULTIPLIER_PARTS,

@@ -4,7 +4,7 @@
 // ComfyUI block:   input_blocks.4   (ldm layout: input_blocks.0 is conv_in, then one block per
 //                  resnet(+attention) and one per downsampler; middle_block; output_blocks, one per
 //                  up-block resnet(+attention)(+upsampler))
-import type { AttentionKind, AttentionSite, MultiplierRule, UNetPart } from '../sampling/pipeline-types';
+import type { AttentionKind, AttentionSite, MultiplierRule, UNetPart } from '../api';
 import type { UNetConfig } from './unet-config';
 
 export function enumerateSites(config: UNetConfig): AttentionSite[] {

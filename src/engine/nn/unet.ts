@@ -14,7 +14,7 @@ import { loadWeights } from '../weights/gpu-weights';
 import { parseSafetensorsHeader } from '../weights/safetensors';
 import { firstPresent } from './image-output';
 import { checkUNetWeights, expectedUNetWeights } from './unet-weights';
-import type { AttentionSite, MultiplierRule } from '../sampling/pipeline-types';
+import type { AttentionSite, MultiplierRule } from '../api';
 import { conv2d } from '../kernels/conv2d';
 import { concatChannels, upsampleNearest2x } from '../kernels/layout';
 import { linear } from '../kernels/linear';

@@ -9,7 +9,7 @@ import type { UNetConfig } from '../nn/unet-config';
 import { enumerateSites, multiplierTable } from '../nn/unet-sites';
 import type { BackendLoader, DenoisingBackend } from '../sampling/backend';
 import type { Embeddings, NoisePredictor, PreparedPrediction } from '../sampling/denoise';
-import type { AttentionSite, MultiplierRule } from '../sampling/pipeline-types';
+import type { AttentionSite, MultiplierRule } from '../api';
 import { progressSpan } from '../weights/byte-source';
 import type { ModelFolder } from '../weights/model-folder';
 import { loadOnnxModel, type OnnxWeightManifest } from './onnx-weights';

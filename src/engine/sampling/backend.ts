@@ -12,7 +12,7 @@ import type { UNetConfig } from '../nn/unet-config';
 import { progressSpan, type LoadProgress } from '../weights/byte-source';
 import { subFolder, type ModelFolder } from '../weights/model-folder';
 import { GpuUNetPredictor, type Embeddings, type NoisePredictor } from './denoise';
-import type { BackendName, MultiplierRule } from './pipeline-types';
+import type { BackendName, MultiplierRule } from '../api';
 
 export interface DenoisingBackend {
   readonly name: BackendName;

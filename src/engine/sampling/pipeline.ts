@@ -21,8 +21,8 @@ import { denoise, throwIfAborted, type Embeddings } from './denoise';
 import { latentPreview } from './latent-preview';
 import { assertFits, estimateMemory, folderFitRequest, type MemoryEstimate } from './memory-fit';
 import { gaussianNoise } from './noise';
-import type { GenerateProgress, GenerateRequest, GenerateResult, ModelDefaults, ModelInfo, RgbaImage } from './pipeline-types';
-import { CFG_RANGE, SAMPLER_NAMES, STEP_RANGE } from './pipeline-types';
+import type { GenerateProgress, GenerateRequest, GenerateResult, ModelDefaults, ModelInfo, RgbaImage } from '../api';
+import { CFG_RANGE, SAMPLER_NAMES, STEP_RANGE } from '../api';
 import { createScheduler, parseSchedulerConfig, type SchedulerConfig } from './schedulers';
 
 /** What model_index.json may say beyond diffusers' fields (see public/models/emoji-64). */

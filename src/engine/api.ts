@@ -1,5 +1,6 @@
-// The contract between the app (or a script) and the text-to-image pipeline. Plain data only,
-// so that it crosses the Web Worker boundary with postMessage.
+// The engine's contract with the app (or a script): plain data only, so that it crosses the Web
+// Worker boundary with postMessage. It sits at the engine's root so that every layer may import it
+// (nn/ used to take these types from sampling/, a layer above it).
 
 /** What runs the text encoder and the UNet (backend.ts): our WGSL engine, or ONNX Runtime Web. */
 export type BackendName = 'webgpu' | 'onnxruntime';

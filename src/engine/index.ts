@@ -1,0 +1,4 @@
+// The engine's public API for the page and for scripts: the plain-data contract (api.ts).
+// The pipeline itself (sampling/pipeline.ts) is imported by the worker alone, so the page's bundle
+// does not carry the engine.
+export * from './api';
