@@ -13,6 +13,7 @@ import { PromptTokenizer } from '../nn/tokenizer';
 import type { UNet } from '../nn/unet';
 import { parseUNetConfig, type UNetConfig } from '../nn/unet-config';
 import { enumerateSites } from '../nn/unet-sites';
+import { buildSiteTable } from '../steering/controls';
 import { VaeDecoder } from '../nn/vae-decoder';
 import { progressSpan, type LoadProgress } from '../weights/byte-source';
 import { listedModelFolder, type ModelFolder } from '../weights/model-folder';
@@ -209,7 +210,7 @@ export class DiffusionPipeline {
       return all;
     };
     const noise = opts.noise ?? perSeed(0);
-    this.backend.setMultipliers(request.rules);
+    this.backend.setSiteTable(buildSiteTable(this.backend.sites, request));
 
     const result = await denoise({
       model: this.backend.predictor,
