@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { AttentionSite } from '../src/engine';
 import {
   DEFAULT_SETTINGS,
+  label,
   parseSettings,
   rulesWithOverrides,
   serializeSettings,
@@ -179,5 +180,17 @@ describe('settings to a GenerateRequest', () => {
       { kind: 'attn1', target: { path: sites[2].path }, multipliers: { q: 1, k: 3, v: 1, out: 1 } },
       { kind: 'attn1', target: { path: sites[4].path }, multipliers: { q: 1, k: 3, v: 1, out: 1 } },
     ]);
+  });
+});
+
+describe('steering controls bring their own settings', () => {
+  it('every link field of every control is a setting, with its default, label and parameter', async () => {
+    const { STEERING_CONTROLS } = await import('../src/engine');
+    const query = new URLSearchParams(serializeSettings(DEFAULT_SETTINGS));
+    for (const field of STEERING_CONTROLS.flatMap((c) => c.linkFields)) {
+      expect(DEFAULT_SETTINGS[field.key as keyof Settings]).toEqual(field.default);
+      expect(label(field.key as keyof Settings)).toBe(field.label);
+      expect(query.get(field.param)).toBe(field.write(field.default));
+    }
   });
 });

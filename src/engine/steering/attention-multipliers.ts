@@ -3,7 +3,7 @@
 // attn2 module; we put the same factors in the per-site table, where the attention kernels apply
 // them (q·k scales the logits, v the gathered values, out the branch): see the reference below.
 import { NEUTRAL_MULTIPLIERS, type AttentionKind, type AttentionMultipliers, type AttentionSite, type MultiplierRule } from '../api';
-import type { ControlAxis, ControlParameter, LinkField, SteeringControl } from './control';
+import type { AxisValue, ControlAxis, ControlParameter, LinkField, SteeringControl } from './control';
 import { readLinkNumber, roundHundredths, shortForNotice } from './link-values';
 import { SITE_TABLE_WIDTH } from '../nn/unet-sites';
 import { isLinkTarget, siteInTarget, siteTarget, type TargetText } from './site-target';
@@ -37,21 +37,22 @@ const EXPLANATIONS: Record<MultiplierPart, string> = {
   out: 'How strongly the whole attention branch acts on the picture; 0 switches it off.',
 };
 
-export const MULTIPLIER_PARAMETERS: readonly (ControlParameter & { id: MultiplierPart })[] = MULTIPLIER_PARTS.map((id) => ({
-  id,
-  label: id,
-  explanation: EXPLANATIONS[id],
-  min: 0,
-  max: 10,
-  default: 1,
-  step: 0.01,
-}));
-
-export const MULTIPLIER_RANGE = { min: MULTIPLIER_PARAMETERS[0].min, max: MULTIPLIER_PARAMETERS[0].max } as const;
+/** ComfyUI's nodes take 0–10. */
+export const MULTIPLIER_RANGE = { min: 0, max: 10 } as const;
 
 export function clampMultiplier(value: number): number {
   return roundHundredths(Math.min(MULTIPLIER_RANGE.max, Math.max(MULTIPLIER_RANGE.min, value)));
 }
+
+export const MULTIPLIER_PARAMETERS: readonly (ControlParameter & { id: MultiplierPart })[] = MULTIPLIER_PARTS.map((id) => ({
+  id,
+  label: id,
+  explanation: EXPLANATIONS[id],
+  ...MULTIPLIER_RANGE,
+  default: 1,
+  step: 0.01,
+  clamp: clampMultiplier,
+}));
 
 export function isNeutral(m: Readonly<AttentionMultipliers>): boolean {
   return MULTIPLIER_PARTS.every((p) => m[p] === 1);
@@ -165,18 +166,32 @@ export const MULTIPLIER_AXES: readonly (ControlAxis & { which: MultiplierGroup; 
     name: `${group.title} ${parameter.id}`,
     parameter,
     rangeStep: 0.5,
+    format: (value: number) => `×${value}`,
     which: group.which,
     part: parameter.id,
   })),
 );
 
-export const attentionMultipliers: SteeringControl<{ scaleAttentionWeights: typeof scaleAttentionWeights }> = {
+/** The multiplier axis an XY value belongs to, if any. */
+function multiplierAxisOf(value: AxisValue): (typeof MULTIPLIER_AXES)[number] | undefined {
+  return MULTIPLIER_AXES.find((a) => a.id === value.axis.id);
+}
+
+export const attentionMultipliers: SteeringControl<MultiplierSettings, { scaleAttentionWeights: typeof scaleAttentionWeights }> = {
   id: 'attention-multipliers',
   label: 'Attention',
   explanation: 'Scales the query, key, value and output of self- or cross-attention, as ComfyUI’s attention-multiply nodes do.',
   parameters: MULTIPLIER_PARAMETERS,
   linkFields: [...MULTIPLIER_GROUPS.map(multipliersField), targetField],
   axes: MULTIPLIER_AXES,
+  toRequest(settings, forced, sites) {
+    const overrides = forced.flatMap((f) => {
+      const axis = multiplierAxisOf(f);
+      return axis ? [{ which: axis.which, part: axis.part, target: f.target, value: f.value }] : [];
+    });
+    return { rules: multiplierRulesWithOverrides(settings, overrides, sites) };
+  },
+  off: { rules: [] },
   hook: {
     kind: 'site-table',
     isActive: (request) => request.rules.length > 0,

@@ -17,6 +17,8 @@ export interface ControlParameter {
   default: number;
   /** The finest step; values are rounded to it, so what the link writes is what renders. */
   step: number;
+  /** `value` as the control takes it: within min–max, rounded to the step. */
+  clamp(value: number): number;
 }
 
 /** How one setting of a control is written in the page's link and read back. Reading never
@@ -42,6 +44,15 @@ export interface ControlAxis {
   parameter: ControlParameter;
   /** The step of a range typed without one ("0..2"). */
   rangeStep: number;
+  /** A value as the grid labels it: '×1.5'. */
+  format(value: number): string;
+}
+
+/** An XY cell's value for one axis, on the sites of `target`. */
+export interface AxisValue {
+  axis: ControlAxis;
+  target: string;
+  value: number;
 }
 
 /**
@@ -73,7 +84,8 @@ export interface PlannedHook {
 
 export type SteeringHook = SiteTableHook | PlannedHook;
 
-export interface SteeringControl<Reference = unknown> {
+/** `Settings`: what the control adds to the page's settings (its link fields' keys). */
+export interface SteeringControl<Settings = any, Reference = unknown> {
   id: string;
   label: string;
   /** One line for people: what the control does. */
@@ -82,6 +94,11 @@ export interface SteeringControl<Reference = unknown> {
   /** The settings the control adds to the page and its link, in link order. */
   linkFields: readonly LinkField<unknown>[];
   axes: readonly ControlAxis[];
+  /** What the engine is asked for `settings`, with the XY cell's values of this control's axes
+   * forced on top (`sites`: the model's, for axes that act on a target). */
+  toRequest(settings: Readonly<Settings>, forced: readonly AxisValue[], sites: readonly AttentionSite[]): Partial<SteeringRequest>;
+  /** The request part with the control off: the before/after comparison's. */
+  off: Partial<SteeringRequest>;
   hook: SteeringHook;
   /** The control's formula in plain TypeScript, as its reference defines it (`cites`); tests hold
    * the hook to it. */
