@@ -89,11 +89,11 @@ export interface MultiplierOverride {
 /**
  * The rules for `settings` with `overrides` applied on top. Each override changes one factor on
  * its target's sites and leaves the other three as the settings put them there, so it is written
- * per site.
+ * per site, and the settings' own rule keeps to the sites no override touches: rules that overlap
+ * multiply, so it would otherwise apply the settings' factors twice.
  */
 export function multiplierRulesWithOverrides(settings: Readonly<MultiplierSettings>, overrides: readonly MultiplierOverride[], sites: readonly AttentionSite[]): MultiplierRule[] {
-  const rules = multiplierRules(settings);
-  if (!overrides.length) return rules;
+  if (!overrides.length) return multiplierRules(settings);
   const perSite = new Map<number, { site: AttentionSite; multipliers: AttentionMultipliers }>();
   for (const o of overrides) {
     const kind = KIND_OF[o.which];
@@ -108,7 +108,13 @@ export function multiplierRulesWithOverrides(settings: Readonly<MultiplierSettin
       entry.multipliers[o.part] = clampMultiplier(o.value);
     }
   }
-  for (const { site, multipliers } of perSite.values()) rules.push({ kind: site.kind, target: { path: site.path }, multipliers });
+  const onSite = (site: AttentionSite, multipliers: AttentionMultipliers): MultiplierRule => ({ kind: site.kind, target: { path: site.path }, multipliers });
+  const rules = multiplierRules(settings).flatMap((rule) => {
+    const reached = sites.filter((site) => site.kind === rule.kind && siteInTarget(site, rule.target));
+    if (!reached.some((site) => perSite.has(site.index))) return [rule];
+    return reached.filter((site) => !perSite.has(site.index)).map((site) => onSite(site, { ...rule.multipliers }));
+  });
+  for (const { site, multipliers } of perSite.values()) rules.push(onSite(site, multipliers));
   return rules;
 }
 
