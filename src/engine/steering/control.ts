@@ -55,20 +55,15 @@ export interface AxisValue {
   value: number;
 }
 
-/**
- * Where a control acts. Every kind is recorded into the UNet's plan once; a control that is off
- * adds no dispatch and no pass.
- * - site-table: factors in the per-site table (4 floats per attention site: q, k, v, out) that the
- *   attention kernels read at run time; writing it never re-records the plan. (Implemented.)
- * - attention-probe: reads attention probabilities of chosen sites (attention maps). (Planned.)
- * - guidance-pass: an extra UNet pass combined with CFG's (PAG, SAG). (Planned.)
- * - skip-scaling: scales backbone and skip features of the decoder (FreeU). (Planned.)
- */
+/** Where a control acts. Every kind is recorded into the UNet's plan once; a control that is off
+ * adds no dispatch and no pass. Only site-table has a control so far. */
 export type HookKind = 'site-table' | 'attention-probe' | 'guidance-pass' | 'skip-scaling';
 
 /** What of a request the steering controls read (grows as controls are added). */
 export type SteeringRequest = Pick<GenerateRequest, 'rules'>;
 
+/** Factors in the per-site table (q, k, v, out per attention site) that the attention kernels read
+ * at run time: writing it never re-records the plan. */
 export interface SiteTableHook {
   kind: 'site-table';
   /** Whether `request` asks anything of this control; when not, `apply` is not called. */
@@ -77,14 +72,29 @@ export interface SiteTableHook {
   apply(table: SiteTable, sites: readonly AttentionSite[], request: Readonly<SteeringRequest>): void;
 }
 
-/** A hook kind the contract names but no control uses yet. */
-export interface PlannedHook {
-  kind: Exclude<HookKind, 'site-table'>;
+// The hook kinds no control uses yet: each will grow the fields its first control needs (which
+// sites, which pass, which decoder levels) without changing the controls that use the others.
+
+/** Reads attention probabilities at chosen sites, for the probed queries only (attention maps). */
+export interface AttentionProbeHook {
+  kind: 'attention-probe';
 }
 
-export type SteeringHook = SiteTableHook | PlannedHook;
+/** One more conditional UNet pass in the same call as CFG's two, and how it joins the guidance
+ * (PAG: cfg + (cond − perturbed)·scale; SAG: cfg + (degraded − sag)·scale). */
+export interface GuidancePassHook {
+  kind: 'guidance-pass';
+}
 
-/** `Settings`: what the control adds to the page's settings (its link fields' keys). */
+/** Scales decoder backbone features and skip connections (FreeU b1/b2, s1/s2). */
+export interface SkipScalingHook {
+  kind: 'skip-scaling';
+}
+
+export type SteeringHook = SiteTableHook | AttentionProbeHook | GuidancePassHook | SkipScalingHook;
+
+/** `Settings`: what the control adds to the page's settings (its link fields' keys); `any` in the
+ * list of all controls, whose settings the page's Settings type extends. */
 export interface SteeringControl<Settings = any, Reference = unknown> {
   id: string;
   label: string;
