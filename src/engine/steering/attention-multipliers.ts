@@ -66,14 +66,14 @@ export interface MultiplierSettings {
   target: TargetText;
 }
 
-const KIND_OF: Record<MultiplierGroup, AttentionKind> = { self: 'attn1', cross: 'attn2' };
+const KIND_OF = Object.fromEntries(MULTIPLIER_GROUPS.map((g) => [g.which, g.kind])) as Record<MultiplierGroup, AttentionKind>;
 
 /** The rules of `settings`: one per attention type that is not all ones. */
 export function multiplierRules(settings: Readonly<MultiplierSettings>): MultiplierRule[] {
   const rules: MultiplierRule[] = [];
-  for (const { which } of MULTIPLIER_GROUPS) {
+  for (const { which, kind } of MULTIPLIER_GROUPS) {
     if (isNeutral(settings[which])) continue;
-    rules.push({ kind: KIND_OF[which], target: siteTarget(settings.target), multipliers: { ...settings[which] } });
+    rules.push({ kind, target: siteTarget(settings.target), multipliers: { ...settings[which] } });
   }
   return rules;
 }
