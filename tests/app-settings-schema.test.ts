@@ -19,6 +19,7 @@ const changed: Settings = {
   height: 768,
   prediction: 'v_prediction',
   backend: 'onnxruntime',
+  decoder: 'taesd',
   prompt: 'a red heart, glossy & bright?',
   negative: 'blurry',
   seed: 123456789,

@@ -6,8 +6,8 @@ import { applyUserPreset, exportJson, matchingUserPreset, parseImport, presetQue
 const mine = { ...DEFAULT_SETTINGS, prompt: 'blue whale', seed: 3, steps: 4, cfg: 2.5, self: { q: 1.4, k: 1, v: 1, out: 1 }, target: 'output' };
 
 describe('presets of one’s own', () => {
-  it('keep the image’s settings, not the model, backend or view', () => {
-    const query = presetQuery({ ...mine, backend: 'onnxruntime', compare: true });
+  it('keep the image’s settings, not the model, its size, the backend or view', () => {
+    const query = presetQuery({ ...mine, backend: 'onnxruntime', compare: true, width: 512, height: 768, prediction: 'v_prediction' });
     expect(query).toBe('?prompt=blue+whale&neg=&seed=3&steps=4&sampler=euler&cfg=2.5&self=1.4,1,1,1&cross=1,1,1,1&target=output');
     const applied = applyUserPreset({ ...DEFAULT_SETTINGS, compare: true }, { name: 'whale', query });
     expect(applied.settings).toEqual({ ...mine, compare: true });

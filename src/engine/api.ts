@@ -6,6 +6,9 @@
 export type BackendName = 'webgpu' | 'onnxruntime';
 export const BACKEND_NAMES: readonly BackendName[] = ['webgpu', 'onnxruntime'];
 
+export type DecoderChoice = 'vae' | 'taesd';
+export const DECODER_CHOICES: readonly DecoderChoice[] = ['vae', 'taesd'];
+
 export type SamplerName = 'ddim' | 'euler' | 'euler_a' | 'dpmpp2m';
 export const SAMPLER_NAMES: readonly SamplerName[] = ['dpmpp2m', 'euler', 'euler_a', 'ddim'];
 
@@ -69,6 +72,9 @@ export interface GenerateRequest {
   rules: MultiplierRule[];
   /** Send a preview of the predicted image after each step. */
   preview?: boolean;
+  /** What turns the final latents into the image: the model's own decoder (default), or the TAESD
+   * given to DiffusionPipeline.setFastDecoder (faster, a little softer). */
+  decoder?: DecoderChoice;
   /** Image size in pixels; ModelInfo.width/height when absent. Multiples of ModelInfo.sizeMultiple. */
   width?: number;
   height?: number;

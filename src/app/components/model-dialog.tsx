@@ -5,7 +5,9 @@ import { builtinUrl, checkHub, downloadHub, openModel, refreshCache, removeCache
 import { BUILTIN_MODELS, parseModelRef } from '../models/model-source';
 import { useApp } from '../state/store';
 import { ModalDialog } from './modal-dialog';
+import { openTaesd } from '../models/taesd-controller';
 import { ModelLoading } from './model-panel';
+import { TaesdSection } from './taesd-section';
 
 /** Every way to a model: built in, a file or folder from this computer, the hub, the cache. */
 export function ModelDialog() {
@@ -54,6 +56,9 @@ function ModelChoices({ onLoaded }: { onLoaded(): void }) {
 
       <h3>From Hugging Face</h3>
       <HubForm onDownload={(plan) => void load(downloadHub(plan))} />
+
+      <h3>Fast decoder (TAESD)</h3>
+      <TaesdSection />
 
       <h3>Cached in this browser</h3>
       <CachedModels onOpen={(key, label) => void load(openModel({ kind: 'cached', key }, label))} />
@@ -168,6 +173,7 @@ function HubForm({ onDownload }: { onDownload(plan: HubPlan): void }) {
 function CachedModels({ onOpen }: { onOpen(key: string, label: string): void }) {
   const cache = useApp((s) => s.model.cache);
   const current = useApp((s) => s.model.details?.key);
+  const currentTaesd = useApp((s) => s.model.taesd.state?.details.key);
   if (!cache) {
     void refreshCache();
     return <p className="hint">Reading the cache…</p>;
@@ -180,11 +186,19 @@ function CachedModels({ onOpen }: { onOpen(key: string, label: string): void }) 
         <ul className="cached-list">
           {cache.models.map((m) => (
             <li key={m.key} data-testid="cached-model">
-              <span className="cached-label">{m.label}</span>
+              <span className="cached-label">
+                {m.label}
+                {m.role === 'taesd' && ' (TAESD)'}
+              </span>
               <span className="cached-size">{m.complete ? formatBytes(m.bytes) : `${formatBytes(m.bytes)} of ${formatBytes(m.totalBytes)} (partial)`}</span>
-              {m.complete && (
+              {m.complete && m.role !== 'taesd' && (
                 <button type="button" disabled={m.key === current} onClick={() => onOpen(m.key, m.label)}>
                   {m.key === current ? 'Loaded' : 'Load'}
+                </button>
+              )}
+              {m.complete && m.role === 'taesd' && (
+                <button type="button" disabled={m.key === currentTaesd} onClick={() => void openTaesd({ kind: 'cached', key: m.key }, m.label)}>
+                  {m.key === currentTaesd ? 'In use' : 'Use as fast decoder'}
                 </button>
               )}
               <button type="button" aria-label={`Remove ${m.label}`} onClick={() => void removeCached(m.key)}>

@@ -45,8 +45,27 @@ export function ModelPanel() {
           {details.predictionGuessed && !prediction && <span className="hint"> guessed</span>}
         </label>
       )}
+      <DecoderChoice />
       <ModelLoading />
     </section>
+  );
+}
+
+/** VAE or TAESD for the final image: offered once a TAESD fits the model (or a link asks for one). */
+function DecoderChoice() {
+  const decoder = useApp((s) => s.settings.decoder);
+  const taesd = useApp((s) => s.model.taesd.state);
+  const update = useApp((s) => s.update);
+  if (!taesd?.attached && decoder !== 'taesd') return null;
+  return (
+    <label className="decoder-field">
+      Decoder{' '}
+      <select aria-label="Decoder" value={decoder} onChange={(e) => update({ decoder: e.target.value as 'vae' | 'taesd' })}>
+        <option value="vae">VAE (full quality)</option>
+        <option value="taesd">TAESD (fast)</option>
+      </select>
+      {decoder === 'taesd' && !taesd?.attached && <span className="hint"> no TAESD loaded: the VAE renders</span>}
+    </label>
   );
 }
 

@@ -4,6 +4,7 @@
 import type { BackendName } from '../../engine';
 import type { GenerateRequest, ModelInfo, RgbaImage } from '../../engine';
 import type { LoadOptions, ModelSource } from '../models/model-source';
+import type { TaesdDetails, TaesdSource, TaesdState } from '../models/taesd-source';
 import type { HubPlan, ModelDetails } from './model-loader';
 import type { TransferProgress } from './transfer-meter';
 import type { CacheListing, EngineErrorKind, FromWorker, Lane, ToWorker, WorkerReply } from './worker-protocol';
@@ -38,6 +39,8 @@ export interface EngineEvents {
   /** A download or a copy into the cache: bytes, rate and time left. */
   transferProgress(progress: TransferProgress): void;
   ready(info: ModelInfo, details: ModelDetails, loadMs: number): void;
+  /** The TAESD loaded, or the model changed: whether the model uses it. */
+  taesd?(state: TaesdState): void;
   /** A problem that stops the engine (no adapter, model load failure) or a GPU error report. */
   error(kind: EngineErrorKind, message: string): void;
   /** The device was lost; `recovering` is false once losses repeat too often to keep trying. */
@@ -65,6 +68,8 @@ export class EngineClient {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private losses: number[] = [];
+  /** The TAESD to load again after a lost device, once cached. */
+  private taesdSource?: TaesdSource;
   private disposed = false;
   private readonly replies = new Map<number, { resolve(value: WorkerReply): void; reject(error: Error): void }>();
 
@@ -96,6 +101,20 @@ export class EngineClient {
     this.source = reply.details.key ? { kind: 'cached', key: reply.details.key } : source;
     this.options = options;
     return reply.details;
+  }
+
+  /** Loads a TAESD as the fast decoder; the one before stays if this one fails. */
+  async loadTaesd(source: TaesdSource): Promise<TaesdDetails> {
+    const reply = await this.request((requestId) => ({ type: 'load-taesd', requestId, source }));
+    if (reply.kind !== 'taesd') throw new Error('unexpected reply');
+    this.taesdSource = { kind: 'cached', key: reply.details.key };
+    return reply.details;
+  }
+
+  async taesdPlan(id: string, revision: string, endpoint: string): Promise<HubPlan> {
+    const reply = await this.request((requestId) => ({ type: 'taesd-plan', requestId, id, revision, endpoint }));
+    if (reply.kind !== 'hub-plan') throw new Error('unexpected reply');
+    return reply.plan;
   }
 
   abortLoad(): void {
@@ -155,6 +174,7 @@ export class EngineClient {
       this.events.error('worker', `The engine worker failed: ${event.message || 'it could not start'}.`);
     };
     if (this.source) worker.postMessage({ type: 'load', requestId: this.nextId++, source: this.source, options: this.options, backend: this.backend } satisfies ToWorker);
+    if (this.source && this.taesdSource) worker.postMessage({ type: 'load-taesd', requestId: this.nextId++, source: this.taesdSource } satisfies ToWorker);
     return worker;
   }
 
@@ -175,6 +195,9 @@ export class EngineClient {
         break;
       case 'ready':
         this.events.ready(message.info, message.details, message.loadMs);
+        break;
+      case 'taesd':
+        this.events.taesd?.(message.state);
         break;
       case 'reply': {
         const r = this.replies.get(message.requestId);

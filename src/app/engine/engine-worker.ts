@@ -10,7 +10,10 @@ import type { BackendName } from '../../engine';
 import { ModelCache } from '../../engine/weights/model-cache';
 import type { ModelFolder } from '../../engine/weights/model-folder';
 import type { LoadOptions, ModelSource } from '../models/model-source';
+import type { TaesdDecoder } from '../../engine/nn/taesd-decoder';
+import type { TaesdDetails, TaesdSource } from '../models/taesd-source';
 import { planHub, resolveModel } from './model-loader';
+import { planTaesdHub, resolveTaesd } from './taesd-loader';
 import { RenderQueue, type RenderJob } from './render-queue';
 import { LANES_BY_PRIORITY, type CacheListing, type FromWorker, type ToWorker, type WorkerReply } from './worker-protocol';
 
@@ -33,6 +36,8 @@ const scope = self as unknown as DedicatedWorkerGlobalScope;
 let gpu: GpuContext | undefined;
 let pipeline: Pipeline | undefined;
 let lost = false;
+/** The fast decoder, kept across models; given to each pipeline whose latents it decodes. */
+let taesd: { decoder: TaesdDecoder; details: TaesdDetails } | undefined;
 let cache: Promise<ModelCache> | undefined;
 /** The download or copy of the model being loaded, so the page can stop it. */
 let loading: AbortController | undefined;
@@ -62,6 +67,12 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
       break;
     case 'hub-plan':
       void answer(message.requestId, async () => ({ kind: 'hub-plan', plan: await planHub({ id: message.id, revision: message.revision, endpoint: message.endpoint }, await openCache()) }));
+      break;
+    case 'load-taesd':
+      loadChain = loadChain.then(() => loadTaesd(message.requestId, message.source));
+      break;
+    case 'taesd-plan':
+      void answer(message.requestId, async () => ({ kind: 'hub-plan', plan: await planTaesdHub({ id: message.id, revision: message.revision, endpoint: message.endpoint }, await openCache()) }));
       break;
     case 'cache-list':
       void answer(message.requestId, async () => ({ kind: 'cache', listing: await cacheListing() }));
@@ -126,6 +137,7 @@ async function load(requestId: number, source: ModelSource, options: LoadOptions
     const next = await loadPipeline(gpu, resolved.folder, backend, (fraction, what) => post({ type: 'load-progress', fraction, what }));
     await replacePipeline(next);
     post({ type: 'ready', info: next.info, details: resolved.details, loadMs: performance.now() - started });
+    if (taesd) post({ type: 'taesd', state: attachTaesd(next, taesd) });
     post({ type: 'reply', requestId, value: { kind: 'loaded', details: resolved.details } });
     queue.start();
   } catch (e) {
@@ -138,6 +150,49 @@ async function load(requestId: number, source: ModelSource, options: LoadOptions
   } finally {
     loading = undefined;
   }
+}
+
+/** Loads a TAESD and gives it to the current model; refused (and the one before kept) when it
+ * does not load or does not decode this model's latents. */
+async function loadTaesd(requestId: number, source: TaesdSource): Promise<void> {
+  if (!gpu || !pipeline) return post({ type: 'reply', requestId, error: 'Load a model first: a TAESD decodes its latents' });
+  loading = new AbortController();
+  let discard: (() => Promise<void>) | undefined;
+  let decoder: TaesdDecoder | undefined;
+  try {
+    const resolved = await resolveTaesd(source, { cache: openCache, onTransfer: (progress) => post({ type: 'transfer-progress', progress }), signal: loading.signal });
+    discard = resolved.discardOnFailure;
+    decoder = await resolved.load(gpu);
+    pipeline.setFastDecoder(decoder);
+    const previous = taesd;
+    taesd = { decoder, details: { ...resolved.details, latentChannels: decoder.latentChannels } };
+    if (previous) void retireWhenIdle(previous.decoder);
+    post({ type: 'taesd', state: { details: taesd.details, attached: true } });
+    post({ type: 'reply', requestId, value: { kind: 'taesd', details: taesd.details } });
+  } catch (e) {
+    if (lost) return;
+    decoder?.destroy();
+    await discard?.().catch(() => undefined);
+    post({ type: 'reply', requestId, error: loading.signal.aborted ? messageOf(loading.signal.reason) : messageOf(e) });
+  } finally {
+    loading = undefined;
+  }
+}
+
+/** Gives `next` the TAESD where their latents match; says why not where they do not. */
+function attachTaesd(next: Pipeline, fast: { decoder: TaesdDecoder; details: TaesdDetails }): { details: TaesdDetails; attached: boolean; message?: string } {
+  try {
+    next.setFastDecoder(fast.decoder);
+    return { details: fast.details, attached: true };
+  } catch (e) {
+    return { details: fast.details, attached: false, message: messageOf(e) };
+  }
+}
+
+/** A render in flight may still decode with `decoder` (its final image or a preview): freed once none runs. */
+async function retireWhenIdle(decoder: TaesdDecoder): Promise<void> {
+  while (queue.running) await new Promise((resolve) => setTimeout(resolve, 50));
+  decoder.destroy();
 }
 
 /** Swaps in a newly loaded pipeline once the render in flight has stopped (between steps). */
@@ -154,7 +209,10 @@ async function replacePipeline(next: Pipeline): Promise<void> {
 async function run(p: Pipeline, job: RenderJob, signal: AbortSignal): Promise<void> {
   post({ type: 'started', id: job.id, lane: job.lane });
   try {
-    const result = await p.generate(job.request, {
+    // A link may ask for TAESD where none is loaded (or the model cannot use it): the VAE renders
+    // meanwhile, and the page says which TAESD to load.
+    const request = job.request.decoder === 'taesd' && !p.hasFastDecoder ? { ...job.request, decoder: undefined } : job.request;
+    const result = await p.generate(request, {
       signal,
       onProgress: ({ step, steps, preview }) => post({ type: 'progress', id: job.id, step, steps, preview }),
     });
@@ -174,6 +232,7 @@ function deviceLost(error: GpuError): void {
   queue.stop();
   try {
     pipeline?.destroy();
+    taesd?.decoder.destroy();
     gpu?.destroy();
   } catch {
     // The device is gone already; nothing left to free.

@@ -4,6 +4,7 @@
 
 import type { GenerateRequest, ModelInfo } from '../../engine';
 import { attachModels } from '../models/model-controller';
+import { afterModelReady, attachTaesd, onTaesdState } from '../models/taesd-controller';
 import { isValidTarget, roundToMultiple, siteInTarget, toGenerateRequest, withModelDefaults, type SettingKey } from '../state/settings-schema';
 import { useApp, type AppError, type ShownImage } from '../state/store';
 import { startUrlSync } from '../state/url-sync';
@@ -16,6 +17,12 @@ import type { EngineErrorKind } from './worker-protocol';
 /** Identifies a request: equal keys render equal images (previews do not change the image). */
 export function requestKey(request: GenerateRequest): string {
   return JSON.stringify({ ...request, preview: undefined });
+}
+
+/** The request as the engine renders it: with TAESD only where the current model has one (a link
+ * may ask for it before it is loaded; the VAE renders meanwhile). */
+function withDecoder(request: GenerateRequest): GenerateRequest {
+  return request.decoder === 'taesd' && !useApp.getState().model.taesd.state?.attached ? { ...request, decoder: undefined } : request;
 }
 
 /** First-render steps on a CPU adapter, where one step of the default model takes a minute or more. */
@@ -31,7 +38,7 @@ const baselineCache = new Map<string, ShownImage>();
 const BASELINE_CACHE_SIZE = 8;
 
 /** Settings a person keeps when they switch models; the rest take the new model's defaults. */
-const KEPT_ACROSS_MODELS: readonly SettingKey[] = ['prompt', 'negative', 'seed', 'self', 'cross', 'target', 'compare', 'backend', 'prediction'];
+const KEPT_ACROSS_MODELS: readonly SettingKey[] = ['prompt', 'negative', 'seed', 'self', 'cross', 'target', 'compare', 'backend', 'prediction', 'decoder'];
 
 /** Starts the engine and the URL sync once; safe to call from a React effect. */
 export function startPlayground(): void {
@@ -41,7 +48,7 @@ export function startPlayground(): void {
   useApp.subscribe((state, previous) => {
     // Another backend is another worker: a fresh device and the model loaded again.
     if (state.settings.backend !== previous.settings.backend) restartEngine(`Now running on ${state.settings.backend === 'onnxruntime' ? 'ONNX Runtime Web' : 'our WGSL engine'}.`);
-    if (state.settings !== previous.settings || state.engine.info !== previous.engine.info || state.engine.phase !== previous.engine.phase) scheduleSync();
+    if (state.settings !== previous.settings || state.engine.info !== previous.engine.info || state.engine.phase !== previous.engine.phase || state.model.taesd.state !== previous.model.taesd.state) scheduleSync();
   });
   (globalThis as { attentionLab?: unknown }).attentionLab = {
     simulateDeviceLoss: () => client?.simulateDeviceLoss(),
@@ -83,6 +90,7 @@ function startEngine(): void {
       useApp.setState({ model: { ...model, loading: { label: model.loading?.label ?? progress.what, transfer: progress } } });
     },
     ready: (info, details, loadMs) => onReady(info, details, loadMs),
+    taesd: onTaesdState,
     error: (kind, message) => onEngineError(kind, message),
     deviceLost: (message, recovering) => {
       if (recovering) {
@@ -94,6 +102,7 @@ function startEngine(): void {
     },
   });
   attachModels(client, current === undefined);
+  attachTaesd(client);
 }
 
 function setEngine(patch: Partial<ReturnType<typeof useApp.getState>['engine']>): void {
@@ -127,6 +136,7 @@ function onReady(info: ModelInfo, details: ModelDetails, loadMs: number): void {
     settings = { ...settings, target: 'all' };
   }
   useApp.setState({ settings, engine: { ...useApp.getState().engine, phase: 'ready', info, loadMs, loadFraction: 1, loadWhat: 'Ready' } });
+  void afterModelReady();
   if (switched) {
     liveSentKey = undefined;
     baselineSentKey = undefined;
@@ -171,7 +181,7 @@ function sync(): void {
   const { settings, engine } = useApp.getState();
   if (engine.phase !== 'ready' || !client) return;
   // Live renders send a preview after each step: on a slow GPU the picture forms as it renders.
-  const live: GenerateRequest = { ...toGenerateRequest(settings), preview: true };
+  const live: GenerateRequest = withDecoder({ ...toGenerateRequest(settings), preview: true });
   const key = requestKey(live);
   if (key !== liveSentKey) {
     liveSentKey = key;
@@ -185,7 +195,7 @@ function sync(): void {
       .then((outcome) => showLive(key, outcome), (e: unknown) => renderFailed(key, e));
   }
   if (settings.compare) {
-    const neutral = toGenerateRequest(settings, { neutral: true });
+    const neutral = withDecoder(toGenerateRequest(settings, { neutral: true }));
     const neutralKey = requestKey(neutral);
     const cached = baselineCache.get(neutralKey);
     if (cached) {
@@ -230,7 +240,7 @@ function rememberBaseline(shown: ShownImage): void {
   baselineCache.set(shown.key, shown);
   while (baselineCache.size > BASELINE_CACHE_SIZE) baselineCache.delete(baselineCache.keys().next().value!);
   const { settings } = useApp.getState();
-  if (requestKey(toGenerateRequest(settings, { neutral: true })) === shown.key) useApp.setState({ baseline: shown });
+  if (requestKey(withDecoder(toGenerateRequest(settings, { neutral: true }))) === shown.key) useApp.setState({ baseline: shown });
 }
 
 function renderFailed(key: string, e: unknown): void {
@@ -264,7 +274,7 @@ export async function runXYPlot(x: Axis, y: Axis): Promise<void> {
       ];
       let outcome: RenderOutcome;
       try {
-        outcome = await client.render('grid', cellRequest(settings, sites, cell));
+        outcome = await client.render('grid', withDecoder(cellRequest(settings, sites, cell)));
       } catch (e) {
         setXY({ status: 'failed', message: e instanceof Error ? e.message : String(e) });
         return;

@@ -5,6 +5,7 @@ import type { BackendName } from '../../engine';
 import type { GenerateRequest, ModelInfo, RgbaImage } from '../../engine';
 import type { CachedModelSummary } from '../../engine/weights/model-cache';
 import type { LoadOptions, ModelSource } from '../models/model-source';
+import type { TaesdDetails, TaesdSource, TaesdState } from '../models/taesd-source';
 import type { HubPlan, ModelDetails } from './model-loader';
 import type { TransferProgress } from './transfer-meter';
 
@@ -24,6 +25,9 @@ export type ToWorker =
   /** Stops a download or copy in progress (the part already cached stays, to resume). */
   | { type: 'abort-load' }
   | { type: 'hub-plan'; requestId: number; id: string; revision: string; endpoint: string }
+  /** Loads a TAESD as the fast decoder (taesd-loader.ts); the one before stays if this one fails. */
+  | { type: 'load-taesd'; requestId: number; source: TaesdSource }
+  | { type: 'taesd-plan'; requestId: number; id: string; revision: string; endpoint: string }
   | { type: 'cache-list'; requestId: number }
   | { type: 'cache-remove'; requestId: number; key: string }
   | { type: 'generate'; id: number; lane: Lane; request: GenerateRequest }
@@ -40,6 +44,8 @@ export type FromWorker =
   | { type: 'load-progress'; fraction: number; what: string }
   | { type: 'transfer-progress'; progress: TransferProgress }
   | { type: 'ready'; info: ModelInfo; details: ModelDetails; loadMs: number }
+  /** The TAESD and whether the current model uses it: after it loads, and after each model loads. */
+  | { type: 'taesd'; state: TaesdState }
   /** The answer to a request that carried `requestId`. */
   | { type: 'reply'; requestId: number; value?: WorkerReply; error?: string }
   | { type: 'started'; id: number; lane: Lane }
@@ -50,7 +56,7 @@ export type FromWorker =
   | { type: 'error'; kind: EngineErrorKind; message: string; id?: number }
   | { type: 'device-lost'; message: string };
 
-export type WorkerReply = { kind: 'loaded'; details: ModelDetails } | { kind: 'hub-plan'; plan: HubPlan } | { kind: 'cache'; listing: CacheListing };
+export type WorkerReply = { kind: 'loaded'; details: ModelDetails } | { kind: 'taesd'; details: TaesdDetails } | { kind: 'hub-plan'; plan: HubPlan } | { kind: 'cache'; listing: CacheListing };
 
 export interface CacheListing {
   models: CachedModelSummary[];

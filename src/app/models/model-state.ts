@@ -3,6 +3,20 @@
 import type { HubPlan, ModelDetails } from '../engine/model-loader';
 import type { TransferProgress } from '../engine/transfer-meter';
 import type { CacheListing } from '../engine/worker-protocol';
+import type { TaesdState } from './taesd-source';
+
+/** The fast decoder's part of the Model dialog (taesd-controller.ts). */
+export interface TaesdPanelState {
+  /** Loaded, and whether the current model uses it. */
+  state?: TaesdState;
+  /** Loading one now: its name. */
+  loading?: string;
+  error?: string;
+  /** A hub TAESD's files and size, shown before the download. */
+  hubPlan?: HubPlan;
+  /** A link asks for TAESD where none is loaded: what to load. */
+  needed?: string;
+}
 
 export interface ModelState {
   /** The model the engine renders with. */
@@ -16,6 +30,7 @@ export interface ModelState {
   dialog: boolean;
   /** The last load that failed, for the dialog (the page also shows it as a notice). */
   error?: string;
+  taesd: TaesdPanelState;
 }
 
-export const INITIAL_MODEL_STATE: ModelState = { dialog: false };
+export const INITIAL_MODEL_STATE: ModelState = { dialog: false, taesd: {} };

@@ -7,6 +7,7 @@
 import {
   BACKEND_NAMES,
   CFG_RANGE,
+  DECODER_CHOICES,
   MULTIPLIER_RANGE,
   SAMPLER_NAMES,
   STEERING_CONTROLS,
@@ -19,6 +20,7 @@ import {
   type AttentionSite,
   type AxisValue,
   type BackendName,
+  type DecoderChoice,
   type GenerateRequest,
   type ModelDefaults,
   type MultiplierRule,
@@ -55,6 +57,8 @@ export interface Settings extends MultiplierSettings {
   prediction: PredictionType | '';
   /** What runs the model: our WGSL engine, or its ONNX export on ONNX Runtime Web. */
   backend: BackendName;
+  /** What decodes the final image: the model's VAE, or the TAESD loaded beside it (faster). */
+  decoder: DecoderChoice;
   prompt: string;
   negative: string;
   seed: number;
@@ -94,6 +98,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = {
   height: 64,
   prediction: '',
   backend: 'webgpu',
+  decoder: 'vae',
   // Until the model says its own default prompt (ModelInfo.defaults), the field is empty.
   prompt: '',
   negative: '',
@@ -112,6 +117,7 @@ const PARAM: Record<SettingKey, string> = {
   height: 'h',
   prediction: 'pred',
   backend: 'backend',
+  decoder: 'dec',
   prompt: 'prompt',
   negative: 'neg',
   seed: 'seed',
@@ -178,6 +184,14 @@ export function parseSettings(query: string | URLSearchParams, base: Readonly<Se
       settings.backend = backend as BackendName;
       given.add('backend');
     } else notices.push(`Ignored unknown backend "${short(backend)}": expected ${BACKEND_NAMES.join(' or ')}.`);
+  }
+
+  const decoder = raw('decoder');
+  if (decoder !== null) {
+    if ((DECODER_CHOICES as readonly string[]).includes(decoder)) {
+      settings.decoder = decoder as DecoderChoice;
+      given.add('decoder');
+    } else notices.push(`Ignored unknown decoder "${short(decoder)}": expected ${DECODER_CHOICES.join(' or ')}.`);
   }
 
   for (const key of ['prompt', 'negative'] as const) {
@@ -278,6 +292,7 @@ export function serializeSettings(settings: Readonly<Settings>): string {
   if (settings.prediction) params.set(PARAM.prediction, settings.prediction);
   // Only when it is not our engine: the image is the same on both, so old links stay as they were.
   if (settings.backend !== DEFAULT_SETTINGS.backend) params.set(PARAM.backend, settings.backend);
+  if (settings.decoder !== DEFAULT_SETTINGS.decoder) params.set(PARAM.decoder, settings.decoder);
   params.set(PARAM.prompt, settings.prompt);
   params.set(PARAM.negative, settings.negative);
   params.set(PARAM.seed, String(settings.seed));
@@ -310,6 +325,7 @@ export function toGenerateRequest(settings: Readonly<Settings>, options: { neutr
     width: settings.width,
     height: settings.height,
     rules: [],
+    ...(settings.decoder !== DEFAULT_SETTINGS.decoder && { decoder: settings.decoder }),
   };
   for (const control of STEERING_CONTROLS) {
     const forced = (options.forced ?? []).filter((f) => control.axes.includes(f.axis));
@@ -327,6 +343,7 @@ export function label(key: SettingKey): string {
       height: 'Height',
       prediction: 'Prediction type',
       backend: 'Backend',
+      decoder: 'Decoder',
       prompt: 'Prompt',
       negative: 'Negative prompt',
       seed: 'Seed',

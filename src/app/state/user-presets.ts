@@ -8,7 +8,7 @@ import { parseSettings, serializeSettings, type Settings } from './settings-sche
 
 export interface UserPreset {
   name: string;
-  /** serializeSettings of what the preset sets (model, backend and compare left out). */
+  /** serializeSettings of what the preset sets (NOT_IN_PRESETS left out). */
   query: string;
 }
 
@@ -17,10 +17,15 @@ export const EXPORT_FORMAT = 'attention-lab-presets';
 const MAX_NAME = 60;
 const MAX_PRESETS = 200;
 
+/** Link keys a preset leaves alone: which model runs and what belongs to it (its image size and
+ * prediction type: a 64×64 preset saved with the default model must not shrink an SD image), the
+ * decoder and backend, which depend on what is loaded, and the view. */
+const NOT_IN_PRESETS = ['model', 'w', 'h', 'pred', 'dec', 'backend', 'compare'];
+
 /** What a preset sets: the image's settings, not which model or backend runs them, nor the view. */
 export function presetQuery(settings: Readonly<Settings>): string {
   const params = new URLSearchParams(serializeSettings(settings));
-  for (const key of ['model', 'backend', 'compare']) params.delete(key);
+  for (const key of NOT_IN_PRESETS) params.delete(key);
   return `?${params.toString().replace(/%2C/gi, ',')}`;
 }
 

@@ -15,7 +15,10 @@ import type { Tensor } from '../gpu/tensor';
 import { conv2d } from '../kernels/conv2d';
 import { relu, scaledTanh } from '../kernels/activation';
 import { upsampleNearest2x } from '../kernels/layout';
+import type { ByteSource } from '../weights/byte-source';
+import { loadWeights } from '../weights/gpu-weights';
 import type { ModelFolder } from '../weights/model-folder';
+import { parseSafetensorsHeader } from '../weights/safetensors';
 import type { WeightStore } from '../weights/weight-store';
 import { loadDecoderParts, scaleShift, WeightedDecoder, type DecodeOptions } from './image-output';
 
@@ -72,10 +75,19 @@ export function parseTaesdConfig(config: AutoencoderTinyConfig, where = 'config.
   };
 }
 
+/** Where the decoder's nn.Sequential keys start: diffusers' `decoder.layers.0` is the first conv;
+ * madebyollin's own taesd_decoder.safetensors numbers from the root, with the Clamp as layer 0. */
+export interface TaesdKeyLayout {
+  prefix: string;
+  first: number;
+}
+export const DIFFUSERS_TAESD_KEYS: TaesdKeyLayout = { prefix: 'decoder.layers', first: 0 };
+
 /** Records DecoderTiny on `latent` [N, latent_channels, h, w] -> [N, out_channels, 8h, 8w] in [-1, 1]. */
-export function taesdDecode(rec: Recorder, latent: Tensor, weights: WeightStore, spec: TaesdDecoderSpec, prefix = 'decoder.layers'): Tensor {
+export function taesdDecode(rec: Recorder, latent: Tensor, weights: WeightStore, spec: TaesdDecoderSpec, keys: TaesdKeyLayout = DIFFUSERS_TAESD_KEYS): Tensor {
+  const layer = (index: number) => (keys.prefix ? `${keys.prefix}.${index}` : String(index));
   const conv = (x: Tensor, index: number, name = '', residual?: Tensor) => {
-    const key = `${prefix}.${index}${name}`;
+    const key = `${layer(index)}${name}`;
     const bias = weights.has(`${key}.bias`) ? weights.get(`${key}.bias`) : undefined;
     return conv2d(rec, x, { weight: weights.get(`${key}.weight`), bias }, { residual, label: key });
   };
@@ -86,11 +98,11 @@ export function taesdDecode(rec: Recorder, latent: Tensor, weights: WeightStore,
   };
 
   let x = step(latent, scaledTanh(rec, latent, LATENT_CLAMP));
-  x = step(x, conv(x, 0));
+  x = step(x, conv(x, keys.first));
   x = step(x, relu(rec, x));
-  let index = 2; // layers.1 is the ReLU
+  let index = keys.first + 2; // the layer after the first conv is its ReLU
   spec.numBlocks.forEach((count, level) => {
-    for (let b = 0; b < count; b++) x = step(x, tinyBlock(rec, x, weights, `${prefix}.${index++}`));
+    for (let b = 0; b < count; b++) x = step(x, tinyBlock(rec, x, weights, layer(index++)));
     const last = level === spec.numBlocks.length - 1;
     if (!last) {
       x = step(x, upsampleNearest2x(rec, x));
@@ -132,6 +144,7 @@ export class TaesdDecoder extends WeightedDecoder {
     gpu: GpuContext,
     readonly spec: TaesdDecoderSpec,
     weights: WeightStore,
+    private readonly keys: TaesdKeyLayout = DIFFUSERS_TAESD_KEYS,
   ) {
     super(gpu, 2 ** (spec.numBlocks.length - 1), weights, 'taesd');
   }
@@ -149,13 +162,64 @@ export class TaesdDecoder extends WeightedDecoder {
     return new TaesdDecoder(gpu, spec, weights);
   }
 
+  /** One safetensors file without a config: a diffusers AutoencoderTiny's weights (`decoder.layers.*`)
+   * or madebyollin's taesd_decoder.safetensors (`1.weight`, `3.conv.0.weight`, ...). The config is
+   * read from the keys and shapes (taesdSpecFromKeys); the scaling factor is TAESD's, 1. */
+  static async loadSingleFile(gpu: GpuContext, source: ByteSource, opts: { onProgress?: (loaded: number, total: number) => void } = {}): Promise<TaesdDecoder> {
+    const { tensors } = await parseSafetensorsHeader(source);
+    const { spec, keys } = taesdSpecFromKeys(tensors, source.name);
+    const layer = keys.prefix ? `${keys.prefix}.` : '';
+    const weights = await loadWeights(gpu, source, { filter: (name) => name.startsWith(layer) && /^\d/.test(name.slice(layer.length)), onProgress: opts.onProgress });
+    return new TaesdDecoder(gpu, spec, weights, keys);
+  }
+
   record(rec: Recorder, latent: Tensor, opts: DecodeOptions = {}): Tensor {
     const { scalingFactor, shiftFactor } = this.spec;
     const unscale = !opts.skipLatentScaling && (scalingFactor !== 1 || shiftFactor !== 0);
     // diffusers pipelines decode latents / scaling_factor (+ shift_factor); TAESD's is usually 1.
     const input = unscale ? scaleShift(rec, latent, 1 / scalingFactor, shiftFactor, 'taesd.latent') : latent;
-    const image = taesdDecode(rec, input, this.weights, this.spec);
+    const image = taesdDecode(rec, input, this.weights, this.spec, this.keys);
     if (input !== latent) rec.release(input);
     return image;
   }
+}
+
+/**
+ * DecoderTiny's spec from a weight file's keys and shapes, walking its nn.Sequential as
+ * taesdDecode does: the first conv gives latent_channels; each level is a run of blocks
+ * (`N.conv.0.weight`, whose out channels are the level's), then either a weightless Upsample and a
+ * conv, or, on the last level, the conv to out_channels.
+ */
+export function taesdSpecFromKeys(tensors: readonly { name: string; shape: readonly number[] }[], file: string): { spec: TaesdDecoderSpec; keys: TaesdKeyLayout } {
+  const shapes = new Map(tensors.map((t) => [t.name, t.shape]));
+  const keys = shapes.has('decoder.layers.0.weight') ? DIFFUSERS_TAESD_KEYS : shapes.has('1.weight') && shapes.has('3.conv.0.weight') ? { prefix: '', first: 1 } : undefined;
+  if (!keys) {
+    const some = tensors.slice(0, 3).map((t) => t.name).join(', ');
+    throw new Error(`${file}: not a TAESD decoder (expected decoder.layers.0.weight, as diffusers' AutoencoderTiny saves it, or 1.weight as in taesd_decoder.safetensors; found ${some || 'no tensors'})`);
+  }
+  const shape = (index: number, name = '.weight') => shapes.get(`${keys.prefix ? `${keys.prefix}.` : ''}${index}${name}`);
+  const first = shape(keys.first);
+  if (first?.length !== 4) throw new Error(`${file}: the first conv of the TAESD decoder has shape ${JSON.stringify(first)}, expected [out, latent_channels, 3, 3]`);
+  const numBlocks: number[] = [];
+  const blockOutChannels: number[] = [];
+  let index = keys.first + 2;
+  for (let level = 0; level < 16; level++) {
+    let count = 0;
+    let channels = first[0];
+    for (let block = shape(index, '.conv.0.weight'); block; block = shape(index, '.conv.0.weight')) {
+      channels = block[0];
+      count++;
+      index++;
+    }
+    numBlocks.push(count);
+    blockOutChannels.push(channels);
+    const conv = shape(index);
+    if (conv) {
+      // No Upsample before it: the last level's conv to out_channels.
+      return { spec: { latentChannels: first[1], outChannels: conv[0], blockOutChannels, numBlocks, scalingFactor: 1, shiftFactor: 0 }, keys };
+    }
+    if (!shape(index + 1)) throw new Error(`${file}: the TAESD decoder's layers end at layer ${index} without the conv to RGB`);
+    index += 2;
+  }
+  throw new Error(`${file}: more than 16 levels of TAESD decoder blocks`);
 }

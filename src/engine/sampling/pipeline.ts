@@ -23,7 +23,7 @@ import { latentPreview } from './latent-preview';
 import { assertFits, estimateMemory, folderFitRequest, type MemoryEstimate } from './memory-fit';
 import { gaussianNoise } from './noise';
 import type { GenerateProgress, GenerateRequest, GenerateResult, ModelDefaults, ModelInfo, RgbaImage } from '../api';
-import { CFG_RANGE, SAMPLER_NAMES, STEP_RANGE } from '../api';
+import { CFG_RANGE, DECODER_CHOICES, SAMPLER_NAMES, STEP_RANGE } from '../api';
 import { createScheduler, parseSchedulerConfig, type SchedulerConfig } from './schedulers';
 
 /** What model_index.json may say beyond diffusers' fields (see public/models/emoji-64). */
@@ -56,6 +56,10 @@ export class DiffusionPipeline {
   private embeddingsKey = '';
   private embeddings?: { uncond?: Embeddings; cond: Embeddings };
   private latentBuffer?: GPUBuffer;
+  /** TAESD beside the model's own decoder (setFastDecoder): step previews, and the final image when
+   * a request asks for `decoder: 'taesd'`. Not owned: whoever set it destroys it. */
+  private fastDecoder?: TaesdDecoder;
+  private previewBuffer?: GPUBuffer;
   /** Recent seeds' initial noise (initialNoise), least recently used first. Callers only read it. */
   private readonly noise = new Map<string, Float32Array>();
   /** Counts for tests and the UI: how often the text encoder and the UNet ran. */
@@ -139,6 +143,27 @@ export class DiffusionPipeline {
     return this.backend.unet;
   }
 
+  /**
+   * Gives the pipeline a TAESD (or takes it away): while set, step previews are its decode of the
+   * step's x0 instead of the CPU's linear projection, and `decoder: 'taesd'` requests end with it.
+   * Its latent channels must be the model's. Where its upscale differs from the model decoder's
+   * (never for SD 1.x/2.x and their TAESD, both 8), its images come out at its own size.
+   */
+  setFastDecoder(decoder: TaesdDecoder | undefined): void {
+    const channels = this.decoder.latentChannels;
+    if (decoder && this.decoder instanceof IdentityDecoder) {
+      throw new Error(`${this.info.name} works in pixel space: it has no latents for a TAESD to decode. Load a latent model (Stable Diffusion) first`);
+    }
+    if (decoder && decoder.latentChannels !== channels) {
+      throw new Error(`This TAESD decodes ${decoder.latentChannels}-channel latents, but ${this.info.name} makes ${channels}-channel latents: load the TAESD made for this model's family (madebyollin/taesd for SD 1.x and 2.x)`);
+    }
+    this.fastDecoder = decoder;
+  }
+
+  get hasFastDecoder(): boolean {
+    return !!this.fastDecoder;
+  }
+
   /** Tokens per prompt: the text encoder's context length. */
   get contextLength(): number {
     return this.tokenizer.maxLength;
@@ -147,11 +172,12 @@ export class DiffusionPipeline {
   /** Runs one text-to-image generation. Progress after every step; cancellable between steps. */
   async generate(request: GenerateRequest, opts: { onProgress?: (p: GenerateProgress) => void; signal?: AbortSignal } = {}): Promise<GenerateResult> {
     const started = performance.now();
+    const decoder = this.finalDecoder(request);
     // On our GPU loop the latents are decoded where they are, queued behind the last step.
     let image: RgbaImage | undefined;
-    const { latents, msPerStep, nonFiniteStep } = await this.sample(request, { ...opts, useGpuLatents: async (onGpu) => void (image = await this.decodeRunner.decodeToImage(onGpu)) });
+    const { latents, msPerStep, nonFiniteStep } = await this.sample(request, { ...opts, useGpuLatents: async (onGpu) => void (image = await decoder.decodeToImage(onGpu)) });
     throwIfAborted(opts.signal);
-    image ??= await this.decodeImage(latents, this.latentSizeOf(request));
+    image ??= await this.decodeImage(latents, this.latentSizeOf(request), decoder);
     return { image, ms: performance.now() - started, msPerStep, nonFiniteFromStep: nonFiniteStep === undefined ? undefined : nonFiniteStep + 1 };
   }
 
@@ -162,16 +188,17 @@ export class DiffusionPipeline {
    */
   async generateBatch(request: GenerateRequest, seeds: readonly number[], opts: { onProgress?: (p: GenerateProgress) => void; signal?: AbortSignal } = {}): Promise<GenerateResult[]> {
     const started = performance.now();
+    const decoder = this.finalDecoder(request);
     const images: RgbaImage[] = [];
     const useGpuLatents = async (onGpu: Tensor) => {
       const [count, ...one] = onGpu.shape;
-      for (let i = 0; i < count; i++) images.push(await this.decodeRunner.decodeToImage({ ...onGpu, shape: [1, ...one], byteOffset: onGpu.byteOffset + i * numel(one) * 4 }));
+      for (let i = 0; i < count; i++) images.push(await decoder.decodeToImage({ ...onGpu, shape: [1, ...one], byteOffset: onGpu.byteOffset + i * numel(one) * 4 }));
     };
     const { latents, msPerStep, nonFiniteStep } = await this.sample({ ...request, preview: false }, { ...opts, seeds, useGpuLatents });
     const perImage = latents.length / seeds.length;
     for (let i = images.length; i < seeds.length; i++) {
       throwIfAborted(opts.signal);
-      images.push(await this.decodeImage(latents.subarray(i * perImage, (i + 1) * perImage), this.latentSizeOf(request)));
+      images.push(await this.decodeImage(latents.subarray(i * perImage, (i + 1) * perImage), this.latentSizeOf(request), decoder));
     }
     const ms = (performance.now() - started) / seeds.length;
     // The flag covers the whole batch: every image is marked when any went non-finite.
@@ -225,12 +252,13 @@ export class DiffusionPipeline {
       stepNoise: (i) => perSeed(i + 1),
       signal: opts.signal,
       useGpuLatents: opts.useGpuLatents,
-      // Previews only where steps are slow enough for a person to wait on them; made on the CPU,
-      // so no decode waits behind the next step on the GPU.
+      // Previews only where steps are slow enough for a person to wait on them (a slow step is
+      // waited for before the next is queued, so nothing runs behind a preview's decode); fast
+      // steps read nothing back.
       stepReadback: { predOriginal: !!request.preview, onlySlowSteps: true },
-      onStep: (step, _latents, predOriginal) => {
+      onStep: async (step, _latents, predOriginal) => {
         const progress: GenerateProgress = { step: step + 1, steps };
-        if (request.preview && predOriginal && step + 1 < steps) progress.preview = latentPreview(predOriginal, this.decoder.latentChannels, height, width);
+        if (request.preview && predOriginal && step + 1 < steps) progress.preview = await this.stepPreview(predOriginal, height, width);
         opts.onProgress?.(progress);
       },
     });
@@ -284,7 +312,30 @@ export class DiffusionPipeline {
     return this.embeddings;
   }
 
-  private async decodeImage(latents: Float32Array, { height, width }: { height: number; width: number }): Promise<RgbaImage> {
+  /** What decodes a request's final latents: the model's decoder, or the TAESD it asks for. */
+  private finalDecoder(request: GenerateRequest): { decodeToImage(latent: Tensor): Promise<RgbaImage> } {
+    const choice = request.decoder ?? 'vae';
+    if (!DECODER_CHOICES.includes(choice)) throw new RangeError(`decoder must be one of ${DECODER_CHOICES.join(', ')}, got "${String(choice)}"`);
+    if (choice === 'vae') return this.decodeRunner;
+    if (!this.fastDecoder) throw new Error('decoder "taesd" was asked for, but no TAESD is loaded: give one to setFastDecoder first');
+    return this.fastDecoder;
+  }
+
+  /** A step's x0 [N, C, h, w] as a picture of its first sample: TAESD's decode on the GPU where
+   * there is one, else the CPU's linear projection at latent resolution. */
+  private async stepPreview(x0: Float32Array, height: number, width: number): Promise<RgbaImage | undefined> {
+    const channels = this.decoder.latentChannels;
+    if (!this.fastDecoder) return latentPreview(x0, channels, height, width);
+    const count = channels * height * width;
+    if (!this.previewBuffer || this.previewBuffer.size < count * 4) {
+      this.previewBuffer?.destroy();
+      this.previewBuffer = this.gpu.createBuffer('pipeline:preview-x0', count * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC);
+    }
+    this.gpu.write(this.previewBuffer, x0.subarray(0, count));
+    return this.fastDecoder.decodeToImage({ buffer: this.previewBuffer, shape: [1, channels, height, width], dtype: 'f32', byteOffset: 0, label: 'preview-x0' });
+  }
+
+  private async decodeImage(latents: Float32Array, { height, width }: { height: number; width: number }, decoder: { decodeToImage(latent: Tensor): Promise<RgbaImage> } = this.decodeRunner): Promise<RgbaImage> {
     const channels = this.unetConfig.outChannels;
     const bytes = latents.byteLength;
     if (!this.latentBuffer || this.latentBuffer.size < bytes) {
@@ -293,12 +344,13 @@ export class DiffusionPipeline {
     }
     this.gpu.write(this.latentBuffer, latents);
     const latent: Tensor = { buffer: this.latentBuffer, shape: [1, channels, height, width], dtype: 'f32', byteOffset: 0, label: 'latents' };
-    return this.decodeRunner.decodeToImage(latent);
+    return decoder.decodeToImage(latent);
   }
 
   destroy(): void {
     this.decodeRunner.destroy();
     this.latentBuffer?.destroy();
+    this.previewBuffer?.destroy();
     this.backend.destroy();
     if ('destroy' in this.decoder && typeof this.decoder.destroy === 'function') (this.decoder as { destroy(): void }).destroy();
   }

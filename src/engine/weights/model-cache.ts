@@ -24,6 +24,8 @@ export interface CacheManifest {
   label: string;
   /** 'diffusers': the files are a diffusers folder; 'single-file': `checkpoint` (+ `vae`) in the original layout. */
   layout: 'diffusers' | 'single-file';
+  /** 'taesd': a fast decoder (TAESD) to use beside a model, not a model (app/engine/taesd-loader.ts). */
+  role?: 'taesd';
   files: Record<string, CachedFile>;
   checkpoint?: string;
   vae?: string;
@@ -41,6 +43,7 @@ export interface CachedModelSummary {
   /** Bytes when every file is complete. */
   totalBytes: number;
   complete: boolean;
+  role?: 'taesd';
 }
 
 /** Writes into one cached file at any offset; `size` is what is on disk. */
@@ -77,7 +80,7 @@ export class ModelCache {
       const manifest = await this.manifest(name);
       if (!manifest) continue;
       const totalBytes = Object.values(manifest.files).reduce((sum, f) => sum + f.size, 0);
-      out.push({ key: name, ref: manifest.ref, label: manifest.label, bytes: await this.bytesOnDisk(name), totalBytes, complete: isComplete(manifest) });
+      out.push({ key: name, ref: manifest.ref, label: manifest.label, bytes: await this.bytesOnDisk(name), totalBytes, complete: isComplete(manifest), role: manifest.role });
     }
     return out.sort((a, b) => a.label.localeCompare(b.label));
   }
