@@ -27,7 +27,7 @@ import { onnxRuntimeBackend } from '../src/engine/ort/ort-backend';
 import { loadNodeOrt } from '../src/engine/ort/ort-node';
 import type { BackendLoader } from '../src/engine/sampling/backend';
 import { DiffusionPipeline } from '../src/engine/sampling/pipeline';
-import type { GenerateRequest } from '../src/engine/sampling/pipeline-types';
+import type { GenerateRequest } from '../src/engine';
 import { gaussianNoise } from '../src/engine/sampling/noise';
 import { nodeModelFolder } from '../src/engine/weights/node-byte-source';
 import { benchLayouts } from './bench/layouts';

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { AttentionSite } from '../src/engine/sampling/pipeline-types';
+import { buildSiteTable, type AttentionSite } from '../src/engine';
 import {
   DEFAULT_SETTINGS,
+  label,
   parseSettings,
   rulesWithOverrides,
   serializeSettings,
@@ -175,10 +176,34 @@ describe('settings to a GenerateRequest', () => {
     const settings: Settings = { ...DEFAULT_SETTINGS, self: { q: 2, k: 1, v: 0.5, out: 1 }, target: 'input' };
     const rules = rulesWithOverrides(settings, [{ which: 'self', part: 'k', target: 'all', value: 3 }], sites);
     expect(rules).toEqual([
-      { kind: 'attn1', target: { part: 'input' }, multipliers: { q: 2, k: 1, v: 0.5, out: 1 } },
       { kind: 'attn1', target: { path: sites[0].path }, multipliers: { q: 2, k: 3, v: 0.5, out: 1 } },
       { kind: 'attn1', target: { path: sites[2].path }, multipliers: { q: 1, k: 3, v: 1, out: 1 } },
       { kind: 'attn1', target: { path: sites[4].path }, multipliers: { q: 1, k: 3, v: 1, out: 1 } },
     ]);
+    // What the engine makes of them: each site's factors once, never the settings' twice.
+    const row = (index: number) => Array.from(buildSiteTable(sites, { rules }).slice(index * 4, index * 4 + 4));
+    expect([row(0), row(1), row(2), row(4)]).toEqual([[2, 3, 0.5, 1], [1, 1, 1, 1], [1, 3, 1, 1], [1, 3, 1, 1]]);
+  });
+
+  it('an XY cell at the page’s own value renders what the page renders', () => {
+    const settings: Settings = { ...DEFAULT_SETTINGS, self: { q: 1.5, k: 0.5, v: 2, out: 1 }, cross: { q: 1, k: 1, v: 1, out: 0.5 }, target: 'output' };
+    const page = buildSiteTable(sites, toGenerateRequest(settings));
+    for (const override of [{ which: 'self', part: 'k', target: 'output', value: 0.5 }, { which: 'cross', part: 'q', target: 'all', value: 1 }] as const) {
+      expect(buildSiteTable(sites, { rules: rulesWithOverrides(settings, [override], sites) })).toEqual(page);
+    }
+    // An override on other sites leaves the settings' rule as it was.
+    expect(rulesWithOverrides(settings, [{ which: 'self', part: 'q', target: 'middle', value: 3 }], sites)[0]).toEqual(settingsRules(settings)[0]);
+  });
+});
+
+describe('steering controls bring their own settings', () => {
+  it('every link field of every control is a setting, with its default, label and parameter', async () => {
+    const { STEERING_CONTROLS } = await import('../src/engine');
+    const query = new URLSearchParams(serializeSettings(DEFAULT_SETTINGS));
+    for (const field of STEERING_CONTROLS.flatMap((c) => c.linkFields)) {
+      expect(DEFAULT_SETTINGS[field.key as keyof Settings]).toEqual(field.default);
+      expect(label(field.key as keyof Settings)).toBe(field.label);
+      expect(query.get(field.param)).toBe(field.write(field.default));
+    }
   });
 });

@@ -4,7 +4,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { RenderQueue, type RenderJob } from '../src/app/engine/render-queue';
 import { DiffusionPipeline } from '../src/engine/sampling/pipeline';
-import type { GenerateRequest, RgbaImage } from '../src/engine/sampling/pipeline-types';
+import type { GenerateRequest, RgbaImage } from '../src/engine';
 import { fixturePipelineFolder } from './support/fixture-pipeline';
 import { testGpu } from './support/gpu';
 

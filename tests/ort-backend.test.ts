@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { onnxRuntimeBackend } from '../src/engine/ort/ort-backend';
 import { loadNodeOrt } from '../src/engine/ort/ort-node';
 import { DiffusionPipeline } from '../src/engine/sampling/pipeline';
-import type { GenerateRequest } from '../src/engine/sampling/pipeline-types';
+import type { GenerateRequest } from '../src/engine';
 import { nodeModelFolder } from '../src/engine/weights/node-byte-source';
 import { relError, testGpu } from './support/gpu';
 

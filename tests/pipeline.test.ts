@@ -3,7 +3,7 @@
 // cached text embeddings, progress and cancellation.
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { DiffusionPipeline } from '../src/engine/sampling/pipeline';
-import type { GenerateRequest, RgbaImage } from '../src/engine/sampling/pipeline-types';
+import type { GenerateRequest, RgbaImage } from '../src/engine';
 import { fixturePipelineFolder } from './support/fixture-pipeline';
 import { testGpu } from './support/gpu';
 

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { join } from 'node:path';
 import { TaesdDecoder } from '../src/engine/nn/taesd-decoder';
 import { DiffusionPipeline } from '../src/engine/sampling/pipeline';
-import type { GenerateProgress, GenerateRequest } from '../src/engine/sampling/pipeline-types';
+import type { GenerateProgress, GenerateRequest } from '../src/engine';
 import { uploadTensor } from '../src/engine/weights/gpu-weights';
 import { nodeModelFolder } from '../src/engine/weights/node-byte-source';
 import { fixturesDir } from '../scripts/golden/fixtures-dir';

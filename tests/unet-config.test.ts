@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseUNetConfig } from '../src/engine/nn/unet-config';
-import { enumerateSites, multiplierTable } from '../src/engine/nn/unet-sites';
+import { enumerateSites } from '../src/engine/nn/unet-sites';
+import { buildSiteTable } from '../src/engine/steering';
 
 // The configs of real checkpoints, as on the hub (fields that matter here).
 const SD15 = {
@@ -73,11 +74,13 @@ describe('attention sites', () => {
   });
 
   it('turns rules into a table of q, k, v, out per site: by kind, part, path or ComfyUI block; overlaps multiply', () => {
-    const table = multiplierTable(sites, [
-      { kind: 'attn1', target: { all: true }, multipliers: { q: 2, k: 1, v: 1, out: 1 } },
-      { kind: 'attn1', target: { part: 'middle' }, multipliers: { q: 3, k: 1, v: 0.5, out: 1 } },
-      { kind: 'attn2', target: { path: 'output_blocks.3' }, multipliers: { q: 1, k: 1, v: 1, out: 0 } },
-    ]);
+    const table = buildSiteTable(sites, {
+      rules: [
+        { kind: 'attn1', target: { all: true }, multipliers: { q: 2, k: 1, v: 1, out: 1 } },
+        { kind: 'attn1', target: { part: 'middle' }, multipliers: { q: 3, k: 1, v: 0.5, out: 1 } },
+        { kind: 'attn2', target: { path: 'output_blocks.3' }, multipliers: { q: 1, k: 1, v: 1, out: 0 } },
+      ],
+    });
     const at = (path: string) => Array.from(table.slice(sites.find((s) => s.path === path)!.index * 4, sites.find((s) => s.path === path)!.index * 4 + 4));
     expect(at('down_blocks.0.attentions.0.transformer_blocks.0.attn1')).toEqual([2, 1, 1, 1]);
     expect(at('mid_block.attentions.0.transformer_blocks.0.attn1')).toEqual([6, 1, 0.5, 1]);

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { GpuContext } from '../../src/engine/gpu/gpu-context';
 import { byteSize, type Tensor } from '../../src/engine/gpu/tensor';
 import type { UNet, UNetCall } from '../../src/engine/nn/unet';
-import { multiplierTable } from '../../src/engine/nn/unet-sites';
+import { neutralSiteTable } from '../../src/engine/nn/unet-sites';
 import { assembleExternalData, checkOnnxWeightManifest, RANDOM_WEIGHTS_SOURCE } from '../../src/engine/ort/onnx-weights';
 import { checkSiteOrder } from '../../src/engine/ort/ort-backend';
 import { loadNodeOrt } from '../../src/engine/ort/ort-node';
@@ -75,7 +75,7 @@ export async function benchOrtOnLayout(gpu: GpuContext, unet: UNet, call: UNetCa
 
   try {
     const [sample, timesteps, context] = await Promise.all([call.sample, call.timesteps, call.context].map((t) => gpu.readF32(t.buffer, t.shape.reduce((a, b) => a * b, 1), t.byteOffset)));
-    const multipliers = multiplierTable(unet.sites, []);
+    const multipliers = neutralSiteTable(unet.sites);
     const runOrt = async () => {
       const out = await session.run({
         sample: new ort.Tensor('float32', sample, call.sample.shape),

@@ -5,8 +5,9 @@
 import type { GpuContext } from '../../src/engine/gpu/gpu-context';
 import { ClipTextEncoder } from '../../src/engine/nn/clip-text';
 import { PromptTokenizer } from '../../src/engine/nn/tokenizer';
+import { neutralSiteTable } from '../../src/engine/nn/unet-sites';
 import { DiffusionPipeline } from '../../src/engine/sampling/pipeline';
-import type { GenerateRequest } from '../../src/engine/sampling/pipeline-types';
+import type { GenerateRequest } from '../../src/engine';
 import type { ModelFolder } from '../../src/engine/weights/model-folder';
 import { readAllF32 } from '../../src/engine/weights/safetensors';
 import { compare, type GoldenCheck } from './compare';
@@ -64,7 +65,7 @@ export async function* defaultModelParity(gpu: GpuContext, model: ModelFolder, f
     const input = tensor('unet_input_step0');
     const [count, , height, width] = input.shape;
     const call = unet.prepare(2 * count, height, width, length);
-    unet.setMultipliers([]);
+    unet.setSiteTable(neutralSiteTable(unet.sites));
     const uncond = tensor('uncond_text_embeddings').data;
     gpu.write(call.sample.buffer, concat(input.data, input.data));
     gpu.write(call.timesteps.buffer, new Float32Array(2 * count).fill(tensor('timesteps').data[0]));

@@ -3,7 +3,8 @@
 // the trajectory after each step).
 import type { GpuContext } from '../../src/engine/gpu/gpu-context';
 import { UNet } from '../../src/engine/nn/unet';
-import type { MultiplierRule } from '../../src/engine/sampling/pipeline-types';
+import type { MultiplierRule } from '../../src/engine';
+import { buildSiteTable } from '../../src/engine/steering';
 import { denoise, GpuUNetPredictor } from '../../src/engine/sampling/denoise';
 import { createScheduler, parseSchedulerConfig, type SchedulerKind } from '../../src/engine/sampling/schedulers';
 import { subFolder, type ModelFolder } from '../../src/engine/weights/model-folder';
@@ -87,7 +88,7 @@ async function* modelOutputChecks(unet: UNet, cases: FixtureCases, get: (n: stri
   for (const c of cases.cases) {
     const name = `out.${c.name}`;
     try {
-      unet.setMultipliers(c.rules.map(ruleFromFixture));
+      unet.setSiteTable(buildSiteTable(unet.sites, { rules: c.rules.map(ruleFromFixture) }));
       unet.gpu.write(call.sample.buffer, sample.data);
       unet.gpu.write(call.timesteps.buffer, timestep.data);
       unet.gpu.write(call.context.buffer, context.data);
@@ -114,7 +115,7 @@ async function* samplerChecks(
   const stepNoise = io.get(`${run.key}.step_noise`);
   const [, , height, width] = noise.shape;
   const perStep = noise.data.length;
-  unet.setMultipliers(rules);
+  unet.setSiteTable(buildSiteTable(unet.sites, { rules }));
   // The sampling loop the app runs: the scheduler on the GPU (gpu-denoise.ts). The CPU loop, which
   // ONNX Runtime's backend runs, is held to it by tests/gpu-denoise.test.ts.
   const trajectory: Float32Array[] = [];

@@ -1,23 +1,19 @@
-import { useState } from 'react';
-import type { AttentionSite } from '../../engine/sampling/pipeline-types';
-import { MULTIPLIER_PARTS, isNeutral, siteInTarget, type Target } from '../state/settings-schema';
+import { Fragment, useState } from 'react';
+import { MULTIPLIER_GROUPS, MULTIPLIER_PARAMETERS, NEUTRAL_MULTIPLIERS, type AttentionSite, type ControlParameter } from '../../engine';
+import { isNeutral, siteInTarget, type Target } from '../state/settings-schema';
 import { useApp } from '../state/store';
 import { MultiplierSlider } from './multiplier-slider';
 
-const KINDS = [
-  {
-    which: 'self',
-    title: 'Self-attention',
-    module: 'attn1',
-    about: 'How the picture looks at itself: layout, shape and texture stay consistent across it.',
-  },
-  {
-    which: 'cross',
-    title: 'Cross-attention',
-    module: 'attn2',
-    about: 'How the picture looks at the prompt: how much, and where, the words steer it.',
-  },
-] as const;
+/** The parameters' explanations, one entry per explanation: q and k share theirs ("q · k"). */
+function explanations(parameters: readonly ControlParameter[]): { terms: string; explanation: string }[] {
+  const entries: { terms: string; explanation: string }[] = [];
+  for (const p of parameters) {
+    const same = entries.find((e) => e.explanation === p.explanation);
+    if (same) same.terms += ` · ${p.label}`;
+    else entries.push({ terms: p.label, explanation: p.explanation });
+  }
+  return entries;
+}
 
 /**
  * The eight sliders of ComfyUI's UNetSelfAttentionMultiply and UNetCrossAttentionMultiply, the
@@ -32,32 +28,32 @@ export function AttentionPanel() {
     <section className="panel attention-panel" aria-labelledby="attention-heading">
       <h2 id="attention-heading">Attention</h2>
       <TargetSelector expert={showExpert} onExpert={setExpert} />
-      {KINDS.map((kind) => (
+      {MULTIPLIER_GROUPS.map((kind) => (
         <fieldset key={kind.which} className="attention-kind">
           <legend>
-            {kind.title} <code>{kind.module}</code>
+            {kind.title} <code>{kind.kind}</code>
             <button
               type="button"
               className="link-button"
               disabled={isNeutral(settings[kind.which])}
-              onClick={() => setMultipliers(kind.which, { q: 1, k: 1, v: 1, out: 1 })}
+              onClick={() => setMultipliers(kind.which, { ...NEUTRAL_MULTIPLIERS })}
             >
               Reset all four
             </button>
           </legend>
           <p className="hint">{kind.about}</p>
-          {MULTIPLIER_PARTS.map((part) => (
-            <MultiplierSlider key={part} which={kind.which} part={part} />
+          {MULTIPLIER_PARAMETERS.map((parameter) => (
+            <MultiplierSlider key={parameter.id} which={kind.which} parameter={parameter} />
           ))}
         </fieldset>
       ))}
       <dl className="explain">
-        <dt>q · k</dt>
-        <dd>How sharply attention focuses. The two multiply: above 1 each place attends to a few best matches; below 1 it spreads out, and 0 averages everything evenly.</dd>
-        <dt>v</dt>
-        <dd>How strongly what attention gathers is passed on.</dd>
-        <dt>out</dt>
-        <dd>How strongly the whole attention branch acts on the picture; 0 switches it off.</dd>
+        {explanations(MULTIPLIER_PARAMETERS).map((e) => (
+          <Fragment key={e.terms}>
+            <dt>{e.terms}</dt>
+            <dd>{e.explanation}</dd>
+          </Fragment>
+        ))}
       </dl>
       <p className="hint">Drag, type a number, or use the arrow keys (±0.01; Page Up/Down ±0.1). Double-click a slider to reset it to 1.</p>
       {showExpert && <BlockList />}

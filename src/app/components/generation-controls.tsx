@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
-import { BACKEND_NAMES, SAMPLER_NAMES, type BackendName, type SamplerName } from '../../engine/sampling/pipeline-types';
+import { BACKEND_NAMES, SAMPLER_NAMES, type BackendName, type SamplerName } from '../../engine';
 import { LIMITS } from '../state/settings-schema';
 import { useApp } from '../state/store';
 import { NumberField } from './number-field';

@@ -1,7 +1,7 @@
 // Saving images as PNG files that carry their settings (state/png-metadata.ts), and reading the
 // settings back from a dropped one.
 
-import type { RgbaImage } from '../../engine/sampling/pipeline-types';
+import type { RgbaImage } from '../../engine';
 import { withPngText } from '../state/png-metadata';
 
 /** `image` as a canvas `scale` times its size, nearest-neighbour so pixels stay square. */

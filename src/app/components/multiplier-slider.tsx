@@ -1,16 +1,18 @@
 import { useRef, type KeyboardEvent, type PointerEvent } from 'react';
-import { LIMITS, clampMultiplier, type MultiplierPart } from '../state/settings-schema';
+import { MULTIPLIER_AXES, type MULTIPLIER_PARAMETERS, type MultiplierGroup } from '../../engine';
 import { SLIDER_POSITIONS, multiplierToPosition, positionToMultiplier } from '../state/multiplier-scale';
 import { useApp } from '../state/store';
 import { NumberField } from './number-field';
 
 interface Props {
-  which: 'self' | 'cross';
-  part: MultiplierPart;
+  which: MultiplierGroup;
+  /** Its range, default, step and label (steering/attention-multipliers.ts). */
+  parameter: (typeof MULTIPLIER_PARAMETERS)[number];
 }
 
-export function sliderName(which: 'self' | 'cross', part: MultiplierPart): string {
-  return `${which === 'self' ? 'Self' : 'Cross'}-attention ${part}`;
+/** 'Self-attention q': the slider's accessible name, the XY axis's name. */
+export function sliderName(which: MultiplierGroup, part: string): string {
+  return MULTIPLIER_AXES.find((a) => a.which === which && a.part === part)?.name ?? `${which} ${part}`;
 }
 
 /** Page Up/Down step by 0.1 (the native range would step by a tenth of 0–10). */
@@ -32,14 +34,17 @@ function trackFraction(value: number): number {
  * tools) and is laid transparently over a drawn track; a pointer drag maps the pointer through
  * the finer-near-1 scale (multiplier-scale.ts) instead of the input's linear one.
  */
-export function MultiplierSlider({ which, part }: Props) {
+export function MultiplierSlider({ which, parameter }: Props) {
+  const part = parameter.id;
+  const { min, max, step } = parameter;
+  const neutral = parameter.default;
   const value = useApp((s) => s.settings[which][part]);
   const setMultiplier = useApp((s) => s.setMultiplier);
   const endDrag = useApp((s) => s.endDrag);
   const dragging = useRef(false);
   const name = sliderName(which, part);
   const set = (v: number, change: 'drag' | 'discrete') => {
-    const clamped = clampMultiplier(v);
+    const clamped = parameter.clamp(v);
     if (clamped !== useApp.getState().settings[which][part]) setMultiplier(which, part, clamped, change);
   };
 
@@ -75,11 +80,11 @@ export function MultiplierSlider({ which, part }: Props) {
   };
 
   const at = trackFraction(value);
-  const one = trackFraction(1);
+  const one = trackFraction(neutral);
   const place = (fraction: number) => `calc(${THUMB_RADIUS}px + ${fraction} * (100% - ${2 * THUMB_RADIUS}px))`;
 
   return (
-    <div className={`multiplier ${value !== 1 ? 'changed' : ''}`}>
+    <div className={`multiplier ${value !== neutral ? 'changed' : ''}`}>
       <span className="multiplier-part" aria-hidden="true">
         {part}
       </span>
@@ -100,9 +105,9 @@ export function MultiplierSlider({ which, part }: Props) {
           aria-label={name}
           aria-valuetext={`×${value}`}
           title="Drag (finer near 1), arrow keys ±0.01; double-click to reset to 1"
-          min={LIMITS.multiplier.min}
-          max={LIMITS.multiplier.max}
-          step={0.01}
+          min={min}
+          max={max}
+          step={step}
           value={value}
           onChange={(e) => {
             // During a pointer drag the pointer decides; the input's own linear reading would jump.
@@ -116,7 +121,7 @@ export function MultiplierSlider({ which, part }: Props) {
           onKeyDown={onKeyDown}
           onKeyUp={endDrag}
           onBlur={endDrag}
-          onDoubleClick={() => set(1, 'discrete')}
+          onDoubleClick={() => set(neutral, 'discrete')}
         />
       </div>
       <NumberField
@@ -125,12 +130,12 @@ export function MultiplierSlider({ which, part }: Props) {
         ariaLabel={`${part} value, ${which}-attention`}
         name={name}
         value={value}
-        min={LIMITS.multiplier.min}
-        max={LIMITS.multiplier.max}
-        step={0.01}
+        min={min}
+        max={max}
+        step={step}
         onCommit={(v, change) => set(v, change)}
       />
-      <button type="button" className="reset" aria-label={`Reset ${part} (${which}) to 1`} title="Reset to 1" disabled={value === 1} onClick={() => set(1, 'discrete')}>
+      <button type="button" className="reset" aria-label={`Reset ${part} (${which}) to 1`} title="Reset to 1" disabled={value === neutral} onClick={() => set(neutral, 'discrete')}>
         ↺
       </button>
     </div>

@@ -1,5 +1,5 @@
 import { useEffect, useRef } from 'react';
-import type { RgbaImage } from '../../engine/sampling/pipeline-types';
+import type { RgbaImage } from '../../engine';
 
 interface Props {
   image: RgbaImage;

@@ -1,4 +1,4 @@
-import type { ModelInfo } from '../../engine/sampling/pipeline-types';
+import type { ModelInfo } from '../../engine';
 import { LIMITS } from '../state/settings-schema';
 import { useApp } from '../state/store';
 

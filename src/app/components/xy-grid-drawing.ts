@@ -1,7 +1,7 @@
 // Draws an XY plot: cells in a grid, the X axis's name and values above the columns, the Y axis's
 // to the left of the rows, and the settings every cell shares (seed, prompt, …) underneath.
 
-import type { RgbaImage } from '../../engine/sampling/pipeline-types';
+import type { RgbaImage } from '../../engine';
 import type { Settings } from '../state/settings-schema';
 import { axisTitle, formatAxisValue, type Axis } from '../state/xy-axes';
 

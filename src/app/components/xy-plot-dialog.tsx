@@ -3,7 +3,7 @@ import { cancelXYPlot, runXYPlot } from '../engine/render-controller';
 import { parametersText, savedImageTexts } from '../state/saved-image';
 import { serializeSettings, XY_PARAM, type Target } from '../state/settings-schema';
 import { useApp } from '../state/store';
-import { AXIS_KINDS, MAX_CELLS, axisName, axisTitle, isMultiplierAxis, parseAxisValues, serializeXYAxes, type Axis, type AxisKind } from '../state/xy-axes';
+import { AXIS_KINDS, MAX_CELLS, axisName, axisTitle, isSteeringAxis, parseAxisValues, serializeXYAxes, type Axis, type AxisKind } from '../state/xy-axes';
 import { blocksOf } from './attention-panel';
 import { ModalDialog } from './modal-dialog';
 import { downloadBlob, pngWithText } from './image-file';
@@ -70,7 +70,7 @@ export function XYPlotDialog({ open, onClose }: { open: boolean; onClose(): void
   }, [xy, info]);
 
   const start = () => {
-    const toAxis = (draft: AxisDraft, values: number[]): Axis => ({ kind: draft.kind, target: isMultiplierAxis(draft.kind) ? draft.target : 'all', values });
+    const toAxis = (draft: AxisDraft, values: number[]): Axis => ({ kind: draft.kind, target: isSteeringAxis(draft.kind) ? draft.target : 'all', values });
     const axes = { x: toAxis(x, parsedX.values), y: toAxis(y, y.kind === 'none' ? [] : parsedY.values) };
     useApp.setState({ xyAxes: axes });
     void runXYPlot(axes.x, axes.y);
@@ -136,7 +136,7 @@ export function XYPlotDialog({ open, onClose }: { open: boolean; onClose(): void
 
 function withDefaults(previous: AxisDraft, next: AxisDraft, seed: number): AxisDraft {
   if (next.kind === previous.kind) return next;
-  const sameFamily = isMultiplierAxis(next.kind) && isMultiplierAxis(previous.kind);
+  const sameFamily = isSteeringAxis(next.kind) && isSteeringAxis(previous.kind);
   return { ...next, text: sameFamily ? next.text : defaultValues(next.kind, seed) };
 }
 
@@ -170,7 +170,7 @@ function AxisEditor({
           </option>
         ))}
       </select>
-      {isMultiplierAxis(draft.kind) && (
+      {isSteeringAxis(draft.kind) && (
         <>
           <label className="field-label" htmlFor={`axis-${name}-target`}>
             {name} acts on

@@ -1,8 +1,8 @@
 // The page's side of the engine worker: a promise per render, and recovery from a lost GPU device
 // (a new worker, a new device, the model loaded again, and the unfinished renders sent again).
 
-import type { BackendName } from '../../engine/sampling/pipeline-types';
-import type { GenerateRequest, ModelInfo, RgbaImage } from '../../engine/sampling/pipeline-types';
+import type { BackendName } from '../../engine';
+import type { GenerateRequest, ModelInfo, RgbaImage } from '../../engine';
 import type { LoadOptions, ModelSource } from '../models/model-source';
 import type { TaesdDetails, TaesdSource, TaesdState } from '../models/taesd-source';
 import type { HubPlan, ModelDetails } from './model-loader';

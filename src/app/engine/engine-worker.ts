@@ -6,7 +6,7 @@
 import { GpuContext, GpuError } from '../../engine/gpu/gpu-context';
 import type { BackendLoader } from '../../engine/sampling/backend';
 import { DiffusionPipeline, type LoadProgress } from '../../engine/sampling/pipeline';
-import type { BackendName } from '../../engine/sampling/pipeline-types';
+import type { BackendName } from '../../engine';
 import { ModelCache } from '../../engine/weights/model-cache';
 import type { ModelFolder } from '../../engine/weights/model-folder';
 import type { LoadOptions, ModelSource } from '../models/model-source';

@@ -2,7 +2,7 @@
 // render (the worker drops the stale ones), keeps the before/after baseline current, runs XY plots
 // and turns engine problems into messages that say what to do.
 
-import type { GenerateRequest, ModelInfo } from '../../engine/sampling/pipeline-types';
+import type { GenerateRequest, ModelInfo } from '../../engine';
 import { attachModels } from '../models/model-controller';
 import { afterModelReady, attachTaesd, onTaesdState } from '../models/taesd-controller';
 import { isValidTarget, roundToMultiple, siteInTarget, toGenerateRequest, withModelDefaults, type SettingKey } from '../state/settings-schema';

@@ -3,7 +3,7 @@
 // fast a slider moves, at most one render runs and one waits per lane. Lanes are served in
 // LANES_BY_PRIORITY order. No GPU here: the worker supplies `run`.
 
-import type { GenerateRequest } from '../../engine/sampling/pipeline-types';
+import type { GenerateRequest } from '../../engine';
 import { LANES_BY_PRIORITY, type Lane } from './worker-protocol';
 
 export interface RenderJob {

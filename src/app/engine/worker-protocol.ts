@@ -1,8 +1,8 @@
 // The messages between the page and the engine worker. Plain data only (structured clone).
 
 import type { GpuErrorKind } from '../../engine/gpu/gpu-context';
-import type { BackendName } from '../../engine/sampling/pipeline-types';
-import type { GenerateRequest, ModelInfo, RgbaImage } from '../../engine/sampling/pipeline-types';
+import type { BackendName } from '../../engine';
+import type { GenerateRequest, ModelInfo, RgbaImage } from '../../engine';
 import type { CachedModelSummary } from '../../engine/weights/model-cache';
 import type { LoadOptions, ModelSource } from '../models/model-source';
 import type { TaesdDetails, TaesdSource, TaesdState } from '../models/taesd-source';

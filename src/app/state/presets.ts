@@ -1,7 +1,7 @@
 // Named starting points for the attention sliders. A preset sets the multipliers and the target
 // and keeps the prompt, seed and sampler, so the same picture can be compared across presets.
 
-import { NEUTRAL_MULTIPLIERS, type AttentionMultipliers } from '../../engine/sampling/pipeline-types';
+import { NEUTRAL_MULTIPLIERS, type AttentionMultipliers } from '../../engine';
 import type { Settings, Target } from './settings-schema';
 
 export interface Preset {

@@ -2,33 +2,52 @@
 // so a link reproduces the image exactly. Parsing never throws: an out-of-range number is clamped,
 // a malformed value is ignored, and each repair becomes a notice that the page shows.
 
+// The steering controls (src/engine/steering) bring their own settings: their link fields are
+// read, written and labelled here from the controls' descriptors.
 import {
   BACKEND_NAMES,
   CFG_RANGE,
   DECODER_CHOICES,
   MULTIPLIER_RANGE,
-  NEUTRAL_MULTIPLIERS,
   SAMPLER_NAMES,
+  STEERING_CONTROLS,
   STEP_RANGE,
-  type AttentionKind,
-  type AttentionMultipliers,
+  isLinkTarget,
+  multiplierRules,
+  readLinkNumber,
+  roundHundredths,
+  shortForNotice,
   type AttentionSite,
+  type AxisValue,
   type BackendName,
   type DecoderChoice,
   type GenerateRequest,
   type ModelDefaults,
   type MultiplierRule,
+  type MultiplierSettings,
   type SamplerName,
-  type SiteTarget,
-  type UNetPart,
-} from '../../engine/sampling/pipeline-types';
+  type TargetText,
+} from '../../engine';
 import { PREDICTION_TYPES, type PredictionType } from '../../engine/weights/prediction-type';
 import { BUILTIN_MODELS, parseModelRef } from '../models/model-source';
 
-/** Where the sliders act: every attention site, one UNet part, or one block (expert view). */
-export type Target = 'all' | UNetPart | string;
+export {
+  MULTIPLIER_PARTS,
+  clampMultiplier,
+  isNeutral,
+  multiplierRulesWithOverrides as rulesWithOverrides,
+  roundHundredths,
+  siteInTarget,
+  siteTarget,
+  type MultiplierOverride,
+  type MultiplierPart,
+} from '../../engine';
 
-export interface Settings {
+/** Where the sliders act: every attention site, one UNet part, or one block (expert view). */
+export type Target = TargetText;
+
+/** Besides its own, the page has every steering control's settings (self, cross, target). */
+export interface Settings extends MultiplierSettings {
   /** The model as a link names it (model-source.ts): emoji-64, hf:owner/name@rev, file:name@hash. */
   model: string;
   /** Image size in pixels (multiples of 8; the model may need coarser ones). */
@@ -46,19 +65,16 @@ export interface Settings {
   steps: number;
   sampler: SamplerName;
   cfg: number;
-  /** Multipliers of the self-attention (attn1) modules in the target. */
-  self: AttentionMultipliers;
-  /** Multipliers of the cross-attention (attn2) modules in the target. */
-  cross: AttentionMultipliers;
-  target: Target;
   /** Show the same image with every multiplier at 1 next to it. */
   compare: boolean;
 }
 
 export type SettingKey = keyof Settings;
+type SteeringKey = keyof MultiplierSettings;
 
-export const MULTIPLIER_PARTS = ['q', 'k', 'v', 'out'] as const;
-export type MultiplierPart = (typeof MULTIPLIER_PARTS)[number];
+/** Every steering control's link fields, in link order. */
+const STEERING_FIELDS = STEERING_CONTROLS.flatMap((c) => c.linkFields);
+const steeringEntries = <T>(of: (field: (typeof STEERING_FIELDS)[number]) => T) => Object.fromEntries(STEERING_FIELDS.map((f) => [f.key, of(f)])) as Record<SteeringKey, T>;
 
 export const DEFAULT_MODEL = 'emoji-64';
 /** Models the app can load from public/models/<id>/. */
@@ -90,9 +106,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = {
   steps: 20,
   sampler: 'euler',
   cfg: 5,
-  self: { ...NEUTRAL_MULTIPLIERS },
-  cross: { ...NEUTRAL_MULTIPLIERS },
-  target: 'all',
+  ...(steeringEntries((f) => f.default) as MultiplierSettings),
   compare: false,
 };
 
@@ -110,31 +124,18 @@ const PARAM: Record<SettingKey, string> = {
   steps: 'steps',
   sampler: 'sampler',
   cfg: 'cfg',
-  self: 'self',
-  cross: 'cross',
-  target: 'target',
+  ...steeringEntries((f) => f.param),
   compare: 'compare',
 };
 
 /** The XY plot's axes, when one is open: read and written beside the settings (xy-axes.ts parseXYAxes). */
 export const XY_PARAM = 'xy';
 
-const PART_TARGETS: readonly string[] = ['all', 'input', 'middle', 'output'];
-/** ComfyUI block names (`input_blocks.4`, `middle_block`) or diffusers module paths. */
-const BLOCK_TARGET = /^(?:(?:input|output)_blocks\.\d{1,2}|middle_block|(?:(?:down|up)_blocks\.\d{1,2}|mid_block)\.attentions\.\d{1,2}\.transformer_blocks\.\d{1,2}\.attn[12])$/;
+/** Every key a link may carry. */
+export const LINK_KEYS: readonly string[] = [...Object.values(PARAM), XY_PARAM];
 
-export function isValidTarget(value: string): boolean {
-  return PART_TARGETS.includes(value) || BLOCK_TARGET.test(value);
-}
-
-/** Rounds to hundredths, the finest step of every slider: what the URL writes is what renders. */
-export function roundHundredths(value: number): number {
-  return Math.round(value * 100) / 100;
-}
-
-export function clampMultiplier(value: number): number {
-  return roundHundredths(Math.min(LIMITS.multiplier.max, Math.max(LIMITS.multiplier.min, value)));
-}
+/** Whether a link may carry `value` as a target (steering/site-target.ts). */
+export const isValidTarget = isLinkTarget;
 
 export interface ParsedSettings {
   settings: Settings;
@@ -220,27 +221,14 @@ export function parseSettings(query: string | URLSearchParams, base: Readonly<Se
     } else notices.push(`Ignored unknown sampler "${short(sampler)}"; use one of ${SAMPLER_NAMES.join(', ')}.`);
   }
 
-  for (const kind of ['self', 'cross'] as const) {
-    const text = raw(kind);
+  const steering = settings as unknown as Record<string, unknown>;
+  for (const field of STEERING_FIELDS) {
+    const text = params.get(field.param);
     if (text === null) continue;
-    const values = text.split(',');
-    if (values.length !== 4) {
-      notices.push(`Ignored invalid ${label(kind)} multipliers "${short(text)}": expected four numbers q,k,v,out.`);
-      continue;
-    }
-    MULTIPLIER_PARTS.forEach((part, i) => {
-      const value = readNumber(values[i], `${label(kind)} ${part}`, LIMITS.multiplier, notices, false);
-      if (value !== undefined) settings[kind][part] = clampMultiplier(value);
-    });
-    given.add(kind);
-  }
-
-  const target = raw('target');
-  if (target !== null) {
-    if (isValidTarget(target)) {
-      settings.target = target;
-      given.add('target');
-    } else notices.push(`Ignored unknown target "${short(target)}"; using all blocks.`);
+    const value = field.parse(text, steering[field.key], notices);
+    if (value === undefined) continue;
+    steering[field.key] = value;
+    given.add(field.key as SteeringKey);
   }
 
   const compare = raw('compare');
@@ -251,12 +239,11 @@ export function parseSettings(query: string | URLSearchParams, base: Readonly<Se
     } else notices.push(`Ignored invalid compare "${short(compare)}": expected 0 or 1.`);
   }
 
-  const known = new Set([...Object.values(PARAM), XY_PARAM]);
-  for (const key of known) {
+  for (const key of LINK_KEYS) {
     const values = params.getAll(key);
     if (values.length > 1) notices.push(`The link gives ${key} ${values.length} times; using the first (${short(values[0])}).`);
   }
-  const unknown = [...new Set(params.keys())].filter((k) => !known.has(k));
+  const unknown = [...new Set(params.keys())].filter((k) => !LINK_KEYS.includes(k));
   if (unknown.length) notices.push(`Ignored unknown URL parameter${unknown.length > 1 ? 's' : ''}: ${unknown.map(short).join(', ')}.`);
   return { settings, given, notices };
 }
@@ -314,81 +301,23 @@ export function serializeSettings(settings: Readonly<Settings>): string {
   params.set(PARAM.steps, String(settings.steps));
   params.set(PARAM.sampler, settings.sampler);
   params.set(PARAM.cfg, String(settings.cfg));
-  params.set(PARAM.self, MULTIPLIER_PARTS.map((p) => String(settings.self[p])).join(','));
-  params.set(PARAM.cross, MULTIPLIER_PARTS.map((p) => String(settings.cross[p])).join(','));
-  params.set(PARAM.target, settings.target);
+  for (const field of STEERING_FIELDS) params.set(field.param, field.write(settings[field.key as SteeringKey]));
   params.set(PARAM.compare, settings.compare ? '1' : '0');
   // Commas are legal in a query and keep "self=1.5,1,1,1" readable.
   return `?${params.toString().replace(/%2C/gi, ',')}`;
 }
 
-/** The rule target for a `Target` setting. */
-export function siteTarget(target: Target): SiteTarget {
-  if (target === 'all') return { all: true };
-  if (target === 'input' || target === 'middle' || target === 'output') return { part: target };
-  return { path: target };
-}
-
-/** Whether a site is in `target`, as the engine decides it (part, diffusers path or ComfyUI block). */
-export function siteInTarget(site: AttentionSite, target: Target): boolean {
-  if (target === 'all') return true;
-  if (target === 'input' || target === 'middle' || target === 'output') return site.part === target;
-  return site.path === target || site.comfyBlock === target;
-}
-
-export function isNeutral(m: Readonly<AttentionMultipliers>): boolean {
-  return MULTIPLIER_PARTS.every((p) => m[p] === 1);
-}
-
-const KIND_OF: Record<'self' | 'cross', AttentionKind> = { self: 'attn1', cross: 'attn2' };
-
 /** The multiplier rules of `settings`: one per attention type that is not all ones. */
 export function settingsRules(settings: Readonly<Settings>): MultiplierRule[] {
-  const rules: MultiplierRule[] = [];
-  for (const which of ['self', 'cross'] as const) {
-    if (isNeutral(settings[which])) continue;
-    rules.push({ kind: KIND_OF[which], target: siteTarget(settings.target), multipliers: { ...settings[which] } });
-  }
-  return rules;
-}
-
-/** One multiplier forced to a value on the sites of a target (an XY plot axis). */
-export interface MultiplierOverride {
-  which: 'self' | 'cross';
-  part: MultiplierPart;
-  target: Target;
-  value: number;
+  return multiplierRules(settings);
 }
 
 /**
- * The rules for `settings` with `overrides` applied on top. Each override changes one factor on
- * its target's sites and leaves the other three as the settings put them there, so it is written
- * per site (the engine applies a later rule in place of an earlier one, not on top of it).
+ * What the engine renders for `settings`: with `neutral`, every steering control off (the compare
+ * image); `forced`, an XY cell's values of steering axes on `sites`.
  */
-export function rulesWithOverrides(settings: Readonly<Settings>, overrides: readonly MultiplierOverride[], sites: readonly AttentionSite[]): MultiplierRule[] {
-  const rules = settingsRules(settings);
-  if (!overrides.length) return rules;
-  const perSite = new Map<number, { site: AttentionSite; multipliers: AttentionMultipliers }>();
-  for (const o of overrides) {
-    const kind = KIND_OF[o.which];
-    for (const site of sites) {
-      if (site.kind !== kind || !siteInTarget(site, o.target)) continue;
-      let entry = perSite.get(site.index);
-      if (!entry) {
-        const base = siteInTarget(site, settings.target) ? settings[o.which] : NEUTRAL_MULTIPLIERS;
-        entry = { site, multipliers: { ...base } };
-        perSite.set(site.index, entry);
-      }
-      entry.multipliers[o.part] = clampMultiplier(o.value);
-    }
-  }
-  for (const { site, multipliers } of perSite.values()) rules.push({ kind: site.kind, target: { path: site.path }, multipliers });
-  return rules;
-}
-
-/** What the engine renders for `settings` (with `neutral`, every multiplier at 1: the compare image). */
-export function toGenerateRequest(settings: Readonly<Settings>, options: { neutral?: boolean; rules?: MultiplierRule[] } = {}): GenerateRequest {
-  return {
+export function toGenerateRequest(settings: Readonly<Settings>, options: { neutral?: boolean; forced?: readonly AxisValue[]; sites?: readonly AttentionSite[] } = {}): GenerateRequest {
+  const request: GenerateRequest = {
     prompt: settings.prompt,
     negativePrompt: settings.negative,
     seed: settings.seed,
@@ -397,9 +326,14 @@ export function toGenerateRequest(settings: Readonly<Settings>, options: { neutr
     cfg: settings.cfg,
     width: settings.width,
     height: settings.height,
-    rules: options.neutral ? [] : (options.rules ?? settingsRules(settings)),
+    rules: [],
     ...(settings.decoder !== DEFAULT_SETTINGS.decoder && { decoder: settings.decoder }),
   };
+  for (const control of STEERING_CONTROLS) {
+    const forced = (options.forced ?? []).filter((f) => control.axes.includes(f.axis));
+    Object.assign(request, options.neutral ? control.off : control.toRequest(settings, forced, options.sites ?? []));
+  }
+  return request;
 }
 
 /** Human names of settings, for notices and labels. */
@@ -418,36 +352,11 @@ export function label(key: SettingKey): string {
       steps: 'Steps',
       sampler: 'Sampler',
       cfg: 'CFG',
-      self: 'Self-attention',
-      cross: 'Cross-attention',
-      target: 'Target',
+      ...steeringEntries((f) => f.label),
       compare: 'Compare',
     } as const
   )[key];
 }
 
-function readNumber(text: string | null, name: string, range: { min: number; max: number }, notices: string[], integer: boolean): number | undefined {
-  if (text === null) return undefined;
-  const trimmed = text.trim();
-  // Number('') is 0 and Number('0x10') is 16: accept plain decimals only.
-  if (!/^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$/i.test(trimmed)) {
-    notices.push(`Ignored invalid ${name} "${short(text)}": not a number.`);
-    return undefined;
-  }
-  // "+ 0" turns -0 into 0: the link writes "0", which must read back as the same number.
-  let value = Number(trimmed) + 0;
-  if (integer && !Number.isInteger(value)) {
-    value = Math.round(value);
-    notices.push(`Rounded ${name} ${short(trimmed)} to ${value} (whole numbers only).`);
-  }
-  if (value < range.min || value > range.max) {
-    const clamped = Math.min(range.max, Math.max(range.min, value));
-    notices.push(`Clamped ${name} ${short(trimmed)} to ${clamped} (allowed ${range.min}–${range.max}).`);
-    value = clamped;
-  }
-  return value;
-}
-
-function short(text: string): string {
-  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
-}
+const readNumber = readLinkNumber;
+const short = shortForNotice;

@@ -3,7 +3,7 @@
 // render controller (engine/render-controller.ts) turns settings changes into engine requests.
 
 import { create } from 'zustand';
-import type { AttentionMultipliers, ModelInfo, RgbaImage } from '../../engine/sampling/pipeline-types';
+import type { AttentionMultipliers, ModelInfo, RgbaImage } from '../../engine';
 import type { EngineErrorKind } from '../engine/worker-protocol';
 import { INITIAL_MODEL_STATE, type ModelState } from '../models/model-state';
 import { DEFAULT_SETTINGS, parseSettings, type MultiplierPart, type SettingKey, type Settings } from './settings-schema';

@@ -2,23 +2,19 @@
 // "0..2 step 0.5"), and the request of each grid cell. Every cell shares the page's settings,
 // seed included, except what its two axes set.
 
-import type { AttentionSite, GenerateRequest } from '../../engine/sampling/pipeline-types';
-import {
-  LIMITS,
-  MULTIPLIER_PARTS,
-  XY_PARAM,
-  clampMultiplier,
-  isValidTarget,
-  roundHundredths,
-  rulesWithOverrides,
-  toGenerateRequest,
-  type MultiplierOverride,
-  type MultiplierPart,
-  type Settings,
-  type Target,
-} from './settings-schema';
+// Steering axes (self.q, cross.out, …) come from the steering controls' descriptors.
 
-export type AxisKind = 'none' | 'seed' | 'cfg' | 'steps' | `${'self' | 'cross'}.${MultiplierPart}`;
+import { STEERING_CONTROLS, type AttentionSite, type AxisValue, type ControlAxis, type GenerateRequest } from '../../engine';
+import { LIMITS, XY_PARAM, isValidTarget, roundHundredths, toGenerateRequest, type Settings, type Target } from './settings-schema';
+
+/** A setting of the page, or a steering control's axis ('self.q'). */
+export type AxisKind = 'none' | 'seed' | 'cfg' | 'steps' | `${string}.${string}`;
+
+const STEERING_AXES: readonly ControlAxis[] = STEERING_CONTROLS.flatMap((c) => c.axes);
+
+function steeringAxis(kind: AxisKind): ControlAxis | undefined {
+  return STEERING_AXES.find((a) => a.id === kind);
+}
 
 export interface Axis {
   kind: AxisKind;
@@ -28,8 +24,7 @@ export interface Axis {
 }
 
 export const AXIS_KINDS: readonly AxisKind[] = [
-  ...MULTIPLIER_PARTS.map((p) => `self.${p}` as const),
-  ...MULTIPLIER_PARTS.map((p) => `cross.${p}` as const),
+  ...STEERING_AXES.map((a) => a.id as AxisKind),
   'seed',
   'cfg',
   'steps',
@@ -49,15 +44,14 @@ export function axisName(kind: AxisKind): string {
       return 'CFG';
     case 'steps':
       return 'Steps';
-    default: {
-      const [which, part] = kind.split('.');
-      return `${which === 'self' ? 'Self' : 'Cross'}-attention ${part}`;
-    }
+    default:
+      return steeringAxis(kind)?.name ?? kind;
   }
 }
 
-export function isMultiplierAxis(kind: AxisKind): kind is `${'self' | 'cross'}.${MultiplierPart}` {
-  return kind.includes('.');
+/** Whether `kind` is a steering control's axis, which acts on a target of sites. */
+export function isSteeringAxis(kind: AxisKind): boolean {
+  return steeringAxis(kind) !== undefined;
 }
 
 export function targetName(target: Target): string {
@@ -66,11 +60,11 @@ export function targetName(target: Target): string {
 
 /** "Self-attention q (output blocks)" — the axis title drawn on the grid. */
 export function axisTitle(axis: Pick<Axis, 'kind' | 'target'>): string {
-  return isMultiplierAxis(axis.kind) ? `${axisName(axis.kind)} (${targetName(axis.target)})` : axisName(axis.kind);
+  return isSteeringAxis(axis.kind) ? `${axisName(axis.kind)} (${targetName(axis.target)})` : axisName(axis.kind);
 }
 
 export function formatAxisValue(kind: AxisKind, value: number): string {
-  return isMultiplierAxis(kind) ? `×${value}` : String(value);
+  return steeringAxis(kind)?.format(value) ?? String(value);
 }
 
 export interface ParsedValues {
@@ -119,7 +113,7 @@ export function parseAxisValues(kind: AxisKind, text: string): ParsedValues {
 }
 
 function defaultStep(kind: AxisKind): number {
-  return kind === 'seed' || kind === 'steps' ? 1 : kind === 'cfg' ? 1 : 0.5;
+  return kind === 'seed' || kind === 'steps' ? 1 : kind === 'cfg' ? 1 : (steeringAxis(kind)?.rangeStep ?? 1);
 }
 
 function formatNumber(v: number): string {
@@ -137,7 +131,7 @@ export function clampAxisValue(kind: AxisKind, value: number): number {
     case 'none':
       return value;
     default:
-      return clampMultiplier(value);
+      return steeringAxis(kind)?.parameter.clamp(value) ?? value;
   }
 }
 
@@ -148,16 +142,16 @@ export function cellRequest(
   cell: readonly { axis: Pick<Axis, 'kind' | 'target'>; value: number }[],
 ): GenerateRequest {
   const changed: Settings = { ...settings };
-  const overrides: MultiplierOverride[] = [];
+  const forced: AxisValue[] = [];
   for (const { axis, value } of cell) {
     if (axis.kind === 'none') continue;
     if (axis.kind === 'seed' || axis.kind === 'cfg' || axis.kind === 'steps') changed[axis.kind] = value;
     else {
-      const [which, part] = axis.kind.split('.') as ['self' | 'cross', MultiplierPart];
-      overrides.push({ which, part, target: axis.target, value });
+      const steering = steeringAxis(axis.kind);
+      if (steering) forced.push({ axis: steering, target: axis.target, value });
     }
   }
-  return toGenerateRequest(changed, { rules: rulesWithOverrides(changed, overrides, sites) });
+  return toGenerateRequest(changed, { forced, sites });
 }
 
 /** The grid on screen: its two axes (y may be 'none'). */
@@ -174,7 +168,7 @@ export interface XYAxes {
 export function serializeXYAxes({ x, y }: XYAxes): string {
   const one = (axis: Axis) => {
     if (axis.kind === 'none') return 'none';
-    const target = isMultiplierAxis(axis.kind) && axis.target !== 'all' ? `@${axis.target}` : '';
+    const target = isSteeringAxis(axis.kind) && axis.target !== 'all' ? `@${axis.target}` : '';
     return `${axis.kind}${target}:${axis.values.join(',')}`;
   };
   return `${one(x)};${one(y)}`;
@@ -200,7 +194,7 @@ export function parseXYAxes(text: string): { axes?: XYAxes; notices: string[] } 
     const kind = m?.[1] as AxisKind | undefined;
     if (!m || !kind || !AXIS_KINDS.includes(kind) || kind === 'none') return refuse(`${name} axis "${part}" is not "kind[@target]:values" with a known kind.`);
     const target = m[2] ?? 'all';
-    if (!isValidTarget(target) || (m[2] !== undefined && !isMultiplierAxis(kind))) return refuse(`${name} axis has an unknown target "${target}".`);
+    if (!isValidTarget(target) || (m[2] !== undefined && !isSteeringAxis(kind))) return refuse(`${name} axis has an unknown target "${target}".`);
     const parsed = parseAxisValues(kind, m[3].replaceAll(',', ', '));
     if (!parsed.ok || !parsed.values.length) return refuse(`${name} values: ${parsed.problems.join(' ')}`);
     notices.push(...parsed.problems.map((p) => `XY plot, ${name} axis: ${p}`));

@@ -6,7 +6,7 @@ import type { GpuContext } from '../gpu/gpu-context';
 import { params } from '../gpu/params';
 import { grid1d, Recorder, type Plan } from '../gpu/recorder';
 import { byteSize, numel, shapeString, type Tensor } from '../gpu/tensor';
-import type { RgbaImage } from '../sampling/pipeline-types';
+import type { RgbaImage } from '../api';
 import { loadWeights } from '../weights/gpu-weights';
 import { subFolder, type ModelFolder } from '../weights/model-folder';
 import type { WeightStore } from '../weights/weight-store';

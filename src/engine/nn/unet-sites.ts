@@ -1,10 +1,12 @@
-// The attention sites of a UNet, with both of their names, and how multiplier rules map onto them.
+// The attention sites of a UNet, with both of their names, and the per-site table the attention
+// kernels read (q, k, v, out factors). Which sites a target names, and what goes in the table, are
+// steering's (src/engine/steering): both backends fill it there the same way.
 //
 // diffusers path:  down_blocks.1.attentions.0.transformer_blocks.0.attn1
 // ComfyUI block:   input_blocks.4   (ldm layout: input_blocks.0 is conv_in, then one block per
 //                  resnet(+attention) and one per downsampler; middle_block; output_blocks, one per
 //                  up-block resnet(+attention)(+upsampler))
-import type { AttentionKind, AttentionSite, MultiplierRule, UNetPart } from '../sampling/pipeline-types';
+import type { AttentionKind, AttentionSite, UNetPart } from '../api';
 import type { UNetConfig } from './unet-config';
 
 export function enumerateSites(config: UNetConfig): AttentionSite[] {
@@ -39,38 +41,15 @@ export function enumerateSites(config: UNetConfig): AttentionSite[] {
   return sites;
 }
 
-/** Whether `target` (a diffusers path or prefix at a dot boundary, or a ComfyUI block name) names `site`. */
-export function pathMatches(site: AttentionSite, target: string): boolean {
-  const t = target.trim();
-  if (!t) return false;
-  return site.path === t || site.path.startsWith(`${t}.`) || site.comfyBlock === t;
-}
-
-/** Fills a Float32Array of 4 multipliers (q, k, v, out) per site: 1 everywhere, then each rule
- * multiplies the sites it targets — as chained ComfyUI nodes multiply the same weight twice. */
-export function multiplierTable(sites: readonly AttentionSite[], rules: readonly MultiplierRule[]): Float32Array {
-  const table = new Float32Array(Math.max(1, sites.length) * 4).fill(1);
-  for (const rule of rules) {
-    for (const site of sites) {
-      if (site.kind !== rule.kind || !ruleTargets(rule, site)) continue;
-      const m = rule.multipliers;
-      const at = site.index * 4;
-      table[at] *= m.q;
-      table[at + 1] *= m.k;
-      table[at + 2] *= m.v;
-      table[at + 3] *= m.out;
-    }
-  }
-  return table;
-}
-
-function ruleTargets(rule: MultiplierRule, site: AttentionSite): boolean {
-  const target = rule.target;
-  if ('all' in target) return true;
-  if ('part' in target) return site.part === target.part;
-  return pathMatches(site, target.path);
-}
-
 export function sitesOfKind(sites: readonly AttentionSite[], kind: AttentionKind): AttentionSite[] {
   return sites.filter((s) => s.kind === kind);
+}
+
+/** 4 floats per site: the q, k, v and out factors, in site-index order. */
+export type SiteTable = Float32Array;
+export const SITE_TABLE_WIDTH = 4;
+
+/** Every factor 1: no control acts. */
+export function neutralSiteTable(sites: readonly AttentionSite[]): SiteTable {
+  return new Float32Array(Math.max(1, sites.length) * SITE_TABLE_WIDTH).fill(1);
 }

@@ -2,8 +2,8 @@
 //
 // A call for one (batch, height, width, text length) is recorded once into a Plan and replayed:
 // the caller writes the sample, timesteps and text embeddings into the call's input tensors, runs
-// the plan and reads the output. Attention multipliers live in one small GPU buffer (4 floats per
-// site) that `setMultipliers` rewrites; nothing is re-recorded when a slider moves.
+// the plan and reads the output. The steering controls' per-site table (4 floats per attention site)
+// lives in one small GPU buffer that `setSiteTable` rewrites; nothing is re-recorded when a slider moves.
 import type { GpuContext } from '../gpu/gpu-context';
 import { Plan, Recorder } from '../gpu/recorder';
 import { numel, type Tensor } from '../gpu/tensor';
@@ -14,7 +14,7 @@ import { loadWeights } from '../weights/gpu-weights';
 import { parseSafetensorsHeader } from '../weights/safetensors';
 import { firstPresent } from './image-output';
 import { checkUNetWeights, expectedUNetWeights } from './unet-weights';
-import type { AttentionSite, MultiplierRule } from '../sampling/pipeline-types';
+import type { AttentionSite } from '../api';
 import { conv2d } from '../kernels/conv2d';
 import { concatChannels, upsampleNearest2x } from '../kernels/layout';
 import { linear } from '../kernels/linear';
@@ -23,7 +23,7 @@ import { timestepEmbedding } from '../kernels/timestep-embedding';
 import { resnetBlock, stackTimeProjections, type TimeProjectionStack } from './resnet-block';
 import { crossAttentionKeyValues, fuseCrossAttentionKeyValues, fuseSelfAttentionProjections, transformer2d, type AttentionSiteRef, type KeyValues } from './transformer-2d';
 import { parseUNetConfig, type UNetConfig } from './unet-config';
-import { enumerateSites, multiplierTable } from './unet-sites';
+import { enumerateSites, neutralSiteTable, type SiteTable } from './unet-sites';
 
 /** One recorded UNet call and its input/output tensors. */
 export interface UNetCall {
@@ -70,8 +70,7 @@ export class UNet {
     this.weights = stacked.weights;
     this.timeProjections = stacked.stack;
     this.siteIndex = new Map(this.sites.map((s) => [s.path, s.index]));
-    const table = multiplierTable(this.sites, []);
-    this.multipliers = gpu.upload('unet:attention-multipliers', table);
+    this.multipliers = gpu.upload('unet:attention-multipliers', neutralSiteTable(this.sites));
   }
 
   /** Loads `config.json` and `diffusion_pytorch_model.safetensors` (or the hub's f16 variant,
@@ -93,11 +92,11 @@ export class UNet {
     return new UNet(gpu, config, weights);
   }
 
-  /** Sets every site's q, k, v, out multipliers from `rules`; takes effect on the next call. */
-  setMultipliers(rules: readonly MultiplierRule[]): Float32Array {
-    const table = multiplierTable(this.sites, rules);
+  /** Writes the per-site table (steering's buildSiteTable: q, k, v, out per site); takes effect on
+   * the next call. */
+  setSiteTable(table: SiteTable): void {
+    if (table.length !== neutralSiteTable(this.sites).length) throw new Error(`UNet: a site table of ${table.length} floats for ${this.sites.length} attention sites`);
     this.gpu.write(this.multipliers, table);
-    return table;
   }
 
   /** The recorded call for these sizes, made on first use. */

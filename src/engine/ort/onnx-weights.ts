@@ -11,7 +11,7 @@
 // order: ONNX name, safetensors name, shape, offset, length; and, for a UNet, the attention sites in
 // the order of the graph's `attention_multipliers` rows (= enumerateSites).
 
-import type { AttentionSite } from '../sampling/pipeline-types';
+import type { AttentionSite } from '../api';
 import type { ByteSource, ProgressCallback } from '../weights/byte-source';
 import type { ModelFolder } from '../weights/model-folder';
 import { assertFloat, decodeF32, parseSafetensorsHeader, type SafetensorsTensorInfo } from '../weights/safetensors';

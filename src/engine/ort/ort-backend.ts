@@ -6,10 +6,10 @@
 import type * as Ort from 'onnxruntime-web';
 import { parseClipTextConfig, type ClipTextSpec } from '../nn/clip-text';
 import type { UNetConfig } from '../nn/unet-config';
-import { enumerateSites, multiplierTable } from '../nn/unet-sites';
+import { enumerateSites, neutralSiteTable, type SiteTable } from '../nn/unet-sites';
 import type { BackendLoader, DenoisingBackend } from '../sampling/backend';
 import type { Embeddings, NoisePredictor, PreparedPrediction } from '../sampling/denoise';
-import type { AttentionSite, MultiplierRule } from '../sampling/pipeline-types';
+import type { AttentionSite } from '../api';
 import { progressSpan } from '../weights/byte-source';
 import type { ModelFolder } from '../weights/model-folder';
 import { loadOnnxModel, type OnnxWeightManifest } from './onnx-weights';
@@ -67,8 +67,13 @@ class OrtBackend implements DenoisingBackend {
     this.predictor = new OrtUNetPredictor(ort, unetSession, unetConfig.inChannels, unetConfig.crossAttentionDim, sites);
   }
 
-  setMultipliers(rules: readonly MultiplierRule[]): void {
-    this.predictor.multipliers = multiplierTable(this.predictor.sites, rules);
+  get sites(): readonly AttentionSite[] {
+    return this.predictor.sites;
+  }
+
+  setSiteTable(table: SiteTable): void {
+    if (table.length !== this.predictor.multipliers.length) throw new Error(`ONNX UNet: a site table of ${table.length} floats for ${this.predictor.sites.length} attention sites`);
+    this.predictor.multipliers = table;
   }
 
   async encodeText(ids: Int32Array, count: number): Promise<Embeddings[]> {
@@ -86,7 +91,8 @@ class OrtBackend implements DenoisingBackend {
 }
 
 class OrtUNetPredictor implements NoisePredictor {
-  multipliers: Float32Array;
+  /** The per-site table, fed as the graph's `attention_multipliers` input. */
+  multipliers: SiteTable;
 
   constructor(
     private readonly ort: OrtModule,
@@ -96,7 +102,7 @@ class OrtUNetPredictor implements NoisePredictor {
     private readonly contextWidth: number,
     readonly sites: readonly AttentionSite[],
   ) {
-    this.multipliers = multiplierTable(sites, []);
+    this.multipliers = neutralSiteTable(sites);
   }
 
   prepare(batch: number, height: number, width: number, contexts: readonly Embeddings[]): PreparedPrediction {

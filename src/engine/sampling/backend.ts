@@ -12,15 +12,18 @@ import type { UNetConfig } from '../nn/unet-config';
 import { progressSpan, type LoadProgress } from '../weights/byte-source';
 import { subFolder, type ModelFolder } from '../weights/model-folder';
 import { GpuUNetPredictor, type Embeddings, type NoisePredictor } from './denoise';
-import type { BackendName, MultiplierRule } from './pipeline-types';
+import type { AttentionSite, BackendName } from '../api';
+import type { SiteTable } from '../nn/unet-sites';
 
 export interface DenoisingBackend {
   readonly name: BackendName;
   readonly predictor: NoisePredictor;
   /** Tokens per prompt the text encoder takes. */
   readonly contextLength: number;
-  /** The attention multipliers of the predictions that follow (rules multiply, as in unet-sites.ts). */
-  setMultipliers(rules: readonly MultiplierRule[]): void;
+  /** The UNet's attention sites, in the order of the site table's rows. */
+  readonly sites: readonly AttentionSite[];
+  /** The steering controls' per-site table for the predictions that follow (steering's buildSiteTable). */
+  setSiteTable(table: SiteTable): void;
   /** One [1, L, D] embedding per prompt, for `count` prompts of contextLength token ids each. */
   encodeText(ids: Int32Array, count: number): Promise<Embeddings[]>;
   destroy(): void;
@@ -67,8 +70,12 @@ export class WebGpuBackend implements DenoisingBackend {
     return this.textEncoder.maxLength;
   }
 
-  setMultipliers(rules: readonly MultiplierRule[]): void {
-    this.unet.setMultipliers(rules);
+  get sites(): readonly AttentionSite[] {
+    return this.unet.sites;
+  }
+
+  setSiteTable(table: SiteTable): void {
+    this.unet.setSiteTable(table);
   }
 
   async encodeText(ids: Int32Array, count: number): Promise<Embeddings[]> {

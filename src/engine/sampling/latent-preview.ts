@@ -2,7 +2,7 @@
 // prediction: cheap enough for every slow step, with no GPU work queued behind the next step.
 // Pixel space (3 channels, or 1 for grey): the prediction is the picture. SD's 4-channel latents:
 // a linear map to RGB, the approximation ComfyUI's and A1111's previews use, at latent resolution.
-import type { RgbaImage } from './pipeline-types';
+import type { RgbaImage } from '../api';
 
 /** RGB per SD 1.x/2.x latent channel, applied to the scaled latent the sampler works on
  * (ComfyUI's comfy/latent_formats.py SD15.latent_rgb_factors); gives RGB in about [-1, 1]. */

@@ -13,6 +13,7 @@ import { PromptTokenizer } from '../nn/tokenizer';
 import type { UNet } from '../nn/unet';
 import { parseUNetConfig, type UNetConfig } from '../nn/unet-config';
 import { enumerateSites } from '../nn/unet-sites';
+import { buildSiteTable } from '../steering/controls';
 import { VaeDecoder } from '../nn/vae-decoder';
 import { progressSpan, type LoadProgress } from '../weights/byte-source';
 import { listedModelFolder, type ModelFolder } from '../weights/model-folder';
@@ -21,8 +22,8 @@ import { denoise, throwIfAborted, type Embeddings } from './denoise';
 import { latentPreview } from './latent-preview';
 import { assertFits, estimateMemory, folderFitRequest, type MemoryEstimate } from './memory-fit';
 import { gaussianNoise } from './noise';
-import type { GenerateProgress, GenerateRequest, GenerateResult, ModelDefaults, ModelInfo, RgbaImage } from './pipeline-types';
-import { CFG_RANGE, DECODER_CHOICES, SAMPLER_NAMES, STEP_RANGE } from './pipeline-types';
+import type { GenerateProgress, GenerateRequest, GenerateResult, ModelDefaults, ModelInfo, RgbaImage } from '../api';
+import { CFG_RANGE, DECODER_CHOICES, SAMPLER_NAMES, STEP_RANGE } from '../api';
 import { createScheduler, parseSchedulerConfig, type SchedulerConfig } from './schedulers';
 
 /** What model_index.json may say beyond diffusers' fields (see public/models/emoji-64). */
@@ -240,7 +241,7 @@ export class DiffusionPipeline {
       return all;
     };
     const noise = opts.noise ?? perSeed(0);
-    this.backend.setMultipliers(request.rules);
+    this.backend.setSiteTable(buildSiteTable(this.backend.sites, request));
 
     const result = await denoise({
       model: this.backend.predictor,

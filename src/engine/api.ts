@@ -1,5 +1,6 @@
-// The contract between the app (or a script) and the text-to-image pipeline. Plain data only,
-// so that it crosses the Web Worker boundary with postMessage.
+// The engine's contract with the app (or a script): plain data only, so that it crosses the Web
+// Worker boundary with postMessage. It sits at the engine's root so that every layer may import it
+// (nn/ used to take these types from sampling/, a layer above it).
 
 /** What runs the text encoder and the UNet (backend.ts): our WGSL engine, or ONNX Runtime Web. */
 export type BackendName = 'webgpu' | 'onnxruntime';
@@ -26,16 +27,15 @@ export interface AttentionMultipliers {
 }
 
 export const NEUTRAL_MULTIPLIERS: Readonly<AttentionMultipliers> = { q: 1, k: 1, v: 1, out: 1 };
-export const MULTIPLIER_RANGE = { min: 0, max: 10 } as const;
 
 /** Steps and CFG outside these are refused: they only make a page hang or produce noise. */
 export const STEP_RANGE = { min: 1, max: 150 } as const;
 export const CFG_RANGE = { min: 1, max: 30 } as const;
 
 /**
- * Which attention sites a rule scales: every site of its kind, one UNet part, or one site by its
- * diffusers module path (`up_blocks.1.attentions.0.transformer_blocks.0.attn1`) or ComfyUI block
- * name (`output_blocks.3`).
+ * Which attention sites a rule scales: every site of its kind, one UNet part, or the sites a
+ * diffusers module path or prefix (`up_blocks.1.attentions.0.transformer_blocks.0.attn1`,
+ * `mid_block`) or ComfyUI block name (`output_blocks.3`) names (steering/site-target.ts).
  */
 export type SiteTarget = { all: true } | { part: UNetPart } | { path: string };
 

@@ -1,0 +1,8 @@
+// Steering: the controls that change what attention does (and, later, read it), their contract,
+// and the per-site table both backends hand to the network.
+export * from './control';
+export * from './controls';
+export * from './site-target';
+export * from './link-values';
+export * from './attention-multipliers';
+export * from './attention-multipliers-reference';
