@@ -116,8 +116,9 @@ function onReady(info: ModelInfo, details: ModelDetails, loadMs: number): void {
   const previous = state.model.details;
   const first = !state.engine.info || !previous;
   const switched = !first && previous.ref !== details.ref;
-  // The same model loaded again from the Model panel (another prediction type): render again.
-  const reloaded = !first && !switched && !!state.model.loading;
+  // The same model loaded again from the Model panel (another prediction type): render again. A
+  // restart (another backend, a fresh device) loads it again too, and says its own notice.
+  const reloaded = !first && !switched && !!state.model.loading && notice === undefined;
   // The link's settings hold for the model it names; a model loaded later brings its own defaults.
   const given = switched ? new Set([...state.given].filter((k) => KEPT_ACROSS_MODELS.includes(k))) : state.given;
   let settings = first || switched ? withModelDefaults({ ...state.settings, model: details.ref }, info.defaults, given, info) : { ...state.settings, model: details.ref };
