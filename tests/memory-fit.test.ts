@@ -107,4 +107,22 @@ describe('refusing before allocating', () => {
     );
     expect(gpu.live).toEqual(before);
   });
+
+  it("DiffusionPipeline.generate refuses a request's size or batch over the budget before allocating for it", async () => {
+    const gpu = await testGpu();
+    const folder = memoryModelFolder('tiny', fixturePipelineFiles());
+    const own = await DiffusionPipeline.estimateMemory(folder);
+    // Room for the model at its own size, not for 16 times its pixels.
+    const pipeline = await DiffusionPipeline.load(gpu, folder, undefined, { memoryBudgetBytes: own.totalBytes + 2 ** 20 });
+    try {
+      const request = { prompt: 'a', negativePrompt: '', seed: 1, steps: 1, cfg: 2, sampler: 'euler' as const, rules: [] };
+      const before = { ...gpu.live };
+      const side = pipeline.info.width * 4;
+      await expect(pipeline.generate({ ...request, width: side, height: side })).rejects.toThrow(new RegExp(`^fixture pipeline at ${side}×${side}, 2 images per UNet call, needs about .* more than the .* allowed\\. Try `));
+      await expect(pipeline.sample(request, { seeds: Array.from({ length: 64 }, (_, i) => i) })).rejects.toThrow(/128 images per UNet call/);
+      expect(gpu.live).toEqual(before);
+    } finally {
+      pipeline.destroy();
+    }
+  });
 });

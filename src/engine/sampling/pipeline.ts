@@ -20,7 +20,7 @@ import { listedModelFolder, type ModelFolder } from '../weights/model-folder';
 import { WebGpuBackend, type BackendLoader, type DenoisingBackend } from './backend';
 import { denoise, throwIfAborted, type Embeddings } from './denoise';
 import { latentPreview } from './latent-preview';
-import { assertFits, estimateMemory, folderFitRequest, type MemoryEstimate } from './memory-fit';
+import { assertFits, estimateMemory, folderFitRequest, type FitLimits, type FitRequest, type MemoryEstimate } from './memory-fit';
 import { gaussianNoise } from './noise';
 import type { GenerateProgress, GenerateRequest, GenerateResult, ModelDefaults, ModelInfo, RgbaImage } from '../api';
 import { CFG_RANGE, DECODER_CHOICES, SAMPLER_NAMES, STEP_RANGE } from '../api';
@@ -74,6 +74,9 @@ export class DiffusionPipeline {
     readonly unetConfig: UNetConfig,
     private readonly schedulerConfig: SchedulerConfig,
     private readonly decoder: ImageDecoder,
+    /** The model's memory needs and the GPU's limits, to refuse a request's size or batch before
+     * allocating for it; absent where another backend holds the memory. */
+    private readonly fit?: { request: FitRequest; limits: FitLimits },
   ) {
     this.decodeRunner = new DecodeRunner(gpu, decoder, 'decode');
   }
@@ -96,7 +99,11 @@ export class DiffusionPipeline {
       if (!Array.isArray(lab.files) || !lab.files.every((f) => typeof f === 'string')) throw new Error(`${folder.name}/model_index.json: attention_lab.files must be a list of paths`);
       folder = listedModelFolder(folder, lab.files);
     }
-    if (!opts.backend) assertFits(await folderFitRequest(folder), { maxStorageBufferBindingSize: gpu.limits.maxStorageBufferBindingSize, maxBufferSize: gpu.limits.maxBufferSize, budgetBytes: opts.memoryBudgetBytes }, folder.name);
+    let fit: { request: FitRequest; limits: FitLimits } | undefined;
+    if (!opts.backend) {
+      fit = { request: await folderFitRequest(folder), limits: { maxStorageBufferBindingSize: gpu.limits.maxStorageBufferBindingSize, maxBufferSize: gpu.limits.maxBufferSize, budgetBytes: opts.memoryBudgetBytes } };
+      assertFits(fit.request, fit.limits, folder.name);
+    }
 
     const schedulerConfig = parseSchedulerConfig(await folder.readJson('scheduler/scheduler_config.json'));
     const unetConfig = parseUNetConfig(await folder.readJson('unet/config.json'));
@@ -117,7 +124,7 @@ export class DiffusionPipeline {
       const info = DiffusionPipeline.modelInfo(folder, lab, unetConfig, decoder);
       const warnings = gpu.takeLoadWarnings();
       if (warnings.length) info.warnings = warnings;
-      return new DiffusionPipeline(gpu, info, tokenizer, backend, unetConfig, schedulerConfig, decoder);
+      return new DiffusionPipeline(gpu, info, tokenizer, backend, unetConfig, schedulerConfig, decoder, fit);
     } catch (e) {
       backend.destroy();
       throw e;
@@ -229,11 +236,14 @@ export class DiffusionPipeline {
     if (seeds.length < 1) throw new RangeError('no seeds to generate');
 
     const guided = request.cfg !== 1;
+    const { height, width } = this.latentSizeOf(request);
+    // The image size and batch are the request's: refused with the numbers before anything is allocated.
+    const batch = seeds.length * (guided ? 2 : 1);
+    if (this.fit) assertFits({ ...this.fit.request, width: width * this.decoder.upscale, height: height * this.decoder.upscale, batch }, this.fit.limits, this.info.name, this.info.sizeMultiple);
     const { uncond, cond } = await this.encodePrompts(request.prompt, request.negativePrompt, guided);
     throwIfAborted(opts.signal);
 
     const scheduler = createScheduler(request.sampler, this.schedulerConfig, steps);
-    const { height, width } = this.latentSizeOf(request);
     const latentCount = this.unetConfig.inChannels * height * width;
     const perSeed = (stream: number) => {
       const all = new Float32Array(latentCount * seeds.length);
