@@ -2,7 +2,7 @@ import { useRef, useState } from 'react';
 import { formatBytes } from '../../engine/weights/cache-transfer';
 import type { HubPlan } from '../engine/model-loader';
 import { builtinUrl, checkHub, downloadHub, openModel, refreshCache, removeCached } from '../models/model-controller';
-import { BUILTIN_MODELS, parseModelRef } from '../models/model-source';
+import { BUILTIN_MODELS, parseModelRef, pickedFolder } from '../models/model-source';
 import { useApp } from '../state/store';
 import { ModalDialog } from './modal-dialog';
 import { openTaesd } from '../models/taesd-controller';
@@ -107,11 +107,9 @@ function LocalPickers({ onOpen }: { onOpen(p: Promise<boolean>): void }) {
         aria-label="Diffusers folder"
         {...({ webkitdirectory: '' } as object)}
         onChange={(e) => {
-          const files = Array.from(e.target.files ?? []);
+          const folder = pickedFolder(e.target.files);
           e.target.value = '';
-          if (!files.length) return;
-          const name = (files[0].webkitRelativePath || files[0].name).split('/')[0];
-          onOpen(openModel({ kind: 'folder', name, files: files.map((file) => ({ path: file.webkitRelativePath || file.name, file })) }, name));
+          if (folder) onOpen(openModel(folder, folder.name));
         }}
       />
     </div>

@@ -1,6 +1,7 @@
 import { useRef, useState } from 'react';
 import { formatBytes } from '../../engine/weights/cache-transfer';
 import { checkTaesdHub, downloadTaesd, openTaesd } from '../models/taesd-controller';
+import { pickedFolder } from '../models/model-source';
 import { DEFAULT_TAESD_HUB_ID } from '../models/taesd-source';
 import { useApp } from '../state/store';
 
@@ -87,11 +88,9 @@ export function TaesdSection() {
         aria-label="TAESD folder"
         {...({ webkitdirectory: '' } as object)}
         onChange={(e) => {
-          const files = Array.from(e.target.files ?? []);
+          const folder = pickedFolder(e.target.files);
           e.target.value = '';
-          if (!files.length) return;
-          const name = (files[0].webkitRelativePath || files[0].name).split('/')[0];
-          void openTaesd({ kind: 'folder', name, files: files.map((file) => ({ path: file.webkitRelativePath || file.name, file })) }, name);
+          if (folder) void openTaesd(folder, folder.name);
         }}
       />
     </div>

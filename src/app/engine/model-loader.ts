@@ -109,6 +109,13 @@ async function fromHub(source: Extract<ModelSource, { kind: 'hub' }>, ctx: Loade
   const repo: HubRepo = { id: source.id, revision: source.revision, endpoint: source.endpoint };
   const plan = await planHub(repo, cache);
   const manifest: CacheManifest = existing ?? { version: 1, key: plan.key, ref, label: source.revision === 'main' ? source.id : `${source.id}@${source.revision}`, layout: 'diffusers', files: {}, savedAt: Date.now() };
+  await downloadPlanned(cache, manifest, plan, repo, ctx);
+  return { folder: cache.folder(manifest), details: { ref, label: manifest.label, key: plan.key } };
+}
+
+/** Downloads `plan`'s files from the hub into `manifest`'s cache entry, skipping those complete and
+ * resuming those begun, with the transfer meter the page shows (models and TAESDs alike). */
+export async function downloadPlanned(cache: ModelCache, manifest: CacheManifest, plan: { key: string; files: readonly PlannedFile[]; totalBytes: number }, repo: HubRepo, ctx: LoaderContext): Promise<void> {
   for (const f of plan.files) {
     const had = manifest.files[f.to];
     manifest.files[f.to] = had && had.size === f.size ? had : { size: f.size, complete: false };
@@ -125,7 +132,6 @@ async function fromHub(source: Extract<ModelSource, { kind: 'hub' }>, ctx: Loade
     await cache.save(manifest);
   }
   meter.add(0, true);
-  return { folder: cache.folder(manifest), details: { ref, label: manifest.label, key: plan.key } };
 }
 
 async function fromFile(file: File, vae: File | undefined, config: SingleFileConfig | undefined, ctx: LoaderContext, predictionType?: PredictionType): Promise<ResolvedModel> {

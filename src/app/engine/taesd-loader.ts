@@ -6,15 +6,15 @@
 import type { GpuContext } from '../../engine/gpu/gpu-context';
 import { TaesdDecoder } from '../../engine/nn/taesd-decoder';
 import { blobSource } from '../../engine/weights/byte-source';
-import { copyToCache, downloadToCache } from '../../engine/weights/cache-transfer';
+import { copyToCache } from '../../engine/weights/cache-transfer';
 import { combinedHash, sampledContentHash } from '../../engine/weights/content-hash';
 import type { ListedFile, PlannedFile } from '../../engine/weights/diffusers-files';
-import { hubFileUrl, listHubFiles, type HubRepo } from '../../engine/weights/hub-repo';
+import { listHubFiles, type HubRepo } from '../../engine/weights/hub-repo';
 import { cacheKeyOf, isComplete, type CacheManifest, type ModelCache } from '../../engine/weights/model-cache';
 import { refusePickleBytes, refusePickleName } from '../../engine/weights/safetensors';
 import { formatModelRef } from '../models/model-source';
 import { TAESD_REF_PREFIX, type TaesdDetails, type TaesdSource } from '../models/taesd-source';
-import type { HubPlan, LoaderContext } from './model-loader';
+import { downloadPlanned, type HubPlan, type LoaderContext } from './model-loader';
 import { TransferMeter } from './transfer-meter';
 
 const WEIGHTS = 'diffusion_pytorch_model.safetensors';
@@ -97,22 +97,7 @@ async function fromHub(cache: ModelCache, source: Extract<TaesdSource, { kind: '
   const plan = await planTaesdHub(repo, cache);
   const label = source.revision === 'main' ? source.id : `${source.id}@${source.revision}`;
   const manifest: CacheManifest = existing ?? { version: 1, key: plan.key, ref, label, layout: 'diffusers', role: 'taesd', files: {}, savedAt: Date.now() };
-  for (const f of plan.files) {
-    const had = manifest.files[f.to];
-    manifest.files[f.to] = had && had.size === f.size ? had : { size: f.size, complete: false };
-  }
-  await cache.save(manifest);
-  const meter = new TransferMeter(`Downloading ${label}`, plan.totalBytes, ctx.onTransfer);
-  for (const f of plan.files) {
-    const record = manifest.files[f.to];
-    if (record.complete) {
-      meter.add(f.size);
-      continue;
-    }
-    manifest.files[f.to] = await downloadToCache(cache, plan.key, f.to, hubFileUrl(repo, f.from), record, { signal: ctx.signal, onBytes: (n) => meter.add(n) });
-    await cache.save(manifest);
-  }
-  meter.add(0, true);
+  await downloadPlanned(cache, manifest, plan, repo, ctx);
   return fromCache(cache, plan.key);
 }
 

@@ -18,6 +18,14 @@ export type ModelSource =
   | { kind: 'folder'; name: string; files: { path: string; file: File }[] }
   | { kind: 'cached'; key: string };
 
+/** A folder picked with `<input webkitdirectory>`: its name and its files by their paths in it. */
+export function pickedFolder(list: FileList | null): { kind: 'folder'; name: string; files: { path: string; file: File }[] } | undefined {
+  const files = Array.from(list ?? []);
+  if (!files.length) return undefined;
+  const path = (file: File) => file.webkitRelativePath || file.name;
+  return { kind: 'folder', name: path(files[0]).split('/')[0], files: files.map((file) => ({ path: path(file), file })) };
+}
+
 export type SingleFileConfig = { unet?: Record<string, unknown>; textEncoder?: Record<string, unknown>; vae?: Record<string, unknown> };
 
 export interface LoadOptions {
