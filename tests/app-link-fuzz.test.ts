@@ -7,17 +7,8 @@ import { LIMITS, LINK_KEYS, isValidTarget, parseSettings, serializeSettings, typ
 import { parseModelRef } from '../src/app/models/model-source';
 import { BACKEND_NAMES, DECODER_CHOICES, SAMPLER_NAMES } from '../src/engine';
 import { PREDICTION_TYPES } from '../src/engine/weights/prediction-type';
+import { rng } from './support/random';
 
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const KEYS = ['model', 'w', 'h', 'pred', 'dec', 'backend', 'prompt', 'neg', 'seed', 'steps', 'sampler', 'cfg', 'self', 'cross', 'target', 'compare', 'xy', 'bogus', ''];
 const SIZES = ['64', '512', '768', '63', '8', '7', '2048', '2056', '4096', '-64', '1e3', '0x40', '64.5', ''];
@@ -76,7 +67,7 @@ describe('fuzzed links', () => {
 
   it('12,000 links parse into valid settings, and what they show writes a link that reads back the same', () => {
     for (let n = 0; n < 12_000; n++) {
-      const link = randomLink(random(n + 1));
+      const link = randomLink(rng(n + 1));
       let parsed!: ReturnType<typeof parseSettings>;
       expect(() => (parsed = parseSettings(link)), link).not.toThrow();
       expectWithinLimits(parsed.settings);

@@ -12,18 +12,8 @@ import { fixturesDir } from '../scripts/golden/fixtures-dir';
 import { checkJsonFile, checkSafetensorsFile, runCheck, type CheckResult } from '../src/engine/sampling/model-check';
 import { bytesSource } from '../src/engine/weights/byte-source';
 import { encodeSafetensors } from '../src/engine/weights/safetensors';
+import { rng } from './support/random';
 
-/** mulberry32: a small seeded generator, so every failure can be replayed by its case number. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const root = fixturesDir();
 const read = (path: string) => new Uint8Array(readFileSync(join(root, path)));
@@ -124,7 +114,7 @@ describe('broken model files get a clear result', () => {
     const bases = BASE_FILES.map(read);
     const seen = new Map<string, { ok: number; broken: number }>();
     for (let n = 0; n < 1200; n++) {
-      const rand = random(n + 1);
+      const rand = rng(n + 1);
       const base = bases[n % bases.length];
       const m = mutate(base, rand);
       const file = `case-${n}-${m.kind}.safetensors`;
@@ -165,7 +155,7 @@ describe('broken configs and tokenizers get a clear result', () => {
     const names = Object.keys(configs);
     let refused = 0;
     for (let n = 0; n < 600; n++) {
-      const rand = random(10_000 + n);
+      const rand = rng(10_000 + n);
       const name = names[n % names.length];
       const config = structuredClone(configs[name]);
       // A top-level field, or for the tokenizer one inside its parts.

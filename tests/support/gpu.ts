@@ -31,17 +31,7 @@ export async function runOnce(gpu: GpuContext, build: (rec: Recorder) => Tensor)
   return result;
 }
 
-/** Mulberry32: a small seeded generator, so failures reproduce. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng } from './random';
 
 export function randn(count: number, random: () => number, scale = 1): Float32Array {
   const out = new Float32Array(count);

@@ -89,8 +89,13 @@ async function cachedFolder(cache: ModelCache, manifest: CacheManifest, predicti
 
 export async function planHub(repo: HubRepo, cache: ModelCache, doFetch?: typeof fetch): Promise<HubPlan> {
   const ref = formatModelRef({ kind: 'hub', id: repo.id, revision: repo.revision });
+  return planCached(ref, planDiffusersFiles(await listHubFiles(repo, doFetch), `${repo.id}@${repo.revision}`), cache);
+}
+
+/** The plan for downloading `files` under `ref`, with the bytes its cache entry already holds
+ * (complete files whole, begun ones as far as they got). */
+export async function planCached(ref: string, files: PlannedFile[], cache: ModelCache): Promise<HubPlan> {
   const key = cacheKeyOf(ref);
-  const files = planDiffusersFiles(await listHubFiles(repo, doFetch), `${repo.id}@${repo.revision}`);
   const manifest = await cache.manifest(key);
   let cachedBytes = 0;
   for (const f of files) {

@@ -14,7 +14,7 @@ import { cacheKeyOf, isComplete, type CacheManifest, type ModelCache } from '../
 import { refusePickleBytes, refusePickleName } from '../../engine/weights/safetensors';
 import { formatModelRef } from '../models/model-source';
 import { TAESD_REF_PREFIX, type TaesdDetails, type TaesdSource } from '../models/taesd-source';
-import { downloadPlanned, type HubPlan, type LoaderContext } from './model-loader';
+import { downloadPlanned, planCached, type HubPlan, type LoaderContext } from './model-loader';
 import { TransferMeter } from './transfer-meter';
 
 const WEIGHTS = 'diffusion_pytorch_model.safetensors';
@@ -49,15 +49,7 @@ export function planTaesdFiles(listed: readonly ListedFile[], where: string): Pl
 
 export async function planTaesdHub(repo: HubRepo, cache: ModelCache, doFetch?: typeof fetch): Promise<HubPlan> {
   const ref = TAESD_REF_PREFIX + formatModelRef({ kind: 'hub', id: repo.id, revision: repo.revision });
-  const key = cacheKeyOf(ref);
-  const files = planTaesdFiles(await listHubFiles(repo, doFetch), `${repo.id}@${repo.revision}`);
-  const manifest = await cache.manifest(key);
-  let cachedBytes = 0;
-  for (const f of files) {
-    if (manifest?.files[f.to]?.complete) cachedBytes += f.size;
-    else if (manifest?.files[f.to]) cachedBytes += Math.min(f.size, (await cache.file(key, f.to).catch(() => undefined))?.size ?? 0);
-  }
-  return { ref, key, files, totalBytes: files.reduce((n, f) => n + f.size, 0), cachedBytes };
+  return planCached(ref, planTaesdFiles(await listHubFiles(repo, doFetch), `${repo.id}@${repo.revision}`), cache);
 }
 
 export async function resolveTaesd(source: TaesdSource, ctx: LoaderContext): Promise<ResolvedTaesd> {
