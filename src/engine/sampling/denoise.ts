@@ -121,6 +121,10 @@ export interface DenoiseOptions {
   chunkStepMs?: number;
   /** 'cpu' keeps the scheduler on the CPU even where the model runs on the GPU (tests compare the two). */
   loop?: 'gpu' | 'cpu';
+  /** Called before step i's UNet call is queued, in both loops: the steering controls write what
+   * changes from step to step (their step ranges) here. GPU writes made in it land before that
+   * step's commands and after the previous step's. */
+  beforeStep?: (step: number) => void;
   /** Checked between steps; an aborted signal rejects with an AbortError. */
   signal?: AbortSignal;
   /** GPU loop: takes the final latents where they are ([N, C, H, W], valid until the returned
@@ -169,6 +173,7 @@ export async function denoise(opts: DenoiseOptions): Promise<DenoiseResult> {
   for (let i = 0; i < timesteps.length; i++) {
     throwIfAborted(opts.signal);
     const stepStarted = performance.now();
+    opts.beforeStep?.(i);
     const scaled = scheduler.scaleModelInput(latents, i);
     modelInput.set(scaled);
     if (guided) modelInput.set(scaled, size);

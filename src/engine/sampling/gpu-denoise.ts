@@ -263,6 +263,7 @@ export async function denoiseOnGpu(opts: DenoiseOptions, model: GpuModelCall): P
       throwIfAborted(opts.signal);
       const readback = readsBack(isSlow());
       // Queue writes land between the submits around them, so each step sees its own values.
+      opts.beforeStep?.(i);
       gpu.write(model.timesteps.buffer, timestep.fill(scheduler.timesteps[i]), model.timesteps.byteOffset);
       if (noise) {
         const drawn = opts.stepNoise!(i);

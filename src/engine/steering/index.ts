@@ -4,5 +4,6 @@ export * from './control';
 export * from './controls';
 export * from './site-target';
 export * from './link-values';
+export * from './step-range';
 export * from './attention-multipliers';
 export * from './attention-multipliers-reference';
