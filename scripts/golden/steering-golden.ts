@@ -6,30 +6,14 @@ import type { GpuContext } from '../../src/engine/gpu/gpu-context';
 import type { UNet } from '../../src/engine/nn/unet';
 import type { ModelFolder } from '../../src/engine/weights/model-folder';
 import { readAllF32 } from '../../src/engine/weights/safetensors';
-import { compare, failure, type GoldenCheck } from './compare';
-
-/** One case of steering.json: `control` names it; the rest are its parameters (see the README). */
-export interface SteeringCase {
-  name: string;
-  control: string;
-  out: string;
-  [parameter: string]: unknown;
-}
-
-export interface SteeringFixture {
-  gpu: GpuContext;
-  folder: ModelFolder;
-  unet: UNet;
-  /** A tensor of io.safetensors, or an error naming it. */
-  get(name: string): { shape: number[]; data: Float32Array };
-  has(name: string): boolean;
-}
-
-export type SteeringChecker = (fixture: SteeringFixture, c: SteeringCase) => AsyncGenerator<GoldenCheck>;
+import { failure, type GoldenCheck } from './compare';
+import type { SteeringCase, SteeringChecker, SteeringFixture } from './steering-fixture';
 
 /** The checker of each control; sampler cases are keyed `sampler:<steering key>` (rules, pag, sag,
  * freeu), by the one control their `steering` holds. */
-export const STEERING_CHECKS: Partial<Record<string, SteeringChecker>> = {};
+export const STEERING_CHECKS: Partial<Record<string, SteeringChecker>> = {
+  // ...each control's checks, from its steering-<control>.ts
+};
 
 function checkerKey(c: SteeringCase): string {
   if (c.control !== 'sampler') return c.control;
@@ -69,12 +53,3 @@ export async function* steeringGolden(gpu: GpuContext, folder: ModelFolder, unet
   }
 }
 
-/** A sampler case's final latents and trajectory (latents after each step) against the reference's. */
-export function* compareRun(fixture: SteeringFixture, c: SteeringCase, latents: Float32Array, trajectory: readonly Float32Array[]): Generator<GoldenCheck> {
-  const expected = fixture.get(`${c.out}.trajectory`);
-  const perStep = latents.length;
-  const flat = new Float32Array(trajectory.length * perStep);
-  trajectory.forEach((t, i) => flat.set(t, i * perStep));
-  yield compare(`${c.out}.trajectory`, flat, expected.data);
-  yield compare(c.out, latents, fixture.get(c.out).data);
-}
