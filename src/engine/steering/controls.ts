@@ -1,18 +1,51 @@
 // Every steering control, in the order the page shows them and the link writes them. A new control
 // is its own file, one entry here, and its hook.
 import { attentionMultipliers } from './attention-multipliers';
-import type { AttentionSite } from '../api';
-import type { SteeringControl, SteeringRequest } from './control';
+import { clipAttentionMultipliers } from './clip-attention-multipliers';
+import type { AttentionMultipliers, AttentionSite } from '../api';
+import type { SamplingStep, SteeringControl, SteeringRequest } from './control';
+import type { StepRange } from './step-range';
 import { neutralSiteTable, type SiteTable } from '../nn/unet-sites';
 
-export const STEERING_CONTROLS: readonly SteeringControl[] = [attentionMultipliers];
+export const STEERING_CONTROLS: readonly SteeringControl[] = [attentionMultipliers, clipAttentionMultipliers];
 
-/** The table for `request`: every active site-table control multiplies its factors in. */
-export function buildSiteTable(sites: readonly AttentionSite[], request: Readonly<SteeringRequest>): SiteTable {
+/** The table for `request`: every active site-table control multiplies its factors in (at step
+ * `at` of sampling, where given: controls outside their step range add nothing). */
+export function buildSiteTable(sites: readonly AttentionSite[], request: Readonly<SteeringRequest>, at?: SamplingStep): SiteTable {
   const table = neutralSiteTable(sites);
   for (const control of STEERING_CONTROLS) {
     const hook = control.hook;
-    if (hook.kind === 'site-table' && hook.isActive(request)) hook.apply(table, sites, request);
+    if (hook.kind === 'site-table' && hook.isActive(request)) hook.apply(table, sites, request, at);
   }
   return table;
+}
+
+/**
+ * Writes the table of step 0 of `steps` now. Where a control's factors change with the step (a step
+ * range that is not all of sampling), returns what to call before each step: it builds that step's
+ * table and writes it only when it differs from the last one written. Otherwise nothing changes
+ * between steps and it returns undefined.
+ */
+export function siteTablesPerStep(sites: readonly AttentionSite[], request: Readonly<SteeringRequest>, steps: number, write: (table: SiteTable) => void): ((step: number) => void) | undefined {
+  const stepwise = STEERING_CONTROLS.some(({ hook }) => hook.kind === 'site-table' && hook.isActive(request) && hook.isStepwise(request));
+  let written = buildSiteTable(sites, request, stepwise ? { step: 0, steps } : undefined);
+  write(written);
+  if (!stepwise) return undefined;
+  return (step) => {
+    const table = buildSiteTable(sites, request, { step, steps });
+    if (table.every((v, i) => v === written[i])) return;
+    write(table);
+    written = table;
+  };
+}
+
+/** What `request` asks of the text encoder: its attention factors and the steps that get them, or
+ * undefined when no control acts there. */
+export function textEncoderSteering(request: Readonly<SteeringRequest>): { factors: AttentionMultipliers; range?: StepRange } | undefined {
+  for (const { hook } of STEERING_CONTROLS) {
+    if (hook.kind !== 'text-encoder') continue;
+    const factors = hook.factors(request);
+    if (factors) return { factors, range: hook.range(request) };
+  }
+  return undefined;
 }

@@ -5,5 +5,7 @@ export * from './controls';
 export * from './site-target';
 export * from './link-values';
 export * from './step-range';
+export * from './step-range-setting';
 export * from './attention-multipliers';
 export * from './attention-multipliers-reference';
+export * from './clip-attention-multipliers';
