@@ -1,4 +1,8 @@
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { fixturesDir } from '../scripts/golden/fixtures-dir';
+import { UNet } from '../src/engine/nn/unet';
+import { nodeModelFolder } from '../src/engine/weights/node-byte-source';
 import { freeuConcat, packFreeUFactors, reference, type FreeUFactors } from '../src/engine/kernels/freeu';
 import { concatChannels, reference as layout } from '../src/engine/kernels/layout';
 import { fourierFilter, freeuPatch } from '../src/engine/steering/freeu-reference';
@@ -117,5 +121,52 @@ describe('the FreeU kernel matches the reference', () => {
     const hsp = tensorFrom(gpu, [1, 2, 3, 4], randn(24, random));
     await expect(runOnce(gpu, (rec) => freeuConcat(rec, h, hsp, { level: 0, factors }))).rejects.toThrow(/expected shape/);
     factors.destroy();
+  });
+});
+
+describe('FreeU in the UNet (unet-sd15-tiny: model_channels 32, so its 64-channel decoder level is ×2)', () => {
+  const FIXTURE = join(fixturesDir(), 'unet-sd15-tiny');
+  const run = async (unet: UNet, sample: Float32Array, context: Float32Array) => {
+    const call = unet.prepare(2, 16, 16, 7);
+    unet.gpu.write(call.sample.buffer, sample);
+    unet.gpu.write(call.timesteps.buffer, new Float32Array([500, 500]));
+    unet.gpu.write(call.context.buffer, context);
+    call.contextPlan.run();
+    call.plan.run();
+    return { out: await unet.gpu.readF32(call.output.buffer, 2 * 4 * 16 * 16), dispatches: call.plan.steps.length };
+  };
+
+  it('off records no extra dispatch; all-ones factors give the same bits as off; other factors change the output, with no new recording', async () => {
+    const gpu = await testGpu();
+    const unet = await UNet.load(gpu, nodeModelFolder(FIXTURE));
+    try {
+      const random = rng(16);
+      const sample = randn(2 * 4 * 16 * 16, random);
+      const context = randn(2 * 7 * 32, random);
+      const plain = await run(unet, sample, context);
+      // The plain plan is the one recorded before FreeU existed: one concat per up-block resnet.
+      const concats = unet.config.up.reduce((n, b) => n + b.layers, 0);
+      expect(plain.dispatches).toBeGreaterThan(concats);
+
+      unet.setSkipScaling({ version: 2, b1: 1, s1: 1, b2: 1, s2: 1 });
+      const ones = await run(unet, sample, context);
+      expect(Buffer.from(ones.out.buffer).equals(Buffer.from(plain.out.buffer))).toBe(true);
+      // Three more dispatches per patched concat: h has 64 channels in the 3 resnets of up_blocks 0
+      // and 1 and the first of up_blocks 2 (after the upsampler), 7 in all.
+      expect(ones.dispatches - plain.dispatches).toBe(3 * 7);
+
+      const recorded = unet.prepare(2, 16, 16, 7);
+      unet.setSkipScaling({ version: 1, b1: 1.1, s1: 0.9, b2: 1.2, s2: 0.2 });
+      const scaled = await run(unet, sample, context);
+      expect(unet.prepare(2, 16, 16, 7)).toBe(recorded);
+      expect(relError(scaled.out, plain.out)).toBeGreaterThan(1e-3);
+
+      unet.setSkipScaling(undefined);
+      const off = await run(unet, sample, context);
+      expect(off.dispatches).toBe(plain.dispatches);
+      expect(Buffer.from(off.out.buffer).equals(Buffer.from(plain.out.buffer))).toBe(true);
+    } finally {
+      unet.destroy();
+    }
   });
 });

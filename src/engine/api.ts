@@ -56,6 +56,19 @@ export interface ClipMultiplierRequest {
   range?: StepRange;
 }
 
+/** ComfyUI's FreeU (version 1) or FreeU_V2 (2): the decoder's backbone features scaled by b and its
+ * skip connections' lowest frequencies by s, (b1, s1) where the hidden state has model_channels·4
+ * channels and (b2, s2) where it has ·2. Each 0–10. */
+export interface FreeURequest {
+  version: 1 | 2;
+  b1: number;
+  b2: number;
+  s1: number;
+  s2: number;
+  /** The steps it acts in (steering/step-range.ts); absent: all of them. */
+  range?: StepRange;
+}
+
 /** One attention module of the UNet, with both of its names. */
 export interface AttentionSite {
   /** Index into the multipliers buffer (4 floats per site). */
@@ -83,6 +96,9 @@ export interface GenerateRequest {
   rules: MultiplierRule[];
   /** The text encoder's attention multipliers; absent: off. */
   clip?: ClipMultiplierRequest;
+  /** FreeU on the UNet's decoder; absent: off. Needs the WebGPU backend (ONNX Runtime renders
+   * without it, with a notice). */
+  freeu?: FreeURequest;
   /** Send a preview of the predicted image after each step. */
   preview?: boolean;
   /** What turns the final latents into the image: the model's own decoder (default), or the TAESD

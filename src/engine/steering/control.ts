@@ -5,6 +5,7 @@
 import type { AttentionMultipliers, AttentionSite, GenerateRequest } from '../api';
 import type { StepRange } from './step-range';
 import type { SiteTable } from '../nn/unet-sites';
+import type { FreeUFactors } from '../kernels/freeu';
 
 /** One number people set: a slider, a link value, an XY axis. */
 export interface ControlParameter {
@@ -66,7 +67,7 @@ export interface AxisValue {
 export type HookKind = 'site-table' | 'text-encoder' | 'attention-probe' | 'guidance-pass' | 'skip-scaling';
 
 /** What of a request the steering controls read (grows as controls are added). */
-export type SteeringRequest = Pick<GenerateRequest, 'rules' | 'clip'>;
+export type SteeringRequest = Pick<GenerateRequest, 'rules' | 'clip' | 'freeu'>;
 
 /** Step `step` (0-based) of `steps`: where a control with a step range asks which steps it acts in. */
 export interface SamplingStep {
@@ -113,9 +114,16 @@ export interface GuidancePassHook {
   kind: 'guidance-pass';
 }
 
-/** Scales decoder backbone features and skip connections (FreeU b1/b2, s1/s2). */
+/** Scales the decoder's backbone features and skip connections where each up-block resnet joins them
+ * (FreeU b1/b2, s1/s2), from a factor buffer the UNet reads at run time: turning it on records the
+ * extra dispatches; new factors, and steps outside its range (neutral factors), are buffer writes. */
 export interface SkipScalingHook {
   kind: 'skip-scaling';
+  /** The factors `request` asks for at step `at` (all ones outside its step range; without `at`,
+   * one UNet call: its factors), or undefined when it asks nothing: nothing is recorded then. */
+  factors(request: Readonly<SteeringRequest>, at?: SamplingStep): FreeUFactors | undefined;
+  /** Whether its factors change from step to step (a step range that is not all of sampling). */
+  isStepwise(request: Readonly<SteeringRequest>): boolean;
 }
 
 export type SteeringHook = SiteTableHook | TextEncoderHook | AttentionProbeHook | GuidancePassHook | SkipScalingHook;

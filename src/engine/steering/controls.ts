@@ -2,12 +2,14 @@
 // is its own file, one entry here, and its hook.
 import { attentionMultipliers } from './attention-multipliers';
 import { clipAttentionMultipliers } from './clip-attention-multipliers';
+import { freeu } from './freeu';
+import type { FreeUFactors } from '../kernels/freeu';
 import type { AttentionMultipliers, AttentionSite } from '../api';
 import type { SamplingStep, SteeringControl, SteeringRequest } from './control';
 import type { StepRange } from './step-range';
 import { neutralSiteTable, type SiteTable } from '../nn/unet-sites';
 
-export const STEERING_CONTROLS: readonly SteeringControl[] = [attentionMultipliers, clipAttentionMultipliers];
+export const STEERING_CONTROLS: readonly SteeringControl[] = [attentionMultipliers, clipAttentionMultipliers, freeu];
 
 /** The table for `request`: every active site-table control multiplies its factors in (at step
  * `at` of sampling, where given: controls outside their step range add nothing). */
@@ -48,4 +50,32 @@ export function textEncoderSteering(request: Readonly<SteeringRequest>): { facto
     if (factors) return { factors, range: hook.range(request) };
   }
   return undefined;
+}
+
+/** The skip-scaling control `request` turns on (FreeU), if any: a backend without the hook names it. */
+export function skipScalingControl(request: Readonly<SteeringRequest>): SteeringControl | undefined {
+  return STEERING_CONTROLS.find(({ hook }) => hook.kind === 'skip-scaling' && hook.factors(request) !== undefined);
+}
+
+/**
+ * Writes the decoder's skip-scaling factors of step 0 of `steps` now (undefined: none asked, so the
+ * UNet records none). Where they change with the step (a step range), returns what to call before
+ * each step: it writes that step's factors when they differ from the last written.
+ */
+export function skipScalingPerStep(request: Readonly<SteeringRequest>, steps: number, write: (factors: FreeUFactors | undefined) => void): ((step: number) => void) | undefined {
+  const hook = skipScalingControl(request)?.hook;
+  if (hook?.kind !== 'skip-scaling') {
+    write(undefined);
+    return undefined;
+  }
+  const stepwise = hook.isStepwise(request);
+  let written = hook.factors(request, stepwise ? { step: 0, steps } : undefined);
+  write(written);
+  if (!stepwise) return undefined;
+  return (step) => {
+    const factors = hook.factors(request, { step, steps });
+    if (JSON.stringify(factors) === JSON.stringify(written)) return;
+    write(factors);
+    written = factors;
+  };
 }

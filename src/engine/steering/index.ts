@@ -9,3 +9,5 @@ export * from './step-range-setting';
 export * from './attention-multipliers';
 export * from './attention-multipliers-reference';
 export * from './clip-attention-multipliers';
+export * from './freeu';
+export * from './freeu-reference';
