@@ -65,7 +65,7 @@ export function withFreeUVersion(values: Readonly<FreeUValues>, version: FreeUVe
   return { ...values, version, ...(untouched && FREEU_DEFAULTS[version]) };
 }
 
-/** `freeu=v2:1.3,1.4,0.9,0.2` (version:b1,b2,s1,s2), `freeu=v2` (its defaults) or `freeu=off`; left
+/** `freeu=v2,1.3,1.4,0.9,0.2` (version,b1,b2,s1,s2), `freeu=v2` (its defaults) or `freeu=off`; left
  * out of the link while off, so links without FreeU read as before. */
 const freeuField: LinkField<FreeUValues> = {
   key: 'freeu',
@@ -74,9 +74,9 @@ const freeuField: LinkField<FreeUValues> = {
   default: { ...DEFAULT_FREEU },
   parse(text, base, notices) {
     if (text === 'off') return { ...base, on: false };
-    const m = /^v([12])(?::(.*))?$/.exec(text);
+    const m = /^v([12])(?:,(.*))?$/.exec(text);
     if (!m) {
-      notices.push(`Ignored invalid FreeU "${shortForNotice(text)}": expected v1 or v2, then :b1,b2,s1,s2 (such as v1:1.1,1.2,0.9,0.2), or off.`);
+      notices.push(`Ignored invalid FreeU "${shortForNotice(text)}": expected v1 or v2, then ,b1,b2,s1,s2 (such as v1,1.1,1.2,0.9,0.2), or off.`);
       return undefined;
     }
     const version = Number(m[1]) as FreeUVersion;
@@ -93,7 +93,7 @@ const freeuField: LinkField<FreeUValues> = {
     });
     return out;
   },
-  write: (v) => (v.on ? `v${v.version}:${FREEU_PARTS.map((p) => String(v[p])).join(',')}` : 'off'),
+  write: (v) => (v.on ? `v${v.version},${FREEU_PARTS.map((p) => String(v[p])).join(',')}` : 'off'),
   omit: (v) => !v.on,
 };
 
