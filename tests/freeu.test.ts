@@ -2,6 +2,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixturesDir } from '../scripts/golden/fixtures-dir';
 import { UNet } from '../src/engine/nn/unet';
+import { WebGpuBackend, type BackendLoader } from '../src/engine/sampling/backend';
+import { DiffusionPipeline } from '../src/engine/sampling/pipeline';
+import type { GenerateRequest, RgbaImage } from '../src/engine';
+import { fixturePipelineFolder } from './support/fixture-pipeline';
 import { nodeModelFolder } from '../src/engine/weights/node-byte-source';
 import { freeuConcat, packFreeUFactors, reference, type FreeUFactors } from '../src/engine/kernels/freeu';
 import { concatChannels, reference as layout } from '../src/engine/kernels/layout';
@@ -169,4 +173,43 @@ describe('FreeU in the UNet (unet-sd15-tiny: model_channels 32, so its 64-channe
       unet.destroy();
     }
   });
+});
+
+describe('FreeU through the pipeline (fixture pipeline, 2 Euler steps)', () => {
+  const request: GenerateRequest = { prompt: 'a photo of a cat', negativePrompt: '', seed: 5, steps: 2, sampler: 'euler', cfg: 5, rules: [] };
+  const same = (a: RgbaImage, b: RgbaImage) => Buffer.from(a.data.buffer).equals(Buffer.from(b.data.buffer));
+
+  it('changes the image; outside its step range it is the plain image, bit for bit', async () => {
+    const pipeline = await DiffusionPipeline.load(await testGpu(), fixturePipelineFolder());
+    try {
+      const plain = await pipeline.generate(request);
+      const on = await pipeline.generate({ ...request, freeu: { version: 1, b1: 1.1, b2: 1.6, s1: 0.9, s2: 0.2 } });
+      expect(on.notices).toBeUndefined();
+      expect(same(on.image, plain.image)).toBe(false);
+      // Steps 0 and 1 of 2 are at 0 and 0.5: a range of 0.9..1 holds neither.
+      const never = await pipeline.generate({ ...request, freeu: { version: 2, b1: 1.3, b2: 1.6, s1: 0.9, s2: 0.2, range: { start: 0.9, end: 1 } } });
+      expect(same(never.image, plain.image)).toBe(true);
+      const late = await pipeline.generate({ ...request, freeu: { version: 1, b1: 1.1, b2: 1.6, s1: 0.9, s2: 0.2, range: { start: 0.5, end: 1 } } });
+      expect(same(late.image, plain.image)).toBe(false);
+      expect(same(late.image, on.image)).toBe(false);
+    } finally {
+      pipeline.destroy();
+    }
+  }, 300_000);
+
+  it('a backend that cannot change the network (ONNX Runtime) renders without it and says so', async () => {
+    const withoutHook: BackendLoader = async (ctx) => {
+      const inner = await WebGpuBackend.load(ctx);
+      return { name: 'onnxruntime', predictor: inner.predictor, contextLength: inner.contextLength, sites: inner.sites, setSiteTable: (t) => inner.setSiteTable(t), encodeText: (ids, n) => inner.encodeText(ids, n), destroy: () => inner.destroy() };
+    };
+    const pipeline = await DiffusionPipeline.load(await testGpu(), fixturePipelineFolder(), undefined, { backend: withoutHook });
+    try {
+      const plain = await pipeline.generate(request);
+      const asked = await pipeline.generate({ ...request, freeu: { version: 1, b1: 1.1, b2: 1.6, s1: 0.9, s2: 0.2 } });
+      expect(asked.notices).toEqual(['FreeU needs the WebGPU engine: the ONNX Runtime backend rendered without it (choose WebGPU in the Backend menu).']);
+      expect(same(asked.image, plain.image)).toBe(true);
+    } finally {
+      pipeline.destroy();
+    }
+  }, 300_000);
 });

@@ -255,7 +255,7 @@ export class DiffusionPipeline {
     // FreeU changes the network's insides, which only our engine can: elsewhere it is left out, said.
     const setSkipScaling = this.backend.setSkipScaling?.bind(this.backend);
     const skipControl = skipScalingControl(request);
-    const notices = skipControl && !setSkipScaling ? [`${skipControl.label} needs the WebGPU engine: the ${this.backend.name} backend rendered without it (choose WebGPU in the Backend menu).`] : undefined;
+    const notices = skipControl && !setSkipScaling ? [`${skipControl.label} needs the WebGPU engine: the ${this.backend.name === 'onnxruntime' ? 'ONNX Runtime' : this.backend.name} backend rendered without it (choose WebGPU in the Backend menu).`] : undefined;
     const skipScalingStep = setSkipScaling && skipScalingPerStep(request, steps, setSkipScaling);
 
     const result = await denoise({
