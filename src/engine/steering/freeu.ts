@@ -4,7 +4,8 @@
 // model_channels·4 channels, (b2, s2) at ·2. The UNet records it only while it is on (kernels/freeu.ts)
 // and reads the factors from a buffer, so sliders and the step range never re-record anything.
 import type { FreeURequest } from '../api';
-import { NEUTRAL_FREEU_FACTORS, type FreeUFactors } from '../kernels/freeu';
+// Types only: the page's settings (and Playwright's Node) load this file without the kernels' WGSL.
+import type { FreeUFactors } from '../kernels/freeu';
 import type { AxisValue, ControlAxis, ControlParameter, LinkField, SteeringControl } from './control';
 import { fourierFilter, freeuPatch } from './freeu-reference';
 import { readLinkNumber, roundHundredths, shortForNotice } from './link-values';
@@ -143,7 +144,7 @@ export const freeu: SteeringControl<FreeUSettings, { freeuPatch: typeof freeuPat
     factors(request, at) {
       const f = request.freeu;
       if (!f) return undefined;
-      if (at && !isStepInRange(f.range, at.step, at.steps)) return { ...NEUTRAL_FREEU_FACTORS, version: f.version };
+      if (at && !isStepInRange(f.range, at.step, at.steps)) return { version: f.version, b1: 1, s1: 1, b2: 1, s2: 1 };
       return { version: f.version, b1: f.b1, s1: f.s1, b2: f.b2, s2: f.s2 } satisfies FreeUFactors;
     },
     isStepwise: (request) => !!request.freeu && !isFullRange(request.freeu.range),
