@@ -63,43 +63,58 @@ fn twiddle(k: u32, n: u32) -> vec2f {
   }
 }
 
-var<workgroup> partial: array<array<f32, 8>, WG>;
+// The joint term's (cos, sin) of θy + θx, from those of θy and θx (a complex product).
+fn rotate(a: vec2f, b: vec2f) -> vec2f {
+  return vec2f(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x);
+}
+
+// The seven sums in two vec4s, (S, Ac, As, Bc) and (Bs, Cc, Cs, 0): whole-vector adds, no indexed
+// arrays (SwiftShader spilled those to memory and took 40× longer).
+const REDUCE_WG: u32 = 64u;
+var<workgroup> partial_a: array<vec4f, REDUCE_WG>;
+var<workgroup> partial_b: array<vec4f, REDUCE_WG>;
 
 // One workgroup per (item, skip channel): the seven sums of its plane.
-@compute @workgroup_size(WG)
+@compute @workgroup_size(REDUCE_WG)
 fn skip_low_frequencies(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
   let plane = wg.x + wg.y * nwg.x;
   // Uniform across the workgroup, so the barriers below stay in uniform control flow.
   let in_range = plane < p.count;
   let hw = p.height * p.width;
-  var acc: array<f32, 8>;
-  for (var k = 0u; k < SUMS; k++) { acc[k] = 0.0; }
+  var a = vec4f(0.0);
+  var b = vec4f(0.0);
   if (in_range) {
-    for (var i = li; i < hw; i += WG) {
-      let y = i / p.width;
-      let x = i % p.width;
+    for (var i = li; i < hw; i += REDUCE_WG) {
       let v = hsp[plane * hw + i];
-      let ty = twiddle(y, p.height);
-      let tx = twiddle(x, p.width);
-      let txy = twiddle(y * p.width + x * p.height, hw);
-      acc[0] += v;
-      acc[1] += v * ty.x;
-      acc[2] += v * ty.y;
-      acc[3] += v * tx.x;
-      acc[4] += v * tx.y;
-      acc[5] += v * txy.x;
-      acc[6] += v * txy.y;
+      let ty = twiddle(i / p.width, p.height);
+      let tx = twiddle(i % p.width, p.width);
+      let txy = rotate(ty, tx);
+      a += v * vec4f(1.0, ty.x, ty.y, tx.x);
+      b += v * vec4f(tx.y, txy.x, txy.y, 0.0);
     }
   }
-  partial[li] = acc;
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+  partial_a[li] = a;
+  partial_b[li] = b;
+  for (var stride = REDUCE_WG / 2u; stride > 0u; stride >>= 1u) {
     workgroupBarrier();
     if (li < stride) {
-      for (var k = 0u; k < SUMS; k++) { partial[li][k] += partial[li + stride][k]; }
+      partial_a[li] += partial_a[li + stride];
+      partial_b[li] += partial_b[li + stride];
     }
   }
   workgroupBarrier();
-  if (in_range && li < SUMS) { sums[plane * SUMS + li] = partial[0][li]; }
+  if (in_range && li == 0u) {
+    let k = plane * SUMS;
+    let ta = partial_a[0];
+    let tb = partial_b[0];
+    sums[k] = ta.x;
+    sums[k + 1u] = ta.y;
+    sums[k + 2u] = ta.z;
+    sums[k + 3u] = ta.w;
+    sums[k + 4u] = tb.x;
+    sums[k + 5u] = tb.y;
+    sums[k + 6u] = tb.z;
+  }
 }
 
 // One invocation per (item, pixel): h's mean over its channels (FreeU_V2's hidden_mean).
@@ -184,7 +199,7 @@ fn freeu_concat(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: 
   let x = pixel % p.width;
   let ty = twiddle(y, p.height);
   let tx = twiddle(x, p.width);
-  let txy = twiddle(y * p.width + x * p.height, hw);
+  let txy = rotate(ty, tx);
   let k = plane * SUMS;
   var low_pass = sums[k];
   let rows = p.height > 1u;
