@@ -10,7 +10,7 @@ import { PREDICTION_TYPES } from '../src/engine/weights/prediction-type';
 import { rng } from './support/random';
 
 
-const KEYS = ['model', 'w', 'h', 'pred', 'dec', 'backend', 'prompt', 'neg', 'seed', 'steps', 'sampler', 'cfg', 'self', 'cross', 'target', 'compare', 'xy', 'bogus', ''];
+const KEYS = ['model', 'w', 'h', 'pred', 'dec', 'backend', 'prompt', 'neg', 'seed', 'steps', 'sampler', 'cfg', 'self', 'cross', 'target', 'compare', 'selfrange', 'crossrange', 'clip', 'cliprange', 'freeu', 'freeurange', 'xy', 'bogus', ''];
 const SIZES = ['64', '512', '768', '63', '8', '7', '2048', '2056', '4096', '-64', '1e3', '0x40', '64.5', ''];
 const MODELS = ['emoji-64', 'hf:stabilityai/sd-turbo@main', 'hf:a/b@refs/pr/1', 'hf:a/b', 'hf:../b@main', 'hf:a/b@..', 'file:dreamshaper.safetensors@0123456789abcdef', 'folder:my model@0123456789abcdef', 'file:a/b@0123456789abcdef', 'file:x@0123', 'https://example.com/x', '<img src=x>'];
 const PREDICTIONS = [...PREDICTION_TYPES, '', 'sample', 'V_PREDICTION', '__proto__'];
@@ -31,6 +31,8 @@ function randomLink(rand: () => number): string {
     else if (key === 'pred') value = pick(PREDICTIONS);
     else if (key === 'backend') value = pick([...BACKEND_NAMES, 'cuda', 'WEBGPU', '']);
     else if (key === 'dec') value = pick([...DECODER_CHOICES, 'TAESD', 'vae2', '']);
+    else if (key === 'freeu') value = pick(['off', 'v1', 'v2', 'v3', 'V1', '', `v${pick(['1', '2'])},${Array.from({ length: 3 + Math.floor(rand() * 3) }, () => pick(NUMBERS)).join(',')}`]);
+    else if (key === 'freeurange') value = pick(['0..1', '0.2..0.8', '0.8..0.2', '0.5', '..', '-1..2', `${pick(NUMBERS)}..${pick(NUMBERS)}`]);
     else if (key === 'target') value = pick(['all', 'output', 'input_blocks.4', 'middle_block', 'up_blocks.1', '<b>']);
     else value = pick(TEXTS);
     // Sometimes raw (broken escapes stay broken), usually escaped as a browser would.
@@ -44,6 +46,9 @@ function expectWithinLimits(s: Settings): void {
   expect(Number.isInteger(s.steps) && s.steps >= LIMITS.steps.min && s.steps <= LIMITS.steps.max).toBe(true);
   expect(s.cfg >= LIMITS.cfg.min && s.cfg <= LIMITS.cfg.max).toBe(true);
   for (const m of [s.self, s.cross]) for (const v of Object.values(m)) expect(v >= LIMITS.multiplier.min && v <= LIMITS.multiplier.max).toBe(true);
+  for (const v of [s.freeu.b1, s.freeu.b2, s.freeu.s1, s.freeu.s2]) expect(v >= 0 && v <= 10).toBe(true);
+  expect([1, 2]).toContain(s.freeu.version);
+  expect(s.freeuRange.start >= 0 && s.freeuRange.start <= s.freeuRange.end && s.freeuRange.end <= 1).toBe(true);
   expect(SAMPLER_NAMES).toContain(s.sampler);
   expect(isValidTarget(s.target)).toBe(true);
   for (const size of [s.width, s.height]) expect(Number.isInteger(size) && size >= LIMITS.size.min && size <= LIMITS.size.max && size % LIMITS.size.multiple === 0, `size ${size}`).toBe(true);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildSiteTable, type AttentionSite } from '../src/engine';
+import { buildSiteTable, STEERING_CONTROLS, type AttentionSite } from '../src/engine';
 import {
   DEFAULT_SETTINGS,
   label,
@@ -29,6 +29,10 @@ const changed: Settings = {
   self: { q: 1.37, k: 1, v: 0.25, out: 10 },
   cross: { q: 0, k: 1, v: 1, out: 2.5 },
   target: 'output_blocks.4',
+  selfRange: { start: 0.1, end: 0.9 },
+  crossRange: { start: 0, end: 0.5 },
+  freeu: { on: true, version: 2, b1: 1.5, b2: 1.25, s1: 0.5, s2: 0.3 },
+  freeuRange: { start: 0.2, end: 0.75 },
   compare: true,
 };
 
@@ -38,7 +42,9 @@ describe('settings in the URL', () => {
     const parsed = parseSettings(query);
     expect(parsed.settings).toEqual(changed);
     expect(parsed.notices).toEqual([]);
-    expect(parsed.given.size).toBe(Object.keys(changed).length);
+    // Settings the link leaves out at their default (the text encoder's, here) are not given.
+    const omitted = STEERING_CONTROLS.flatMap((c) => c.linkFields).filter((f) => f.omit?.((changed as unknown as Record<string, unknown>)[f.key]));
+    expect(parsed.given.size).toBe(Object.keys(changed).length - omitted.length);
   });
 
   it('names the backend only when it is not our engine, and refuses unknown ones', () => {
@@ -203,7 +209,31 @@ describe('steering controls bring their own settings', () => {
     for (const field of STEERING_CONTROLS.flatMap((c) => c.linkFields)) {
       expect(DEFAULT_SETTINGS[field.key as keyof Settings]).toEqual(field.default);
       expect(label(field.key as keyof Settings)).toBe(field.label);
-      expect(query.get(field.param)).toBe(field.write(field.default));
+      expect(query.get(field.param)).toBe(field.omit?.(field.default) ? null : field.write(field.default));
     }
+  });
+});
+
+describe('FreeU in the link', () => {
+  it('is left out while off, and its factors, version and step range read back', () => {
+    expect(serializeSettings(DEFAULT_SETTINGS)).not.toMatch(/freeu/);
+    const on: Settings = { ...DEFAULT_SETTINGS, freeu: { on: true, version: 1, b1: 1.3, b2: 1.2, s1: 0.9, s2: 0.2 }, freeuRange: { start: 0, end: 0.5 } };
+    const query = serializeSettings(on);
+    expect(query).toContain('freeu=v1,1.3,1.2,0.9,0.2');
+    expect(query).toContain('freeurange=0..0.5');
+    expect(parseSettings(query).settings.freeu).toEqual(on.freeu);
+    expect(toGenerateRequest(on).freeu).toEqual({ version: 1, b1: 1.3, b2: 1.2, s1: 0.9, s2: 0.2, range: { start: 0, end: 0.5 } });
+    expect(toGenerateRequest(on, { neutral: true }).freeu).toBeUndefined();
+    expect(toGenerateRequest(DEFAULT_SETTINGS).freeu).toBeUndefined();
+  });
+
+  it('takes a version alone as its defaults, and repairs bad values with a notice', () => {
+    expect(parseSettings('?freeu=v2').settings.freeu).toEqual({ on: true, version: 2, b1: 1.3, b2: 1.4, s1: 0.9, s2: 0.2 });
+    const clamped = parseSettings('?freeu=v1,12,1,x,0.5');
+    expect(clamped.settings.freeu).toEqual({ on: true, version: 1, b1: 10, b2: 1, s1: 0.9, s2: 0.5 });
+    expect(clamped.notices).toEqual(['Clamped FreeU b1 12 to 10 (allowed 0–10).', 'Ignored invalid FreeU s1 "x": not a number.']);
+    const bad = parseSettings('?freeu=v3,1,1,1,1');
+    expect(bad.settings.freeu.on).toBe(false);
+    expect(bad.notices[0]).toMatch(/Ignored invalid FreeU "v3,1,1,1,1"/);
   });
 });

@@ -116,3 +116,17 @@ describe('XY axes in the URL', () => {
     expect(refused(`${'x'.repeat(200)}`)).toMatch(/…"\)/);
   });
 });
+
+describe('FreeU as an XY axis', () => {
+  it('reads freeu.b1 from a link, and its cells turn FreeU on with that factor', () => {
+    const { axes, notices } = parseXYAxes('freeu.b1:1,1.5;freeu.s2:0.2,1');
+    expect(notices).toEqual([]);
+    expect(serializeXYAxes(axes!)).toBe('freeu.b1:1,1.5;freeu.s2:0.2,1');
+    const request = cellRequest(DEFAULT_SETTINGS, [], [
+      { axis: axes!.x, value: 1.5 },
+      { axis: axes!.y, value: 0.2 },
+    ]);
+    expect(request.freeu).toEqual({ version: 1, b1: 1.5, b2: 1.2, s1: 0.9, s2: 0.2 });
+    expect(cellRequest(DEFAULT_SETTINGS, [], [{ axis: { kind: 'seed', target: 'all' }, value: 3 }]).freeu).toBeUndefined();
+  });
+});

@@ -1,6 +1,7 @@
 // The engine's contract with the app (or a script): plain data only, so that it crosses the Web
 // Worker boundary with postMessage. It sits at the engine's root so that every layer may import it
 // (nn/ used to take these types from sampling/, a layer above it).
+import type { StepRange } from './steering/step-range';
 
 /** What runs the text encoder and the UNet (backend.ts): our WGSL engine, or ONNX Runtime Web. */
 export type BackendName = 'webgpu' | 'onnxruntime';
@@ -43,6 +44,29 @@ export interface MultiplierRule {
   kind: AttentionKind;
   target: SiteTarget;
   multipliers: AttentionMultipliers;
+  /** The steps it acts in (steering/step-range.ts); absent: all of them. */
+  range?: StepRange;
+}
+
+/** ComfyUI's CLIPAttentionMultiply: q, k, v, out of every self-attention of the text encoder. */
+export interface ClipMultiplierRequest {
+  multipliers: AttentionMultipliers;
+  /** The steps whose UNet calls get the multiplied encoder's embeddings (the others get the plain
+   * encoder's); absent: all of them. */
+  range?: StepRange;
+}
+
+/** ComfyUI's FreeU (version 1) or FreeU_V2 (2): the decoder's backbone features scaled by b and its
+ * skip connections' lowest frequencies by s, (b1, s1) where the hidden state has model_channels·4
+ * channels and (b2, s2) where it has ·2. Each 0–10. */
+export interface FreeURequest {
+  version: 1 | 2;
+  b1: number;
+  b2: number;
+  s1: number;
+  s2: number;
+  /** The steps it acts in (steering/step-range.ts); absent: all of them. */
+  range?: StepRange;
 }
 
 /** One attention module of the UNet, with both of its names. */
@@ -70,6 +94,11 @@ export interface GenerateRequest {
   /** Each rule multiplies the sites it targets; rules that overlap compose by multiplication, as
    * chained ComfyUI attention-multiply nodes do. */
   rules: MultiplierRule[];
+  /** The text encoder's attention multipliers; absent: off. */
+  clip?: ClipMultiplierRequest;
+  /** FreeU on the UNet's decoder; absent: off. Needs the WebGPU backend (ONNX Runtime renders
+   * without it, with a notice). */
+  freeu?: FreeURequest;
   /** Send a preview of the predicted image after each step. */
   preview?: boolean;
   /** What turns the final latents into the image: the model's own decoder (default), or the TAESD
@@ -104,6 +133,8 @@ export interface GenerateResult {
   /** Set when sampling produced NaN or ±Infinity: the 1-based step from which the image is broken
    * (its pixels are then meaningless, often flat). Too-high multipliers or CFG, or broken weights. */
   nonFiniteFromStep?: number;
+  /** What of the request this backend could not do and rendered without, for people: one line each. */
+  notices?: string[];
 }
 
 export interface ModelDefaults {

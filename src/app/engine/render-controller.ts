@@ -38,7 +38,7 @@ const baselineCache = new Map<string, ShownImage>();
 const BASELINE_CACHE_SIZE = 8;
 
 /** Settings a person keeps when they switch models; the rest take the new model's defaults. */
-const KEPT_ACROSS_MODELS: readonly SettingKey[] = ['prompt', 'negative', 'seed', 'self', 'cross', 'target', 'compare', 'backend', 'prediction', 'decoder'];
+const KEPT_ACROSS_MODELS: readonly SettingKey[] = ['prompt', 'negative', 'seed', 'self', 'cross', 'target', 'freeu', 'freeuRange', 'compare', 'backend', 'prediction', 'decoder'];
 
 /** Starts the engine and the URL sync once; safe to call from a React effect. */
 export function startPlayground(): void {
@@ -243,6 +243,7 @@ function showLive(key: string, outcome: RenderOutcome): void {
   // the image only ever shows the settings of the moment (and of the address bar).
   if (outcome.status !== 'done' || key !== liveSentKey) return;
   useApp.setState({ shown: { ...outcome.result, key }, render: { wantedKey: key, busy: false, step: 0, steps: 0 } });
+  for (const notice of outcome.result.notices ?? []) useApp.getState().notify(notice, 'warning');
   if (useApp.getState().settings.compare) scheduleSync();
 }
 

@@ -190,7 +190,7 @@ export function parseXYAxes(text: string): { axes?: XYAxes; notices: string[] } 
       axes.push({ kind: 'none', target: 'all', values: [] });
       continue;
     }
-    const m = /^([a-z]+(?:\.[a-z]+)?)(?:@([^:]+))?:(.*)$/.exec(part);
+    const m = /^([a-z]+(?:\.[a-z][a-z0-9]*)?)(?:@([^:]+))?:(.*)$/.exec(part);
     const kind = m?.[1] as AxisKind | undefined;
     if (!m || !kind || !AXIS_KINDS.includes(kind) || kind === 'none') return refuse(`${name} axis "${part}" is not "kind[@target]:values" with a known kind.`);
     const target = m[2] ?? 'all';

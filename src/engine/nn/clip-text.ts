@@ -5,6 +5,9 @@
 //   last_hidden_state = final_layer_norm(x)
 // "Clip skip" (penultimate layer, as SD 2.x front ends use it) stops one layer early and applies
 // final_layer_norm to hidden_states[-2]. SD pipelines pass no padding mask: only the causal one.
+// ComfyUI's CLIPAttentionMultiply (steering/clip-attention-multipliers.ts) scales q/k/v/out_proj of
+// every layer; a plan recorded with `multipliers` reads those 4 factors from a buffer at run time, as
+// the UNet's attention reads its site table: q·k on the logits, v on the values, out on out_proj.
 import type { GpuContext } from '../gpu/gpu-context';
 import { Recorder, type Plan } from '../gpu/recorder';
 import type { Tensor } from '../gpu/tensor';
@@ -17,6 +20,7 @@ import { loadWeights } from '../weights/gpu-weights';
 import { ConfigReader, type ConfigFields } from './config-fields';
 import { subFolder, type ModelFolder } from '../weights/model-folder';
 import type { WeightStore } from '../weights/weight-store';
+import type { AttentionMultipliers } from '../api';
 
 /** config.json of a CLIPTextModel (or a CLIPModel, whose `text_config` holds these), Hugging Face field names. */
 export interface ClipTextConfig {
@@ -47,6 +51,9 @@ export interface ClipTextSpec {
 export interface ClipEncodeOptions {
   /** Output final_layer_norm(hidden_states[-2]) instead of last_hidden_state. */
   clipSkip?: boolean;
+  /** Every self-attention's q, k, v, out factors (ComfyUI CLIPAttentionMultiply); absent or all
+   * ones: the plain encoder, whose plan reads no factors. */
+  multipliers?: AttentionMultipliers;
 }
 
 const WEIGHT_FILES = ['model.safetensors', 'model.fp16.safetensors'];
@@ -78,7 +85,7 @@ export function parseClipTextConfig(raw: ClipTextConfig, where = 'config.json'):
  * Weights are keyed without the `text_model.` prefix. Runs `layers` encoder layers (all of them, or
  * one fewer for clip skip), then final_layer_norm.
  */
-export function clipTextEncode(rec: Recorder, ids: GPUBuffer, batch: number, length: number, weights: WeightStore, spec: ClipTextSpec, layers = spec.layers): Tensor {
+export function clipTextEncode(rec: Recorder, ids: GPUBuffer, batch: number, length: number, weights: WeightStore, spec: ClipTextSpec, layers = spec.layers, multipliers?: GPUBuffer): Tensor {
   const w = (name: string) => weights.get(name);
   const eps = spec.layerNormEps;
   let x = embedding(rec, ids, batch * length, w('embeddings.token_embedding.weight'), {
@@ -88,16 +95,18 @@ export function clipTextEncode(rec: Recorder, ids: GPUBuffer, batch: number, len
   });
   for (let i = 0; i < layers; i++) {
     const p = `encoder.layers.${i}`;
-    const project = (input: Tensor, name: string, residual?: Tensor) => linear(rec, input, w(`${p}.${name}.weight`), w(`${p}.${name}.bias`), { residual, label: `${p}.${name}` });
+    const project = (input: Tensor, name: string, residual?: Tensor, outputScale?: { buffer: GPUBuffer; index: number }) =>
+      linear(rec, input, w(`${p}.${name}.weight`), w(`${p}.${name}.bias`), { residual, outputScale, label: `${p}.${name}` });
 
     const h1 = layerNorm(rec, x, w(`${p}.layer_norm1.weight`), w(`${p}.layer_norm1.bias`), { eps, label: `${p}.layer_norm1` });
     const q = project(h1, 'self_attn.q_proj');
     const k = project(h1, 'self_attn.k_proj');
     const v = project(h1, 'self_attn.v_proj');
     rec.release(h1);
-    const attended = attention(rec, q, k, v, { heads: spec.heads, causal: true });
+    // One set of factors for every layer: site 0 of the buffer (q, k, v, out).
+    const attended = attention(rec, q, k, v, { heads: spec.heads, causal: true, multipliers: multipliers && { buffer: multipliers, site: 0 } });
     rec.release(q, k, v);
-    const afterAttention = project(attended, 'self_attn.out_proj', x);
+    const afterAttention = project(attended, 'self_attn.out_proj', x, multipliers && { buffer: multipliers, index: 3 });
     rec.release(attended, x);
 
     const h2 = layerNorm(rec, afterAttention, w(`${p}.layer_norm2.weight`), w(`${p}.layer_norm2.bias`), { eps, label: `${p}.layer_norm2` });
@@ -122,6 +131,8 @@ interface EncodePlan {
 /** A CLIP text encoder with its weights on the GPU; one recorded Plan per (batch, length, output). */
 export class ClipTextEncoder {
   private readonly plans = new Map<string, EncodePlan>();
+  /** The attention factors (q, k, v, out) that plans recorded with multipliers read. */
+  private multipliers?: GPUBuffer;
 
   private constructor(
     private readonly gpu: GpuContext,
@@ -157,7 +168,8 @@ export class ClipTextEncoder {
 
   /**
    * Encodes `batch` prompts of tokenIds.length / batch ids each (at most maxLength), as the tokenizer
-   * made them. Returns [batch, length, hidden] on the GPU; it stays valid until the next encode.
+   * made them. Returns [batch, length, hidden] on the GPU; it stays valid until the next encode of
+   * the same batch, length and clip skip, with or without multipliers as this one.
    */
   async encode(tokenIds: Int32Array, batch: number, opts: ClipEncodeOptions = {}): Promise<Tensor> {
     const length = tokenIds.length / batch;
@@ -170,15 +182,21 @@ export class ClipTextEncoder {
 
     const layers = opts.clipSkip ? this.spec.layers - 1 : this.spec.layers;
     if (layers < 1) throw new Error('ClipTextEncoder.encode: clip skip needs at least 2 layers');
-    const key = `${batch}x${length}|${layers}`;
+    const m = opts.multipliers;
+    const steered = !!m && (m.q !== 1 || m.k !== 1 || m.v !== 1 || m.out !== 1);
+    if (steered && ![m.q, m.k, m.v, m.out].every(Number.isFinite)) throw new Error(`ClipTextEncoder.encode: attention multipliers must be finite, got ${JSON.stringify(m)}`);
+    // The plain plan reads no factors; the steered one is recorded once and reads them at run time.
+    const key = `${batch}x${length}|${layers}${steered ? '|multipliers' : ''}`;
     let entry = this.plans.get(key);
     if (!entry) {
+      if (steered) this.multipliers ??= this.gpu.createBuffer('clip-text:attention-multipliers', 16, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
       const rec = new Recorder(this.gpu, `clip-text:${key}`);
       const ids = this.gpu.createBuffer(`clip-text:ids:${key}`, tokenIds.byteLength, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
-      const output = rec.keep(clipTextEncode(rec, ids, batch, length, this.weights, this.spec, layers));
+      const output = rec.keep(clipTextEncode(rec, ids, batch, length, this.weights, this.spec, layers, steered ? this.multipliers : undefined));
       entry = { plan: rec.finish(), ids, output };
       this.plans.set(key, entry);
     }
+    if (steered) this.gpu.write(this.multipliers!, Float32Array.of(m.q, m.k, m.v, m.out));
     this.gpu.write(entry.ids, tokenIds);
     entry.plan.run();
     return entry.output;
@@ -195,6 +213,7 @@ export class ClipTextEncoder {
       ids.destroy();
     }
     this.plans.clear();
+    this.multipliers?.destroy();
     this.weights.destroy();
   }
 }

@@ -4,6 +4,7 @@
 // the caller writes the sample, timesteps and text embeddings into the call's input tensors, runs
 // the plan and reads the output. The steering controls' per-site table (4 floats per attention site)
 // lives in one small GPU buffer that `setSiteTable` rewrites; nothing is re-recorded when a slider moves.
+// FreeU's factors likewise (`setSkipScaling`); only turning FreeU on or off picks another recording.
 import type { GpuContext } from '../gpu/gpu-context';
 import { Plan, Recorder } from '../gpu/recorder';
 import { numel, type Tensor } from '../gpu/tensor';
@@ -17,6 +18,7 @@ import { checkUNetWeights, expectedUNetWeights } from './unet-weights';
 import type { AttentionSite } from '../api';
 import { conv2d } from '../kernels/conv2d';
 import { concatChannels, upsampleNearest2x } from '../kernels/layout';
+import { freeuConcat, freeuLevel, NEUTRAL_FREEU_FACTORS, packFreeUFactors, type FreeUFactors } from '../kernels/freeu';
 import { linear } from '../kernels/linear';
 import { groupNorm } from '../kernels/norm';
 import { timestepEmbedding } from '../kernels/timestep-embedding';
@@ -51,6 +53,9 @@ export class UNet {
   private readonly crossAttention: string[];
   private readonly siteIndex: Map<string, number>;
   private readonly multipliers: GPUBuffer;
+  /** FreeU's factors (kernels/freeu.ts packFreeUFactors), and whether calls record FreeU at all. */
+  private readonly freeuFactors: GPUBuffer;
+  private freeuOn = false;
   private readonly calls = new Map<string, UNetCall>();
   /** The checkpoint's weights, plus each self-attention's stacked to_q, to_k, to_v (transformer-2d.ts)
    * and the ResNet blocks' stacked time-embedding projections (resnet-block.ts). */
@@ -71,6 +76,7 @@ export class UNet {
     this.timeProjections = stacked.stack;
     this.siteIndex = new Map(this.sites.map((s) => [s.path, s.index]));
     this.multipliers = gpu.upload('unet:attention-multipliers', neutralSiteTable(this.sites));
+    this.freeuFactors = gpu.upload('unet:freeu-factors', packFreeUFactors(NEUTRAL_FREEU_FACTORS));
   }
 
   /** Loads `config.json` and `diffusion_pytorch_model.safetensors` (or the hub's f16 variant,
@@ -99,12 +105,19 @@ export class UNet {
     this.gpu.write(this.multipliers, table);
   }
 
-  /** The recorded call for these sizes, made on first use. */
+  /** FreeU's factors for the calls that follow, or undefined for none. Off records no FreeU dispatch;
+   * while on, new factors are a buffer write and the recorded calls stay. */
+  setSkipScaling(factors: Readonly<FreeUFactors> | undefined): void {
+    this.freeuOn = factors !== undefined;
+    if (factors) this.gpu.write(this.freeuFactors, packFreeUFactors(factors));
+  }
+
+  /** The recorded call for these sizes (and FreeU on or off), made on first use. */
   prepare(batch: number, height: number, width: number, contextLength: number): UNetCall {
     const levels = this.config.down.filter((b) => b.resample).length;
     const multiple = 2 ** levels;
     if (height % multiple || width % multiple) throw new Error(`UNet: height and width must be multiples of ${multiple}, got ${height}×${width}`);
-    const key = `${batch}x${height}x${width}x${contextLength}`;
+    const key = `${batch}x${height}x${width}x${contextLength}${this.freeuOn ? '+freeu' : ''}`;
     let call = this.calls.get(key);
     if (!call) {
       call = this.record(batch, height, width, contextLength);
@@ -202,7 +215,10 @@ export class UNet {
       for (let j = 0; j < block.layers; j++) {
         const skip = skips.pop();
         if (!skip) throw new Error('UNet: the up blocks need more skip connections than the down blocks made (check layers_per_block)');
-        const joined = concatChannels(rec, h, skip);
+        // FreeU picks its level by the hidden state's channel count, as ComfyUI's scale_dict does
+        // (diffusers' enable_freeu picks by up-block index, which differs on SD 1.5's two 1280s).
+        const level = this.freeuOn ? freeuLevel(h.shape[1], c.blockOutChannels[0]) : undefined;
+        const joined = level === undefined ? concatChannels(rec, h, skip) : freeuConcat(rec, h, skip, { level, factors: this.freeuFactors });
         rec.release(h, skip);
         const r = resnetBlock(rec, joined, this.weights, `up_blocks.${i}.resnets.${j}`, { ...norm, ...time(`up_blocks.${i}.resnets.${j}`) });
         rec.release(joined);
@@ -239,6 +255,7 @@ export class UNet {
     }
     this.calls.clear();
     this.multipliers.destroy();
+    this.freeuFactors.destroy();
     this.weights.destroy();
   }
 }

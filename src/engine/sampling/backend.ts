@@ -14,6 +14,7 @@ import { subFolder, type ModelFolder } from '../weights/model-folder';
 import { GpuUNetPredictor, type Embeddings, type NoisePredictor } from './denoise';
 import type { AttentionSite, BackendName } from '../api';
 import type { SiteTable } from '../nn/unet-sites';
+import type { FreeUFactors } from '../kernels/freeu';
 
 export interface DenoisingBackend {
   readonly name: BackendName;
@@ -24,6 +25,9 @@ export interface DenoisingBackend {
   readonly sites: readonly AttentionSite[];
   /** The steering controls' per-site table for the predictions that follow (steering's buildSiteTable). */
   setSiteTable(table: SiteTable): void;
+  /** FreeU's factors for the predictions that follow, or undefined for none (steering's
+   * skipScalingPerStep); absent where the backend cannot change the network's insides. */
+  setSkipScaling?(factors: FreeUFactors | undefined): void;
   /** One [1, L, D] embedding per prompt, for `count` prompts of contextLength token ids each. */
   encodeText(ids: Int32Array, count: number): Promise<Embeddings[]>;
   destroy(): void;
@@ -76,6 +80,10 @@ export class WebGpuBackend implements DenoisingBackend {
 
   setSiteTable(table: SiteTable): void {
     this.unet.setSiteTable(table);
+  }
+
+  setSkipScaling(factors: FreeUFactors | undefined): void {
+    this.unet.setSkipScaling(factors);
   }
 
   async encodeText(ids: Int32Array, count: number): Promise<Embeddings[]> {

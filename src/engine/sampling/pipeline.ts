@@ -13,7 +13,7 @@ import { PromptTokenizer } from '../nn/tokenizer';
 import type { UNet } from '../nn/unet';
 import { parseUNetConfig, type UNetConfig } from '../nn/unet-config';
 import { enumerateSites } from '../nn/unet-sites';
-import { buildSiteTable } from '../steering/controls';
+import { buildSiteTable, skipScalingControl, skipScalingPerStep } from '../steering/controls';
 import { VaeDecoder } from '../nn/vae-decoder';
 import { progressSpan, type LoadProgress } from '../weights/byte-source';
 import { listedModelFolder, type ModelFolder } from '../weights/model-folder';
@@ -186,10 +186,10 @@ export class DiffusionPipeline {
     const decoder = this.finalDecoder(request);
     // On our GPU loop the latents are decoded where they are, queued behind the last step.
     let image: RgbaImage | undefined;
-    const { latents, msPerStep, nonFiniteStep } = await this.sample(request, { ...opts, useGpuLatents: async (onGpu) => void (image = await decoder.decodeToImage(onGpu)) });
+    const { latents, msPerStep, nonFiniteStep, notices } = await this.sample(request, { ...opts, useGpuLatents: async (onGpu) => void (image = await decoder.decodeToImage(onGpu)) });
     throwIfAborted(opts.signal);
     image ??= await this.decodeImage(latents, this.latentSizeOf(request), decoder);
-    return { image, ms: performance.now() - started, msPerStep, nonFiniteFromStep: nonFiniteStep === undefined ? undefined : nonFiniteStep + 1 };
+    return { image, ms: performance.now() - started, msPerStep, nonFiniteFromStep: nonFiniteStep === undefined ? undefined : nonFiniteStep + 1, ...(notices && { notices }) };
   }
 
   /**
@@ -205,7 +205,7 @@ export class DiffusionPipeline {
       const [count, ...one] = onGpu.shape;
       for (let i = 0; i < count; i++) images.push(await decoder.decodeToImage({ ...onGpu, shape: [1, ...one], byteOffset: onGpu.byteOffset + i * numel(one) * 4 }));
     };
-    const { latents, msPerStep, nonFiniteStep } = await this.sample({ ...request, preview: false }, { ...opts, seeds, useGpuLatents });
+    const { latents, msPerStep, nonFiniteStep, notices } = await this.sample({ ...request, preview: false }, { ...opts, seeds, useGpuLatents });
     const perImage = latents.length / seeds.length;
     for (let i = images.length; i < seeds.length; i++) {
       throwIfAborted(opts.signal);
@@ -213,7 +213,7 @@ export class DiffusionPipeline {
     }
     const ms = (performance.now() - started) / seeds.length;
     // The flag covers the whole batch: every image is marked when any went non-finite.
-    return images.map((image) => ({ image, ms, msPerStep, nonFiniteFromStep: nonFiniteStep === undefined ? undefined : nonFiniteStep + 1 }));
+    return images.map((image) => ({ image, ms, msPerStep, nonFiniteFromStep: nonFiniteStep === undefined ? undefined : nonFiniteStep + 1, ...(notices && { notices }) }));
   }
 
   /**
@@ -226,7 +226,7 @@ export class DiffusionPipeline {
   async sample(
     request: GenerateRequest,
     opts: { onProgress?: (p: GenerateProgress) => void; signal?: AbortSignal; noise?: Float32Array; seeds?: readonly number[]; useGpuLatents?: (latents: Tensor) => Promise<void> } = {},
-  ): Promise<{ latents: Float32Array; msPerStep: number; nonFiniteStep?: number }> {
+  ): Promise<{ latents: Float32Array; msPerStep: number; nonFiniteStep?: number; notices?: string[] }> {
     const steps = request.steps;
     if (!Number.isInteger(steps) || steps < STEP_RANGE.min || steps > STEP_RANGE.max) throw new RangeError(`steps must be an integer in ${STEP_RANGE.min}–${STEP_RANGE.max}, got ${steps}`);
     if (!Number.isFinite(request.cfg) || request.cfg < CFG_RANGE.min || request.cfg > CFG_RANGE.max) throw new RangeError(`CFG must be in ${CFG_RANGE.min}–${CFG_RANGE.max}, got ${request.cfg}`);
@@ -252,6 +252,11 @@ export class DiffusionPipeline {
     };
     const noise = opts.noise ?? perSeed(0);
     this.backend.setSiteTable(buildSiteTable(this.backend.sites, request));
+    // FreeU changes the network's insides, which only our engine can: elsewhere it is left out, said.
+    const setSkipScaling = this.backend.setSkipScaling?.bind(this.backend);
+    const skipControl = skipScalingControl(request);
+    const notices = skipControl && !setSkipScaling ? [`${skipControl.label} needs the WebGPU engine: the ${this.backend.name === 'onnxruntime' ? 'ONNX Runtime' : this.backend.name} backend rendered without it (choose WebGPU in the Backend menu).`] : undefined;
+    const skipScalingStep = setSkipScaling && skipScalingPerStep(request, steps, setSkipScaling);
 
     const result = await denoise({
       model: this.backend.predictor,
@@ -265,6 +270,7 @@ export class DiffusionPipeline {
       // Ancestral samplers draw fresh noise each step: stream i+1 of the same seed.
       stepNoise: (i) => perSeed(i + 1),
       signal: opts.signal,
+      beforeStep: skipScalingStep,
       useGpuLatents: opts.useGpuLatents,
       // Previews only where steps are slow enough for a person to wait on them (a slow step is
       // waited for before the next is queued, so nothing runs behind a preview's decode); fast
@@ -278,7 +284,7 @@ export class DiffusionPipeline {
       },
     });
     this.stats.unetCalls += scheduler.timesteps.length;
-    return result;
+    return notices ? { ...result, notices } : result;
   }
 
   /** The UNet's sample size at the model's own image size: the image size divided by the decoder's upscale. */

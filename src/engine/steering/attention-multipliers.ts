@@ -3,11 +3,13 @@
 // attn2 module; we put the same factors in the per-site table, where the attention kernels apply
 // them (q·k scales the logits, v the gathered values, out the branch): see the reference below.
 import { NEUTRAL_MULTIPLIERS, type AttentionKind, type AttentionMultipliers, type AttentionSite, type MultiplierRule } from '../api';
-import type { AxisValue, ControlAxis, ControlParameter, LinkField, SteeringControl } from './control';
+import type { AxisValue, ControlAxis, ControlParameter, LinkField, SamplingStep, SteeringControl } from './control';
 import { readLinkNumber, roundHundredths, shortForNotice } from './link-values';
 import { SITE_TABLE_WIDTH } from '../nn/unet-sites';
 import { isLinkTarget, siteInTarget, siteTarget, type TargetText } from './site-target';
 import { scaleAttentionWeights } from './attention-multipliers-reference';
+import { isFullRange, isStepInRange, type StepRange } from './step-range';
+import { RANGE_END_PARAMETER, RANGE_START_PARAMETER, stepRangeSetting, type StepRangeSetting } from './step-range-setting';
 
 export const MULTIPLIER_PARTS = ['q', 'k', 'v', 'out'] as const;
 export type MultiplierPart = (typeof MULTIPLIER_PARTS)[number];
@@ -64,7 +66,21 @@ export interface MultiplierSettings {
   cross: AttentionMultipliers;
   /** Where both sets act. */
   target: TargetText;
+  /** When each set acts: fractions of sampling. */
+  selfRange: StepRange;
+  crossRange: StepRange;
 }
+
+/** Each set's step range: `selfrange=` / `crossrange=` in the link, XY axes self.start, self.end, … */
+export const MULTIPLIER_STEP_RANGES = Object.fromEntries(MULTIPLIER_GROUPS.map((g) => [g.which, stepRangeSetting(g.which, g.title)])) as Record<MultiplierGroup, StepRangeSetting>;
+
+/** The settings key of a set's range (MULTIPLIER_STEP_RANGES[which].key). */
+const rangeKey = (which: MultiplierGroup) => `${which}Range` as const;
+
+const rangeOf = (settings: Readonly<MultiplierSettings>, which: MultiplierGroup): StepRange | undefined => MULTIPLIER_STEP_RANGES[which].toRequest(settings[rangeKey(which)]);
+
+/** A rule with `range` where it is not all of sampling (a full range is written as none). */
+const withRange = (rule: MultiplierRule, range: StepRange | undefined): MultiplierRule => (range ? { ...rule, range } : rule);
 
 const KIND_OF = Object.fromEntries(MULTIPLIER_GROUPS.map((g) => [g.which, g.kind])) as Record<MultiplierGroup, AttentionKind>;
 
@@ -73,7 +89,7 @@ export function multiplierRules(settings: Readonly<MultiplierSettings>): Multipl
   const rules: MultiplierRule[] = [];
   for (const { which, kind } of MULTIPLIER_GROUPS) {
     if (isNeutral(settings[which])) continue;
-    rules.push({ kind, target: siteTarget(settings.target), multipliers: { ...settings[which] } });
+    rules.push(withRange({ kind, target: siteTarget(settings.target), multipliers: { ...settings[which] } }, rangeOf(settings, which)));
   }
   return rules;
 }
@@ -94,7 +110,7 @@ export interface MultiplierOverride {
  */
 export function multiplierRulesWithOverrides(settings: Readonly<MultiplierSettings>, overrides: readonly MultiplierOverride[], sites: readonly AttentionSite[]): MultiplierRule[] {
   if (!overrides.length) return multiplierRules(settings);
-  const perSite = new Map<number, { site: AttentionSite; multipliers: AttentionMultipliers }>();
+  const perSite = new Map<number, { site: AttentionSite; multipliers: AttentionMultipliers; range?: StepRange }>();
   for (const o of overrides) {
     const kind = KIND_OF[o.which];
     for (const site of sites) {
@@ -102,26 +118,28 @@ export function multiplierRulesWithOverrides(settings: Readonly<MultiplierSettin
       let entry = perSite.get(site.index);
       if (!entry) {
         const base = siteInTarget(site, settings.target) ? settings[o.which] : NEUTRAL_MULTIPLIERS;
-        entry = { site, multipliers: { ...base } };
+        entry = { site, multipliers: { ...base }, range: rangeOf(settings, o.which) };
         perSite.set(site.index, entry);
       }
       entry.multipliers[o.part] = clampMultiplier(o.value);
     }
   }
-  const onSite = (site: AttentionSite, multipliers: AttentionMultipliers): MultiplierRule => ({ kind: site.kind, target: { path: site.path }, multipliers });
+  const onSite = (site: AttentionSite, multipliers: AttentionMultipliers, range?: StepRange): MultiplierRule => withRange({ kind: site.kind, target: { path: site.path }, multipliers }, range);
   const rules = multiplierRules(settings).flatMap((rule) => {
     const reached = sites.filter((site) => site.kind === rule.kind && siteInTarget(site, rule.target));
     if (!reached.some((site) => perSite.has(site.index))) return [rule];
-    return reached.filter((site) => !perSite.has(site.index)).map((site) => onSite(site, { ...rule.multipliers }));
+    return reached.filter((site) => !perSite.has(site.index)).map((site) => onSite(site, { ...rule.multipliers }, rule.range));
   });
-  for (const { site, multipliers } of perSite.values()) rules.push(onSite(site, multipliers));
+  for (const { site, multipliers, range } of perSite.values()) rules.push(onSite(site, multipliers, range));
   return rules;
 }
 
 /** Multiplies every rule's factors into the table, on the sites of its kind that its target names:
- * overlapping rules compose by multiplication, as chained ComfyUI nodes multiply one weight twice. */
-export function applyMultiplierRules(table: Float32Array, sites: readonly AttentionSite[], rules: readonly MultiplierRule[]): void {
+ * overlapping rules compose by multiplication, as chained ComfyUI nodes multiply one weight twice.
+ * With `at`, a rule whose step range leaves that step out is skipped (neutral there). */
+export function applyMultiplierRules(table: Float32Array, sites: readonly AttentionSite[], rules: readonly MultiplierRule[], at?: SamplingStep): void {
   for (const rule of rules) {
+    if (at && !isStepInRange(rule.range, at.step, at.steps)) continue;
     for (const site of sites) {
       if (site.kind !== rule.kind || !siteInTarget(site, rule.target)) continue;
       const at = site.index * SITE_TABLE_WIDTH;
@@ -130,21 +148,22 @@ export function applyMultiplierRules(table: Float32Array, sites: readonly Attent
   }
 }
 
-function multipliersField(group: (typeof MULTIPLIER_GROUPS)[number]): LinkField<AttentionMultipliers> {
+/** Four factors q,k,v,out under `key` (the settings key and the link's parameter): `self=1.5,1,1,1`. */
+export function multipliersLinkField(key: string, title: string): LinkField<AttentionMultipliers> {
   return {
-    key: group.which,
-    param: group.which,
-    label: group.title,
+    key,
+    param: key,
+    label: title,
     default: { ...NEUTRAL_MULTIPLIERS },
     parse(text, base, notices) {
       const values = text.split(',');
       if (values.length !== 4) {
-        notices.push(`Ignored invalid ${group.title} multipliers "${shortForNotice(text)}": expected four numbers q,k,v,out.`);
+        notices.push(`Ignored invalid ${title} multipliers "${shortForNotice(text)}": expected four numbers q,k,v,out.`);
         return undefined;
       }
       const out = { ...base };
       MULTIPLIER_PARTS.forEach((part, i) => {
-        const value = readLinkNumber(values[i], `${group.title} ${part}`, MULTIPLIER_RANGE, notices, false);
+        const value = readLinkNumber(values[i], `${title} ${part}`, MULTIPLIER_RANGE, notices, false);
         if (value !== undefined) out[part] = clampMultiplier(value);
       });
       return out;
@@ -187,10 +206,13 @@ export const attentionMultipliers: SteeringControl<MultiplierSettings, { scaleAt
   id: 'attention-multipliers',
   label: 'Attention',
   explanation: 'Scales the query, key, value and output of self- or cross-attention, as ComfyUI’s attention-multiply nodes do.',
-  parameters: MULTIPLIER_PARAMETERS,
-  linkFields: [...MULTIPLIER_GROUPS.map(multipliersField), targetField],
-  axes: MULTIPLIER_AXES,
+  parameters: [...MULTIPLIER_PARAMETERS, RANGE_START_PARAMETER, RANGE_END_PARAMETER],
+  linkFields: [...MULTIPLIER_GROUPS.map((g) => multipliersLinkField(g.which, g.title)), targetField, ...MULTIPLIER_GROUPS.map((g) => MULTIPLIER_STEP_RANGES[g.which].field)],
+  axes: [...MULTIPLIER_AXES, ...MULTIPLIER_GROUPS.flatMap((g) => MULTIPLIER_STEP_RANGES[g.which].axes)],
   toRequest(settings, forced, sites) {
+    const ranged = { ...settings };
+    for (const { which } of MULTIPLIER_GROUPS) ranged[rangeKey(which)] = MULTIPLIER_STEP_RANGES[which].withForced(settings[rangeKey(which)], forced);
+    settings = ranged;
     const overrides = forced.flatMap((f) => {
       const axis = multiplierAxisOf(f);
       return axis ? [{ which: axis.which, part: axis.part, target: f.target, value: f.value }] : [];
@@ -201,7 +223,8 @@ export const attentionMultipliers: SteeringControl<MultiplierSettings, { scaleAt
   hook: {
     kind: 'site-table',
     isActive: (request) => request.rules.length > 0,
-    apply: (table, sites, request) => applyMultiplierRules(table, sites, request.rules),
+    isStepwise: (request) => request.rules.some((rule) => !isFullRange(rule.range)),
+    apply: (table, sites, request, at) => applyMultiplierRules(table, sites, request.rules, at),
   },
   reference: { cites: 'ComfyUI comfy_extras/nodes_attention_multiply.py', scaleAttentionWeights },
 };

@@ -2,8 +2,10 @@
 // range, default, label, explanation and link form), where it acts in the network (its hook), and
 // the plain-TypeScript reference its hook is held to. The playground's settings, link, sliders and
 // XY axes are drawn from these descriptors, so a new control is its own file plus one hook.
-import type { AttentionSite, GenerateRequest } from '../api';
+import type { AttentionMultipliers, AttentionSite, GenerateRequest } from '../api';
+import type { StepRange } from './step-range';
 import type { SiteTable } from '../nn/unet-sites';
+import type { FreeUFactors } from '../kernels/freeu';
 
 /** One number people set: a slider, a link value, an XY axis. */
 export interface ControlParameter {
@@ -33,6 +35,8 @@ export interface LinkField<Value> {
   default: Value;
   parse(text: string, base: Value, notices: string[]): Value | undefined;
   write(value: Value): string;
+  /** Whether the link leaves `value` out (a step range over all steps): reading then keeps the default. */
+  omit?(value: Value): boolean;
 }
 
 /** One parameter an XY plot can vary over a target of sites. */
@@ -46,6 +50,9 @@ export interface ControlAxis {
   rangeStep: number;
   /** A value as the grid labels it: '×1.5'. */
   format(value: number): string;
+  /** It acts on the whole control, not on a target of sites (a step range, the text encoder's
+   * factors): the plot offers and writes no target for it. */
+  untargeted?: boolean;
 }
 
 /** An XY cell's value for one axis, on the sites of `target`. */
@@ -57,10 +64,16 @@ export interface AxisValue {
 
 /** Where a control acts. Every kind is recorded into the UNet's plan once; a control that is off
  * adds no dispatch and no pass. Only site-table has a control so far. */
-export type HookKind = 'site-table' | 'attention-probe' | 'guidance-pass' | 'skip-scaling';
+export type HookKind = 'site-table' | 'text-encoder' | 'attention-probe' | 'guidance-pass' | 'skip-scaling';
 
 /** What of a request the steering controls read (grows as controls are added). */
-export type SteeringRequest = Pick<GenerateRequest, 'rules'>;
+export type SteeringRequest = Pick<GenerateRequest, 'rules' | 'clip' | 'freeu'>;
+
+/** Step `step` (0-based) of `steps`: where a control with a step range asks which steps it acts in. */
+export interface SamplingStep {
+  step: number;
+  steps: number;
+}
 
 /** Factors in the per-site table (q, k, v, out per attention site) that the attention kernels read
  * at run time: writing it never re-records the plan. */
@@ -68,8 +81,23 @@ export interface SiteTableHook {
   kind: 'site-table';
   /** Whether `request` asks anything of this control; when not, `apply` is not called. */
   isActive(request: Readonly<SteeringRequest>): boolean;
-  /** Multiplies this control's factors into `table` for every site they reach. */
-  apply(table: SiteTable, sites: readonly AttentionSite[], request: Readonly<SteeringRequest>): void;
+  /** Whether its factors change from step to step (a step range that is not all of sampling): the
+   * table is then built again before every step, and written when it changed. */
+  isStepwise(request: Readonly<SteeringRequest>): boolean;
+  /** Multiplies this control's factors into `table` for every site they reach; with `at`, only
+   * those whose step range holds that step (without, every factor: a single UNet call). */
+  apply(table: SiteTable, sites: readonly AttentionSite[], request: Readonly<SteeringRequest>, at?: SamplingStep): void;
+}
+
+/** Factors the text encoder's attention reads at run time (q·k on the logits, v on the values, out
+ * on out_proj), as the UNet's attention reads the site table; the prompt is encoded again when they
+ * change, and a step range picks per step which encoding the UNet's cross-attention gets. */
+export interface TextEncoderHook {
+  kind: 'text-encoder';
+  /** The factors `request` asks for, or undefined when it asks nothing (all ones). */
+  factors(request: Readonly<SteeringRequest>): AttentionMultipliers | undefined;
+  /** The steps that get the factors' encoding; undefined: all of them. */
+  range(request: Readonly<SteeringRequest>): StepRange | undefined;
 }
 
 // The hook kinds no control uses yet: each will grow the fields its first control needs (which
@@ -86,12 +114,19 @@ export interface GuidancePassHook {
   kind: 'guidance-pass';
 }
 
-/** Scales decoder backbone features and skip connections (FreeU b1/b2, s1/s2). */
+/** Scales the decoder's backbone features and skip connections where each up-block resnet joins them
+ * (FreeU b1/b2, s1/s2), from a factor buffer the UNet reads at run time: turning it on records the
+ * extra dispatches; new factors, and steps outside its range (neutral factors), are buffer writes. */
 export interface SkipScalingHook {
   kind: 'skip-scaling';
+  /** The factors `request` asks for at step `at` (all ones outside its step range; without `at`,
+   * one UNet call: its factors), or undefined when it asks nothing: nothing is recorded then. */
+  factors(request: Readonly<SteeringRequest>, at?: SamplingStep): FreeUFactors | undefined;
+  /** Whether its factors change from step to step (a step range that is not all of sampling). */
+  isStepwise(request: Readonly<SteeringRequest>): boolean;
 }
 
-export type SteeringHook = SiteTableHook | AttentionProbeHook | GuidancePassHook | SkipScalingHook;
+export type SteeringHook = SiteTableHook | TextEncoderHook | AttentionProbeHook | GuidancePassHook | SkipScalingHook;
 
 /** `Settings`: what the control adds to the page's settings (its link fields' keys); `any` in the
  * list of all controls, whose settings the page's Settings type extends. */
