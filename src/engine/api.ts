@@ -59,6 +59,16 @@ export interface AttentionSite {
   resolution: string;
 }
 
+/** Perturbed-attention guidance (steering/perturbed-attention-guidance.ts); absent = off. */
+export interface PerturbedAttentionRequest {
+  /** Weight of (eps_cond − eps_perturbed); 0–10. */
+  scale: number;
+  /** Where self-attention (the target's attn1 sites) is the identity for the perturbed pass. */
+  target: SiteTarget;
+  /** Fractions of sampling (steering/step-range.ts); absent = every step. */
+  range?: { start: number; end: number };
+}
+
 export interface GenerateRequest {
   prompt: string;
   negativePrompt: string;
@@ -70,6 +80,8 @@ export interface GenerateRequest {
   /** Each rule multiplies the sites it targets; rules that overlap compose by multiplication, as
    * chained ComfyUI attention-multiply nodes do. */
   rules: MultiplierRule[];
+  /** Perturbed-attention guidance: a third batch item per image; our WebGPU engine only. */
+  pag?: PerturbedAttentionRequest;
   /** Send a preview of the predicted image after each step. */
   preview?: boolean;
   /** What turns the final latents into the image: the model's own decoder (default), or the TAESD
@@ -104,6 +116,8 @@ export interface GenerateResult {
   /** Set when sampling produced NaN or ±Infinity: the 1-based step from which the image is broken
    * (its pixels are then meaningless, often flat). Too-high multipliers or CFG, or broken weights. */
   nonFiniteFromStep?: number;
+  /** What of the request the engine left out, for people (a control the backend cannot run). */
+  notices?: string[];
 }
 
 export interface ModelDefaults {

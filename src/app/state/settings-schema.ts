@@ -25,6 +25,7 @@ import {
   type ModelDefaults,
   type MultiplierRule,
   type MultiplierSettings,
+  type PagSettings,
   type SamplerName,
   type TargetText,
 } from '../../engine';
@@ -46,8 +47,8 @@ export {
 /** Where the sliders act: every attention site, one UNet part, or one block (expert view). */
 export type Target = TargetText;
 
-/** Besides its own, the page has every steering control's settings (self, cross, target). */
-export interface Settings extends MultiplierSettings {
+/** Besides its own, the page has every steering control's settings (self, cross, target; pag…). */
+export interface Settings extends MultiplierSettings, PagSettings {
   /** The model as a link names it (model-source.ts): emoji-64, hf:owner/name@rev, file:name@hash. */
   model: string;
   /** Image size in pixels (multiples of 8; the model may need coarser ones). */
@@ -70,7 +71,7 @@ export interface Settings extends MultiplierSettings {
 }
 
 export type SettingKey = keyof Settings;
-type SteeringKey = keyof MultiplierSettings;
+type SteeringKey = keyof MultiplierSettings | keyof PagSettings;
 
 /** Every steering control's link fields, in link order. */
 const STEERING_FIELDS = STEERING_CONTROLS.flatMap((c) => c.linkFields);
@@ -106,7 +107,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = {
   steps: 20,
   sampler: 'euler',
   cfg: 5,
-  ...(steeringEntries((f) => f.default) as MultiplierSettings),
+  ...(steeringEntries((f) => f.default) as MultiplierSettings & PagSettings),
   compare: false,
 };
 

@@ -13,7 +13,7 @@ import { PromptTokenizer } from '../nn/tokenizer';
 import type { UNet } from '../nn/unet';
 import { parseUNetConfig, type UNetConfig } from '../nn/unet-config';
 import { enumerateSites } from '../nn/unet-sites';
-import { buildSiteTable } from '../steering/controls';
+import { buildSiteTable, perturbedPass, supportedSteering } from '../steering/controls';
 import { VaeDecoder } from '../nn/vae-decoder';
 import { progressSpan, type LoadProgress } from '../weights/byte-source';
 import { listedModelFolder, type ModelFolder } from '../weights/model-folder';
@@ -186,10 +186,10 @@ export class DiffusionPipeline {
     const decoder = this.finalDecoder(request);
     // On our GPU loop the latents are decoded where they are, queued behind the last step.
     let image: RgbaImage | undefined;
-    const { latents, msPerStep, nonFiniteStep } = await this.sample(request, { ...opts, useGpuLatents: async (onGpu) => void (image = await decoder.decodeToImage(onGpu)) });
+    const { latents, msPerStep, nonFiniteStep, notices } = await this.sample(request, { ...opts, useGpuLatents: async (onGpu) => void (image = await decoder.decodeToImage(onGpu)) });
     throwIfAborted(opts.signal);
     image ??= await this.decodeImage(latents, this.latentSizeOf(request), decoder);
-    return { image, ms: performance.now() - started, msPerStep, nonFiniteFromStep: nonFiniteStep === undefined ? undefined : nonFiniteStep + 1 };
+    return { image, ms: performance.now() - started, msPerStep, nonFiniteFromStep: nonFiniteStep === undefined ? undefined : nonFiniteStep + 1, ...(notices.length && { notices }) };
   }
 
   /**
@@ -205,7 +205,7 @@ export class DiffusionPipeline {
       const [count, ...one] = onGpu.shape;
       for (let i = 0; i < count; i++) images.push(await decoder.decodeToImage({ ...onGpu, shape: [1, ...one], byteOffset: onGpu.byteOffset + i * numel(one) * 4 }));
     };
-    const { latents, msPerStep, nonFiniteStep } = await this.sample({ ...request, preview: false }, { ...opts, seeds, useGpuLatents });
+    const { latents, msPerStep, nonFiniteStep, notices } = await this.sample({ ...request, preview: false }, { ...opts, seeds, useGpuLatents });
     const perImage = latents.length / seeds.length;
     for (let i = images.length; i < seeds.length; i++) {
       throwIfAborted(opts.signal);
@@ -213,7 +213,7 @@ export class DiffusionPipeline {
     }
     const ms = (performance.now() - started) / seeds.length;
     // The flag covers the whole batch: every image is marked when any went non-finite.
-    return images.map((image) => ({ image, ms, msPerStep, nonFiniteFromStep: nonFiniteStep === undefined ? undefined : nonFiniteStep + 1 }));
+    return images.map((image) => ({ image, ms, msPerStep, nonFiniteFromStep: nonFiniteStep === undefined ? undefined : nonFiniteStep + 1, ...(notices.length && { notices }) }));
   }
 
   /**
@@ -221,12 +221,13 @@ export class DiffusionPipeline {
    * PyTorch). `seeds` makes one image per seed instead of request.seed's one; `noise` replaces the
    * seeded initial noise (standard normal, before init_noise_sigma). `useGpuLatents` takes them on
    * the GPU instead where the loop runs there (see DenoiseOptions), and the latents returned are
-   * then empty.
+   * then empty. `notices`: what of the request this backend left out (steering it cannot run).
    */
   async sample(
-    request: GenerateRequest,
+    asked: GenerateRequest,
     opts: { onProgress?: (p: GenerateProgress) => void; signal?: AbortSignal; noise?: Float32Array; seeds?: readonly number[]; useGpuLatents?: (latents: Tensor) => Promise<void> } = {},
-  ): Promise<{ latents: Float32Array; msPerStep: number; nonFiniteStep?: number }> {
+  ): Promise<{ latents: Float32Array; msPerStep: number; nonFiniteStep?: number; notices: string[] }> {
+    const { request, notices } = supportedSteering(asked, this.backend.name);
     const steps = request.steps;
     if (!Number.isInteger(steps) || steps < STEP_RANGE.min || steps > STEP_RANGE.max) throw new RangeError(`steps must be an integer in ${STEP_RANGE.min}–${STEP_RANGE.max}, got ${steps}`);
     if (!Number.isFinite(request.cfg) || request.cfg < CFG_RANGE.min || request.cfg > CFG_RANGE.max) throw new RangeError(`CFG must be in ${CFG_RANGE.min}–${CFG_RANGE.max}, got ${request.cfg}`);
@@ -237,8 +238,11 @@ export class DiffusionPipeline {
 
     const guided = request.cfg !== 1;
     const { height, width } = this.latentSizeOf(request);
+    // PAG's perturbed item: one more per image in the same UNet call.
+    const perturbedAttention = perturbedPass(this.backend.sites, request, steps);
+    if (request.pag && request.pag.scale > 0 && !perturbedAttention) notices.push(`Perturbed-Attention Guidance was left out: its blocks name no self-attention of ${this.info.name}, or its steps hold no step of ${steps}.`);
     // The image size and batch are the request's: refused with the numbers before anything is allocated.
-    const batch = seeds.length * (guided ? 2 : 1);
+    const batch = seeds.length * ((guided ? 2 : 1) + (perturbedAttention ? 1 : 0));
     if (this.fit) assertFits({ ...this.fit.request, width: width * this.decoder.upscale, height: height * this.decoder.upscale, batch }, this.fit.limits, this.info.name, this.info.sizeMultiple);
     const { uncond, cond } = await this.encodePrompts(request.prompt, request.negativePrompt, guided);
     throwIfAborted(opts.signal);
@@ -262,6 +266,7 @@ export class DiffusionPipeline {
       cond,
       uncond,
       guidance: request.cfg,
+      perturbedAttention,
       // Ancestral samplers draw fresh noise each step: stream i+1 of the same seed.
       stepNoise: (i) => perSeed(i + 1),
       signal: opts.signal,
@@ -278,7 +283,7 @@ export class DiffusionPipeline {
       },
     });
     this.stats.unetCalls += scheduler.timesteps.length;
-    return result;
+    return { ...result, notices };
   }
 
   /** The UNet's sample size at the model's own image size: the image size divided by the decoder's upscale. */

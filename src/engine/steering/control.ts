@@ -60,7 +60,7 @@ export interface AxisValue {
 export type HookKind = 'site-table' | 'attention-probe' | 'guidance-pass' | 'skip-scaling';
 
 /** What of a request the steering controls read (grows as controls are added). */
-export type SteeringRequest = Pick<GenerateRequest, 'rules'>;
+export type SteeringRequest = Pick<GenerateRequest, 'rules' | 'pag'>;
 
 /** Factors in the per-site table (q, k, v, out per attention site) that the attention kernels read
  * at run time: writing it never re-records the plan. */
@@ -81,9 +81,21 @@ export interface AttentionProbeHook {
 }
 
 /** One more conditional UNet pass in the same call as CFG's two, and how it joins the guidance
- * (PAG: cfg + (cond − perturbed)·scale; SAG: cfg + (degraded − sag)·scale). */
+ * (PAG: cfg + (cond − perturbed)·scale; SAG: cfg + (degraded − sag)·scale). Its values (the scale
+ * per step) go in the sampling loop's step uniforms; its sites are recorded into the UNet's plan. */
 export interface GuidancePassHook {
   kind: 'guidance-pass';
+  isActive(request: Readonly<SteeringRequest>): boolean;
+  /** PAG's pass for `request` on a model with `sites` over `steps` steps: the self-attention paths
+   * whose attention is the identity for the perturbed item, and each step's scale (0 outside the
+   * control's step range); undefined when there is none. */
+  perturbedPass(request: Readonly<SteeringRequest>, sites: readonly AttentionSite[], steps: number): PerturbedPass | undefined;
+}
+
+/** A batch part whose self-attention at `sites` is the identity, weighted by scales[step]. */
+export interface PerturbedPass {
+  sites: string[];
+  scales: number[];
 }
 
 /** Scales decoder backbone features and skip connections (FreeU b1/b2, s1/s2). */
