@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react';
 import { AboutDialog } from './components/about-dialog';
 import { AttentionPanel } from './components/attention-panel';
+import { GuidancePanel } from './components/guidance-panel';
 import { CopyLinkButton } from './components/copy-link-button';
 import { DropZone } from './components/drop-zone';
 import { ErrorBoundary } from './components/error-boundary';
@@ -63,6 +64,7 @@ function Playground() {
           <ModelPanel />
           <GenerationControls />
           <AttentionPanel />
+          <GuidancePanel />
         </div>
         <div className="column stage-column">
           <ImageView />

@@ -243,6 +243,7 @@ function showLive(key: string, outcome: RenderOutcome): void {
   // the image only ever shows the settings of the moment (and of the address bar).
   if (outcome.status !== 'done' || key !== liveSentKey) return;
   useApp.setState({ shown: { ...outcome.result, key }, render: { wantedKey: key, busy: false, step: 0, steps: 0 } });
+  for (const notice of outcome.result.notices ?? []) useApp.getState().notify(notice, 'warning');
   if (useApp.getState().settings.compare) scheduleSync();
 }
 
