@@ -14,7 +14,14 @@ import { denoise, type NoisePredictor, type PreparedPrediction } from '../src/en
 import { SamplingBuffers } from '../src/engine/sampling/gpu-denoise';
 import { createScheduler, parseSchedulerConfig, type SchedulerKind } from '../src/engine/sampling/schedulers';
 import { nodeModelFolder } from '../src/engine/weights/node-byte-source';
+import { DiffusionPipeline } from '../src/engine/sampling/pipeline';
+import { PAG_AXIS, perturbedAttentionGuidance, perturbedAttentionPass, perturbedPass, supportedSteering, identityAttentionModule, pagGuidance, scaleAttentionWeights } from '../src/engine/steering';
+import type { GenerateRequest, RgbaImage } from '../src/engine';
+import { reference as linearReference } from '../src/engine/kernels/linear';
+import { enumerateSites } from '../src/engine/nn/unet-sites';
+import { parseUNetConfig } from '../src/engine/nn/unet-config';
 import { fixturesDir } from '../scripts/golden/fixtures-dir';
+import { fixturePipelineFolder } from './support/fixture-pipeline';
 import { randInt, randn, relError, rng, runOnce, tensorFrom, testGpu } from './support/gpu';
 
 describe('identity attention for the perturbed items', () => {
@@ -181,4 +188,88 @@ describe("the UNet's perturbed call", () => {
       unet.destroy();
     }
   });
+});
+
+describe('the PAG control', () => {
+  const SD15 = enumerateSites(
+    parseUNetConfig({
+      _class_name: 'UNet2DConditionModel',
+      block_out_channels: [320, 640, 1280, 1280],
+      down_block_types: ['CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'DownBlock2D'],
+      up_block_types: ['UpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D'],
+      layers_per_block: 2,
+      attention_head_dim: 8,
+      cross_attention_dim: 768,
+      sample_size: 64,
+    }),
+  );
+  const base = { pag: 3, pagTarget: 'middle', pagRange: { start: 0, end: 1 } };
+
+  it('perturbs the middle block’s self-attention by default, at its scale inside the step range and 0 outside', () => {
+    const request = perturbedAttentionGuidance.toRequest({ ...base, pagRange: { start: 0.25, end: 0.75 } }, [], SD15);
+    expect(request.pag).toEqual({ scale: 3, target: { part: 'middle' }, range: { start: 0.25, end: 0.75 } });
+    expect(perturbedAttentionPass(request.pag, SD15, 8)).toEqual({ sites: ['mid_block.attentions.0.transformer_blocks.0.attn1'], scales: [0, 0, 3, 3, 3, 3, 0, 0] });
+    // A ComfyUI block: its self-attention only.
+    const output = perturbedAttentionGuidance.toRequest({ ...base, pagTarget: 'output_blocks.3' }, [], SD15);
+    expect(perturbedPass(SD15, { rules: [], ...output }, 4)?.sites).toEqual(['up_blocks.1.attentions.0.transformer_blocks.0.attn1']);
+  });
+
+  it('is off at scale 0, where no step is in range, and where its blocks have no self-attention', () => {
+    expect(perturbedAttentionGuidance.toRequest({ ...base, pag: 0 }, [], SD15).pag).toBeUndefined();
+    expect(perturbedAttentionPass({ scale: 3, target: { part: 'middle' }, range: { start: 0.9, end: 0.95 } }, SD15, 4)).toBeUndefined();
+    expect(perturbedAttentionPass({ scale: 3, target: { path: 'input_blocks.3' } }, SD15, 4)).toBeUndefined();
+  });
+
+  it('takes an XY cell’s scale on its own blocks', () => {
+    const request = perturbedAttentionGuidance.toRequest({ ...base, pag: 0 }, [{ axis: PAG_AXIS, target: 'all', value: 12 }], SD15);
+    expect(request.pag).toEqual({ scale: 10, target: { part: 'middle' } });
+  });
+
+  it('is left out, with a notice, on a backend that cannot change the network’s insides', () => {
+    const request = { rules: [], pag: { scale: 3, target: { part: 'middle' as const } } };
+    expect(supportedSteering(request, 'webgpu')).toEqual({ request, notices: [] });
+    const ort = supportedSteering(request, 'onnxruntime');
+    expect(ort.request.pag).toBeUndefined();
+    expect(ort.notices).toEqual(['Perturbed-Attention Guidance needs the WebGPU engine: the ONNX Runtime backend rendered this image without it.']);
+  });
+
+  it('its reference module is ComfyUI’s: v returned by attention, then to_out, with the v and out weight patches', () => {
+    const random = rng(3);
+    const [tokens, width] = [5, 6];
+    const linearOf = () => ({ weight: randn(width * width, random), bias: randn(width, random) });
+    const module = { toQ: linearOf(), toK: linearOf(), toV: linearOf(), toOut: linearOf() };
+    const x = randn(tokens * width, random);
+    const factors = { q: 2, k: 0.5, v: 1.5, out: 0.25 };
+    const patched = scaleAttentionWeights(module, factors);
+    const comfy = linearReference.linear(linearReference.linear(x, patched.toV.weight, patched.toV.bias, width, width), patched.toOut.weight, patched.toOut.bias, width, width);
+    expect(relError(identityAttentionModule(x, module, width, factors), comfy)).toBeLessThan(1e-5);
+    const [u, c, p] = [new Float32Array([1, 2]), new Float32Array([3, 5]), new Float32Array([2, 7])];
+    expect(Array.from(pagGuidance(c, p, 2, u, 4))).toEqual([1 + 4 * 2 + 2 * 1, 2 + 4 * 3 + 2 * -2]);
+    expect(Array.from(pagGuidance(c, p, 2))).toEqual([3 + 2, 5 - 4]);
+  });
+});
+
+describe('PAG through the pipeline', () => {
+  const base: GenerateRequest = { prompt: 'a photo of a red cat', negativePrompt: 'blurry', seed: 42, steps: 2, sampler: 'euler', cfg: 5, rules: [] };
+  const differs = (a: RgbaImage, b: RgbaImage) => a.data.filter((v, i) => v !== b.data[i]).length;
+
+  it('scale 0 is off to the bit; a scale changes the image, with CFG and at guidance 1', async () => {
+    const pipeline = await DiffusionPipeline.load(await testGpu(), fixturePipelineFolder());
+    try {
+      const pag = (scale: number) => ({ scale, target: { part: 'middle' as const } });
+      const off = await pipeline.sample(base);
+      const zero = await pipeline.sample({ ...base, pag: pag(0) });
+      expect(Array.from(zero.latents)).toEqual(Array.from(off.latents));
+      const on = await pipeline.generate({ ...base, pag: pag(3) });
+      expect(on.notices).toBeUndefined();
+      expect(differs(on.image, (await pipeline.generate(base)).image)).toBeGreaterThan(100);
+      const single = await pipeline.generate({ ...base, cfg: 1 });
+      expect(differs(single.image, (await pipeline.generate({ ...base, cfg: 1, pag: pag(3) })).image)).toBeGreaterThan(100);
+      // Blocks without self-attention on this model: rendered without PAG, and said so.
+      const none = await pipeline.generate({ ...base, pag: { scale: 3, target: { path: 'input_blocks.11' } } });
+      expect(none.notices?.[0]).toMatch(/Perturbed-Attention Guidance was left out/);
+    } finally {
+      pipeline.destroy();
+    }
+  }, 20 * 60_000);
 });
