@@ -1,8 +1,9 @@
 // The sampler's work between two UNet calls, on the GPU, so that a whole sampling runs without
 // reading anything back (src/engine/sampling/gpu-denoise.ts). One invocation per latent value.
 //
-//   model_input:  model_in = [x / divisor, x / divisor]  (the second copy only with guidance)
-//   step:         eps = u + g·(c − u) (or the model output as is), then the scheduler's update of
+//   model_input:  model_in = [x / divisor, x / divisor]  (the second copy only with guidance; one
+//                 more for perturbed-attention guidance's perturbed item)
+//   step:         eps = u + g·(c − u) (or the model output as is) [+ s·(c − perturbed)], then the scheduler's update of
 //                 x and its x0 prediction, with the step's float32 coefficients from its
 //                 stepFormula(); the formulas mirror the schedulers' step() (scheduler-*.ts):
 //     dpmpp2m  x0 = α·x − σ̃·v  or  (x − σ̃·ε)/α;   x' = s·x − c·x0 [− k·r·(x0 − x0_prev)]
@@ -31,6 +32,9 @@ struct Params {
   c5: f32,
   // The step's index, for first_bad_step.
   step: u32,
+  // 1: the model output has a perturbed-attention item after cond (PAG), scaled by perturbed_scale.
+  perturbed: u32,
+  perturbed_scale: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -62,6 +66,7 @@ fn model_input(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
   let value = latents[i] / p.input_divisor;
   model_in[i] = value;
   if (p.guided != 0u) { model_in[p.count + i] = value; }
+  if (p.perturbed != 0u) { model_in[(1u + p.guided) * p.count + i] = value; }
 }
 
 @compute @workgroup_size(WG)
@@ -70,6 +75,10 @@ fn step(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   if (i >= p.count) { return; }
   var out = model_out[i];
   if (p.guided != 0u) { out = out + p.guidance * (model_out[p.count + i] - out); }
+  if (p.perturbed != 0u) {
+    let cond = model_out[p.guided * p.count + i];
+    out = out + p.perturbed_scale * (cond - model_out[(1u + p.guided) * p.count + i]);
+  }
   let x = latents[i];
   let v_prediction = (p.flags & 1u) != 0u;
   let second = (p.flags & 2u) != 0u;

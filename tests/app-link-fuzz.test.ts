@@ -10,7 +10,7 @@ import { PREDICTION_TYPES } from '../src/engine/weights/prediction-type';
 import { rng } from './support/random';
 
 
-const KEYS = ['model', 'w', 'h', 'pred', 'dec', 'backend', 'prompt', 'neg', 'seed', 'steps', 'sampler', 'cfg', 'self', 'cross', 'target', 'compare', 'selfrange', 'crossrange', 'clip', 'cliprange', 'freeu', 'freeurange', 'xy', 'bogus', ''];
+const KEYS = ['model', 'w', 'h', 'pred', 'dec', 'backend', 'prompt', 'neg', 'seed', 'steps', 'sampler', 'cfg', 'self', 'cross', 'target', 'compare', 'selfrange', 'crossrange', 'clip', 'cliprange', 'freeu', 'freeurange', 'pag', 'pagt', 'pagr', 'xy', 'bogus', ''];
 const SIZES = ['64', '512', '768', '63', '8', '7', '2048', '2056', '4096', '-64', '1e3', '0x40', '64.5', ''];
 const MODELS = ['emoji-64', 'hf:stabilityai/sd-turbo@main', 'hf:a/b@refs/pr/1', 'hf:a/b', 'hf:../b@main', 'hf:a/b@..', 'file:dreamshaper.safetensors@0123456789abcdef', 'folder:my model@0123456789abcdef', 'file:a/b@0123456789abcdef', 'file:x@0123', 'https://example.com/x', '<img src=x>'];
 const PREDICTIONS = [...PREDICTION_TYPES, '', 'sample', 'V_PREDICTION', '__proto__'];
@@ -24,7 +24,8 @@ function randomLink(rand: () => number): string {
     const key = pick(KEYS);
     let value: string;
     if (key === 'self' || key === 'cross') value = Array.from({ length: 1 + Math.floor(rand() * 5) }, () => pick(NUMBERS)).join(',');
-    else if (['seed', 'steps', 'cfg', 'compare'].includes(key)) value = pick(NUMBERS);
+    else if (['seed', 'steps', 'cfg', 'compare', 'pag'].includes(key)) value = pick(NUMBERS);
+    else if (key === 'pagr') value = `${pick(NUMBERS)}..${pick(NUMBERS)}`;
     else if (key === 'sampler') value = pick([...SAMPLER_NAMES, 'heun', '']);
     else if (key === 'w' || key === 'h') value = pick([...SIZES, ...NUMBERS]);
     else if (key === 'model') value = pick([...MODELS, ...TEXTS]);
@@ -33,7 +34,7 @@ function randomLink(rand: () => number): string {
     else if (key === 'dec') value = pick([...DECODER_CHOICES, 'TAESD', 'vae2', '']);
     else if (key === 'freeu') value = pick(['off', 'v1', 'v2', 'v3', 'V1', '', `v${pick(['1', '2'])},${Array.from({ length: 3 + Math.floor(rand() * 3) }, () => pick(NUMBERS)).join(',')}`]);
     else if (key === 'freeurange') value = pick(['0..1', '0.2..0.8', '0.8..0.2', '0.5', '..', '-1..2', `${pick(NUMBERS)}..${pick(NUMBERS)}`]);
-    else if (key === 'target') value = pick(['all', 'output', 'input_blocks.4', 'middle_block', 'up_blocks.1', '<b>']);
+    else if (key === 'target' || key === 'pagt') value = pick(['all', 'output', 'input_blocks.4', 'middle_block', 'up_blocks.1', '<b>']);
     else value = pick(TEXTS);
     // Sometimes raw (broken escapes stay broken), usually escaped as a browser would.
     parts.push(`${key}=${rand() < 0.2 ? value : encodeURIComponent(value)}`);
@@ -51,6 +52,9 @@ function expectWithinLimits(s: Settings): void {
   expect(s.freeuRange.start >= 0 && s.freeuRange.start <= s.freeuRange.end && s.freeuRange.end <= 1).toBe(true);
   expect(SAMPLER_NAMES).toContain(s.sampler);
   expect(isValidTarget(s.target)).toBe(true);
+  expect(isValidTarget(s.pagTarget)).toBe(true);
+  expect(s.pag >= 0 && s.pag <= 10).toBe(true);
+  expect(s.pagRange.start >= 0 && s.pagRange.start < s.pagRange.end && s.pagRange.end <= 1, JSON.stringify(s.pagRange)).toBe(true);
   for (const size of [s.width, s.height]) expect(Number.isInteger(size) && size >= LIMITS.size.min && size <= LIMITS.size.max && size % LIMITS.size.multiple === 0, `size ${size}`).toBe(true);
   expect(parseModelRef(s.model), s.model).toBeDefined();
   expect(['', ...PREDICTION_TYPES]).toContain(s.prediction);

@@ -9,12 +9,14 @@ import { readAllF32 } from '../../src/engine/weights/safetensors';
 import { failure, type GoldenCheck } from './compare';
 import type { SteeringCase, SteeringChecker, SteeringFixture } from './steering-fixture';
 import { FREEU_CHECKS } from './steering-freeu';
+import { PAG_CHECKS } from './steering-pag';
 
 /** The checker of each control; sampler cases are keyed `sampler:<steering key>` (rules, pag, sag,
  * freeu), by the one control their `steering` holds. */
 export const STEERING_CHECKS: Partial<Record<string, SteeringChecker>> = {
   // ...each control's checks, from its steering-<control>.ts
   ...FREEU_CHECKS,
+  ...PAG_CHECKS,
 };
 
 function checkerKey(c: SteeringCase): string {

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react';
 import { AboutDialog } from './components/about-dialog';
 import { AttentionPanel } from './components/attention-panel';
 import { FreeUPanel } from './components/freeu-panel';
+import { GuidancePanel } from './components/guidance-panel';
 import { CopyLinkButton } from './components/copy-link-button';
 import { DropZone } from './components/drop-zone';
 import { ErrorBoundary } from './components/error-boundary';
@@ -65,6 +66,7 @@ function Playground() {
           <GenerationControls />
           <AttentionPanel />
           <FreeUPanel />
+          <GuidancePanel />
         </div>
         <div className="column stage-column">
           <ImageView />

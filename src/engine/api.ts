@@ -83,6 +83,16 @@ export interface AttentionSite {
   resolution: string;
 }
 
+/** Perturbed-attention guidance (steering/perturbed-attention-guidance.ts); absent = off. */
+export interface PerturbedAttentionRequest {
+  /** Weight of (eps_cond − eps_perturbed); 0–10. */
+  scale: number;
+  /** Where self-attention (the target's attn1 sites) is the identity for the perturbed pass. */
+  target: SiteTarget;
+  /** Fractions of sampling (steering/step-range.ts); absent = every step. */
+  range?: { start: number; end: number };
+}
+
 export interface GenerateRequest {
   prompt: string;
   negativePrompt: string;
@@ -99,6 +109,8 @@ export interface GenerateRequest {
   /** FreeU on the UNet's decoder; absent: off. Needs the WebGPU backend (ONNX Runtime renders
    * without it, with a notice). */
   freeu?: FreeURequest;
+  /** Perturbed-attention guidance: a third batch item per image; our WebGPU engine only. */
+  pag?: PerturbedAttentionRequest;
   /** Send a preview of the predicted image after each step. */
   preview?: boolean;
   /** What turns the final latents into the image: the model's own decoder (default), or the TAESD
@@ -133,7 +145,8 @@ export interface GenerateResult {
   /** Set when sampling produced NaN or ±Infinity: the 1-based step from which the image is broken
    * (its pixels are then meaningless, often flat). Too-high multipliers or CFG, or broken weights. */
   nonFiniteFromStep?: number;
-  /** What of the request this backend could not do and rendered without, for people: one line each. */
+  /** What of the request the engine left out, for people, one line each (a control the backend
+   * cannot run, a map of a block the model lacks). */
   notices?: string[];
 }
 

@@ -15,7 +15,7 @@ export interface RenderResult {
   msPerStep: number;
   /** The image is broken (NaN or ±Infinity) from this sampling step on (1-based). */
   nonFiniteFromStep?: number;
-  /** What of the request the engine left out (FreeU on ONNX Runtime), one line each. */
+  /** What the engine left out of the request (GenerateResult.notices), one line each. */
   notices?: string[];
 }
 

@@ -26,6 +26,7 @@ import {
   type MultiplierRule,
   type FreeUSettings,
   type MultiplierSettings,
+  type PagSettings,
   type SamplerName,
   type TargetText,
 } from '../../engine';
@@ -47,8 +48,8 @@ export {
 /** Where the sliders act: every attention site, one UNet part, or one block (expert view). */
 export type Target = TargetText;
 
-/** Besides its own, the page has every steering control's settings (self, cross, target). */
-export interface Settings extends MultiplierSettings, FreeUSettings {
+/** Besides its own, the page has every steering control's settings (self, cross, target; freeu, pag…). */
+export interface Settings extends MultiplierSettings, FreeUSettings, PagSettings {
   /** The model as a link names it (model-source.ts): emoji-64, hf:owner/name@rev, file:name@hash. */
   model: string;
   /** Image size in pixels (multiples of 8; the model may need coarser ones). */
@@ -71,7 +72,7 @@ export interface Settings extends MultiplierSettings, FreeUSettings {
 }
 
 export type SettingKey = keyof Settings;
-type SteeringKey = keyof MultiplierSettings | keyof FreeUSettings;
+type SteeringKey = keyof MultiplierSettings | keyof FreeUSettings | keyof PagSettings;
 
 /** Every steering control's link fields, in link order. */
 const STEERING_FIELDS = STEERING_CONTROLS.flatMap((c) => c.linkFields);
@@ -107,7 +108,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = {
   steps: 20,
   sampler: 'euler',
   cfg: 5,
-  ...(steeringEntries((f) => f.default) as MultiplierSettings & FreeUSettings),
+  ...(steeringEntries((f) => f.default) as MultiplierSettings & FreeUSettings & PagSettings),
   compare: false,
 };
 

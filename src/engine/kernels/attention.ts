@@ -203,7 +203,7 @@ export function splitColumns(tensor: Tensor, parts: number): TensorColumns[] {
   return Array.from({ length: parts }, (_, i) => ({ tensor, first: i * count, count }));
 }
 
-function asColumns(input: AttentionInput): TensorColumns {
+export function asColumns(input: AttentionInput): TensorColumns {
   return 'tensor' in input ? input : { tensor: input, first: 0, count: input.shape[input.shape.length - 1] };
 }
 

@@ -25,6 +25,7 @@ import { sameShape, type Tensor } from '../gpu/tensor';
 import type { WeightStore } from '../weights/weight-store';
 import { withRowStacks } from '../weights/stacked-weights';
 import { attention, splitColumns, type AttentionInput, type TensorColumns } from '../kernels/attention';
+import { attentionIdentity } from '../kernels/attention-identity';
 import { conv2d } from '../kernels/conv2d';
 import { layerNorm, groupNorm } from '../kernels/norm';
 import { linear } from '../kernels/linear';
@@ -51,6 +52,9 @@ export interface Transformer2DOptions {
   /** A cross-attention module's keys and values, where they were computed once per context
    * (crossAttentionKeyValues, in the UNet's context plan) instead of in every call. */
   crossKeyValues?: (attentionPath: string) => KeyValues | undefined;
+  /** Perturbed-attention guidance: the first batch item whose self-attention at this module (…attn1)
+   * is the identity (its output is v), or undefined where attention is left as it is. */
+  perturbedFrom?: (attentionPath: string) => number | undefined;
 }
 
 /** A cross-attention module's to_k(context) and to_v(context): tensors of their own, or column
@@ -112,7 +116,7 @@ function basicTransformerBlock(rec: Recorder, h: Tensor, weights: WeightStore, p
   const ln = (input: Tensor, name: string) => layerNorm(rec, input, w(`${name}.weight`), w(`${name}.bias`), { eps: TRANSFORMER_LAYER_NORM_EPS, label: `${prefix}.${name}` });
 
   const n1 = ln(h, 'norm1');
-  const afterSelf = attentionModule(rec, n1, n1, h, weights, `${prefix}.attn1`, opts.heads, opts.site(`${prefix}.attn1`));
+  const afterSelf = attentionModule(rec, n1, n1, h, weights, `${prefix}.attn1`, opts.heads, opts.site(`${prefix}.attn1`), undefined, opts.perturbedFrom?.(`${prefix}.attn1`));
   rec.release(n1);
 
   const n2 = ln(afterSelf, 'norm2');
@@ -128,7 +132,8 @@ function basicTransformerBlock(rec: Recorder, h: Tensor, weights: WeightStore, p
   return out;
 }
 
-/** diffusers Attention with the multipliers of `site`; returns to_out.0(attn) * out + residual. */
+/** diffusers Attention with the multipliers of `site`; returns to_out.0(attn) * out + residual. From
+ * batch item `perturbedFrom` on, attn is v (perturbed-attention guidance's identity). */
 function attentionModule(
   rec: Recorder,
   queryInput: Tensor,
@@ -139,9 +144,12 @@ function attentionModule(
   heads: number,
   site: AttentionSiteRef,
   keyValues?: KeyValues,
+  perturbedFrom?: number,
 ): Tensor {
   const { q, k, v, projected } = projectQkv(rec, queryInput, keyValueInput, weights, prefix, keyValues);
-  const attended = attention(rec, q, k, v, { heads, multipliers: { buffer: site.buffer, site: site.site }, label: prefix });
+  const multipliers = { buffer: site.buffer, site: site.site };
+  const attended = attention(rec, q, k, v, { heads, multipliers, label: prefix });
+  if (perturbedFrom !== undefined) attentionIdentity(rec, v, attended, { fromItem: perturbedFrom, multipliers, label: prefix });
   rec.release(...projected);
   const out = linear(rec, attended, weights.get(`${prefix}.to_out.0.weight`), optional(weights, `${prefix}.to_out.0.bias`), {
     residual,

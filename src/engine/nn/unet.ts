@@ -27,12 +27,20 @@ import { crossAttentionKeyValues, fuseCrossAttentionKeyValues, fuseSelfAttention
 import { parseUNetConfig, type UNetConfig } from './unet-config';
 import { enumerateSites, neutralSiteTable, type SiteTable } from './unet-sites';
 
+/** Perturbed-attention guidance's change to a call: the self-attention modules (…attn1 paths) whose
+ * attention is the identity for batch items `fromItem`.. (the perturbed items). */
+export interface PerturbedSelfAttention {
+  sites: readonly string[];
+  fromItem: number;
+}
+
 /** One recorded UNet call and its input/output tensors. */
 export interface UNetCall {
   readonly batch: number;
   readonly height: number;
   readonly width: number;
   readonly contextLength: number;
+  readonly perturbed?: PerturbedSelfAttention;
   /** [B, in_channels, H, W] */
   readonly sample: Tensor;
   /** [B] */
@@ -112,18 +120,40 @@ export class UNet {
     if (factors) this.gpu.write(this.freeuFactors, packFreeUFactors(factors));
   }
 
-  /** The recorded call for these sizes (and FreeU on or off), made on first use. */
-  prepare(batch: number, height: number, width: number, contextLength: number): UNetCall {
+  /** The recorded call for these sizes (and FreeU on or off), made on first use; with `perturbed`,
+   * PAG's identity attention is recorded at its sites (one such call per size is kept: another set
+   * of sites replaces it, so moving PAG's target does not pile up plans). */
+  prepare(batch: number, height: number, width: number, contextLength: number, perturbed?: PerturbedSelfAttention): UNetCall {
     const levels = this.config.down.filter((b) => b.resample).length;
     const multiple = 2 ** levels;
     if (height % multiple || width % multiple) throw new Error(`UNet: height and width must be multiples of ${multiple}, got ${height}×${width}`);
-    const key = `${batch}x${height}x${width}x${contextLength}${this.freeuOn ? '+freeu' : ''}`;
+    const size = `${batch}x${height}x${width}x${contextLength}${this.freeuOn ? '+freeu' : ''}`;
+    if (perturbed) this.checkPerturbed(perturbed, batch);
+    const key = perturbed ? `${size}|perturbed ${perturbed.fromItem}: ${[...perturbed.sites].sort().join(',')}` : size;
     let call = this.calls.get(key);
     if (!call) {
-      call = this.record(batch, height, width, contextLength);
+      if (perturbed) {
+        for (const [other, old] of this.calls) {
+          if (old.perturbed && other.startsWith(`${size}|`)) (this.destroyCall(old), this.calls.delete(other));
+        }
+      }
+      call = this.record(batch, height, width, contextLength, perturbed);
       this.calls.set(key, call);
     }
     return call;
+  }
+
+  /** Whether `call` is one of this UNet's live calls (not replaced or destroyed). */
+  hasCall(call: UNetCall): boolean {
+    return [...this.calls.values()].includes(call);
+  }
+
+  private checkPerturbed(perturbed: PerturbedSelfAttention, batch: number): void {
+    for (const path of perturbed.sites) {
+      if (!this.sites.some((s) => s.kind === 'attn1' && s.path === path)) throw new Error(`UNet: no self-attention site ${path} to perturb`);
+    }
+    if (!perturbed.sites.length) throw new Error('UNet: perturbed attention needs at least one self-attention site');
+    if (!Number.isInteger(perturbed.fromItem) || perturbed.fromItem < 0 || perturbed.fromItem >= batch) throw new Error(`UNet: perturbed items from ${perturbed.fromItem} of a batch of ${batch}`);
   }
 
   private input(shape: number[], label: string): Tensor {
@@ -131,7 +161,7 @@ export class UNet {
     return { buffer, shape, dtype: 'f32', byteOffset: 0, label };
   }
 
-  private record(batch: number, height: number, width: number, contextLength: number): UNetCall {
+  private record(batch: number, height: number, width: number, contextLength: number, perturbed?: PerturbedSelfAttention): UNetCall {
     const c = this.config;
     const sample = this.input([batch, c.inChannels, height, width], 'sample');
     const timesteps = this.input([batch], 'timesteps');
@@ -140,11 +170,11 @@ export class UNet {
     const crossKeyValues = crossAttentionKeyValues(contextRec, context, this.weights, this.crossAttention);
     const contextPlan = contextRec.finish();
     const rec = new Recorder(this.gpu, `unet ${batch}x${height}x${width}`);
-    const output = rec.keep(this.forward(rec, sample, timesteps, context, crossKeyValues));
-    return { batch, height, width, contextLength, sample, timesteps, context, output, plan: rec.finish(), contextPlan };
+    const output = rec.keep(this.forward(rec, sample, timesteps, context, crossKeyValues, perturbed));
+    return { batch, height, width, contextLength, perturbed, sample, timesteps, context, output, plan: rec.finish(), contextPlan };
   }
 
-  private forward(rec: Recorder, sample: Tensor, timesteps: Tensor, context: Tensor, crossKeyValues: ReadonlyMap<string, KeyValues>): Tensor {
+  private forward(rec: Recorder, sample: Tensor, timesteps: Tensor, context: Tensor, crossKeyValues: ReadonlyMap<string, KeyValues>, perturbed?: PerturbedSelfAttention): Tensor {
     const c = this.config;
     const W = (name: string) => this.weights.get(name);
     const norm = { groups: c.normGroups, eps: c.normEps };
@@ -161,6 +191,7 @@ export class UNet {
         context,
         site,
         crossKeyValues: (path) => crossKeyValues.get(path),
+        perturbedFrom: (path) => (perturbed?.sites.includes(path) ? perturbed.fromItem : undefined),
       });
 
     // Time embedding: sinusoidal projection, linear_1, SiLU, linear_2. Every resnet applies SiLU to
@@ -247,12 +278,14 @@ export class UNet {
     return out;
   }
 
+  private destroyCall(call: UNetCall): void {
+    call.plan.destroy();
+    call.contextPlan.destroy();
+    for (const t of [call.sample, call.timesteps, call.context]) t.buffer.destroy();
+  }
+
   destroy(): void {
-    for (const call of this.calls.values()) {
-      call.plan.destroy();
-      call.contextPlan.destroy();
-      for (const t of [call.sample, call.timesteps, call.context]) t.buffer.destroy();
-    }
+    for (const call of this.calls.values()) this.destroyCall(call);
     this.calls.clear();
     this.multipliers.destroy();
     this.freeuFactors.destroy();

@@ -6,6 +6,7 @@
 import type * as Ort from 'onnxruntime-web';
 import { parseClipTextConfig, type ClipTextSpec } from '../nn/clip-text';
 import type { UNetConfig } from '../nn/unet-config';
+import type { PerturbedSelfAttention } from '../nn/unet';
 import { enumerateSites, neutralSiteTable, type SiteTable } from '../nn/unet-sites';
 import type { BackendLoader, DenoisingBackend } from '../sampling/backend';
 import type { Embeddings, NoisePredictor, PreparedPrediction } from '../sampling/denoise';
@@ -105,7 +106,9 @@ class OrtUNetPredictor implements NoisePredictor {
     this.multipliers = neutralSiteTable(sites);
   }
 
-  prepare(batch: number, height: number, width: number, contexts: readonly Embeddings[]): PreparedPrediction {
+  prepare(batch: number, height: number, width: number, contexts: readonly Embeddings[], perturbed?: PerturbedSelfAttention): PreparedPrediction {
+    // The pipeline leaves PAG out here with a notice (steering's supportedSteering); never ignore it silently.
+    if (perturbed) throw new Error('ONNX UNet: perturbed-attention guidance needs the WebGPU engine (the exported graph has no identity attention)');
     if (contexts.length !== batch) throw new Error(`ONNX UNet: ${contexts.length} text embeddings for a batch of ${batch}`);
     const arrays = contexts.filter((c): c is Float32Array => c instanceof Float32Array);
     const per = arrays[0]?.length ?? 0;

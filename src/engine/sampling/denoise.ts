@@ -5,6 +5,7 @@
 //     x = scale_model_input(latents, t)
 //     eps = unet([x, x], t, [uncond, cond])            one batch-2 call, batch order [uncond, cond]
 //     eps = eps_uncond + g · (eps_cond − eps_uncond)    classifier-free guidance; g = 1 runs cond alone
+//     (perturbed-attention guidance: a third item in the same call, eps += s · (eps_cond − eps_perturbed))
 //     latents = scheduler.step(eps, t, latents)
 //
 // The UNet is a NoisePredictor: our WGSL engine's (GpuUNetPredictor, below), or ONNX Runtime's
@@ -12,7 +13,7 @@
 // loop stays there (gpu-denoise.ts); otherwise they run here on the CPU in float32, between calls.
 import type { Tensor } from '../gpu/tensor';
 import { numel } from '../gpu/tensor';
-import type { UNet, UNetCall } from '../nn/unet';
+import type { PerturbedSelfAttention, UNet, UNetCall } from '../nn/unet';
 import { denoiseOnGpu, SamplingBuffers, type GpuModelCall } from './gpu-denoise';
 import type { Scheduler } from './schedulers';
 
@@ -24,8 +25,10 @@ export type Embeddings = Float32Array | Tensor;
 /** A UNet as the denoising loop sees it. */
 export interface NoisePredictor {
   readonly inChannels: number;
-  /** Fixes the batch size, the sample size and each batch item's text embeddings for the calls that follow. */
-  prepare(batch: number, height: number, width: number, contexts: readonly Embeddings[]): PreparedPrediction;
+  /** Fixes the batch size, the sample size and each batch item's text embeddings for the calls that
+   * follow; `perturbed`: PAG's identity self-attention for the items from perturbed.fromItem on (our
+   * UNet only: the pipeline asks no other backend for it). */
+  prepare(batch: number, height: number, width: number, contexts: readonly Embeddings[], perturbed?: PerturbedSelfAttention): PreparedPrediction;
 }
 
 export interface PreparedPrediction {
@@ -48,10 +51,10 @@ export class GpuUNetPredictor implements NoisePredictor {
     return this.unet.config.inChannels;
   }
 
-  prepare(batch: number, height: number, width: number, contexts: readonly Embeddings[]): PreparedPrediction {
+  prepare(batch: number, height: number, width: number, contexts: readonly Embeddings[], perturbed?: PerturbedSelfAttention): PreparedPrediction {
     const first = contexts[0];
     const contextLength = first instanceof Float32Array ? first.length / this.unet.config.crossAttentionDim : first.shape[1];
-    const call = this.unet.prepare(batch, height, width, contextLength);
+    const call = this.unet.prepare(batch, height, width, contextLength, perturbed);
     // The same GPU embeddings as last time (a generation whose prompts did not change): the call's
     // context, and the keys and values from it, are still in place. The text encoder makes new
     // tensor views for every encoding, so the same views mean the same values; arrays from the CPU
@@ -78,6 +81,8 @@ export class GpuUNetPredictor implements NoisePredictor {
   private gpuCall(call: UNetCall): GpuModelCall {
     let onGpu = this.onGpu.get(call);
     if (!onGpu) {
+      // Calls the UNet replaced (PAG's, when its sites change) take their sampling buffers along.
+      for (const [old, kept] of this.onGpu) if (!this.unet.hasCall(old)) (kept.sampling.destroy(), this.onGpu.delete(old));
       const gpu = this.unet.gpu;
       onGpu = { gpu, sample: call.sample, timesteps: call.timesteps, output: call.output, encode: (encoder, range) => call.plan.encode(encoder, range), dispatches: call.plan.steps.length, sampling: new SamplingBuffers(gpu) };
       this.onGpu.set(call, onGpu);
@@ -125,6 +130,11 @@ export interface DenoiseOptions {
    * changes from step to step (their step ranges) here. GPU writes made in it land before that
    * step's commands and after the previous step's. */
   beforeStep?: (step: number) => void;
+  /** Perturbed-attention guidance (steering/perturbed-attention-guidance.ts): every image gets a
+   * third item in the same UNet call, batch [uncond × N, cond × N, perturbed × N] ([cond, perturbed]
+   * at guidance 1), whose self-attention at `sites` is the identity; step i's guidance then adds
+   * scales[i] · (eps_cond − eps_perturbed) (0 outside PAG's step range: the third item still runs). */
+  perturbedAttention?: { sites: readonly string[]; scales: readonly number[] };
   /** Checked between steps; an aborted signal rejects with an AbortError. */
   signal?: AbortSignal;
   /** GPU loop: takes the final latents where they are ([N, C, H, W], valid until the returned
@@ -156,16 +166,20 @@ export async function denoise(opts: DenoiseOptions): Promise<DenoiseResult> {
   const perImage = opts.height * opts.width * model.inChannels;
   const images = opts.noise.length / perImage;
   if (!Number.isInteger(images) || images < 1) throw new Error(`denoise: noise has ${opts.noise.length} values, not a multiple of the UNet's sample (${model.inChannels}×${opts.height}×${opts.width})`);
-  // Batch order [uncond × N, cond × N], as diffusers concatenates them.
-  const batch = guided ? 2 * images : images;
+  // Batch order [uncond × N, cond × N], as diffusers concatenates them; PAG's perturbed cond × N last.
+  const pag = opts.perturbedAttention;
+  if (pag && pag.scales.length !== scheduler.timesteps.length) throw new Error(`denoise: ${pag.scales.length} PAG scales for ${scheduler.timesteps.length} steps`);
+  const parts = (guided ? 2 : 1) + (pag ? 1 : 0);
   const prompts = new Array<Embeddings>(images).fill(opts.cond);
-  const prepared = model.prepare(batch, opts.height, opts.width, guided ? [...new Array<Embeddings>(images).fill(opts.uncond!), ...prompts] : prompts);
+  const contexts = [...(guided ? new Array<Embeddings>(images).fill(opts.uncond!) : []), ...prompts, ...(pag ? prompts : [])];
+  const perturbed = pag && { sites: pag.sites, fromItem: (parts - 1) * images };
+  const prepared = model.prepare(parts * images, opts.height, opts.width, contexts, perturbed);
   if (prepared.onGpu && opts.loop !== 'cpu') return denoiseOnGpu(opts, prepared.onGpu);
 
   const size = opts.noise.length;
   let latents: Float32Array = opts.noise.map((v) => v * scheduler.initNoiseSigma);
   const timesteps = scheduler.timesteps;
-  const modelInput = new Float32Array(size * (guided ? 2 : 1));
+  const modelInput = new Float32Array(size * parts);
   let unetMs = 0;
   let nonFiniteStep: number | undefined;
 
@@ -175,8 +189,7 @@ export async function denoise(opts: DenoiseOptions): Promise<DenoiseResult> {
     const stepStarted = performance.now();
     opts.beforeStep?.(i);
     const scaled = scheduler.scaleModelInput(latents, i);
-    modelInput.set(scaled);
-    if (guided) modelInput.set(scaled, size);
+    for (let part = 0; part < parts; part++) modelInput.set(scaled, part * size);
     const started = performance.now();
     const out = await prepared.predict(modelInput, timesteps[i]);
     unetMs += performance.now() - started;
@@ -189,7 +202,12 @@ export async function denoise(opts: DenoiseOptions): Promise<DenoiseResult> {
         eps[j] = u + guidance * (out[size + j] - u);
       }
     } else {
-      eps = out;
+      eps = pag ? out.slice(0, size) : out;
+    }
+    if (pag) {
+      // eps_cfg + s · (eps_cond − eps_perturbed): diffusers' PAG pipelines (ComfyUI's in x0 space, the same).
+      const [cond, perturbedAt, scale] = [(parts - 2) * size, (parts - 1) * size, pag.scales[i]];
+      for (let j = 0; j < size; j++) eps[j] += scale * (out[cond + j] - out[perturbedAt + j]);
     }
     const noise = opts.stepNoise ? () => opts.stepNoise!(i) : undefined;
     const { prevSample, predOriginal } = scheduler.step(eps, i, latents, noise);

@@ -149,6 +149,7 @@ export async function denoiseOnGpu(opts: DenoiseOptions, model: GpuModelCall): P
   const { gpu } = model;
   const { scheduler, guidance } = opts;
   const guided = guidance !== 1;
+  const pag = opts.perturbedAttention;
   const size = opts.noise.length;
   const bytes = size * 4;
   const steps = scheduler.timesteps.length;
@@ -206,7 +207,8 @@ export async function denoiseOnGpu(opts: DenoiseOptions, model: GpuModelCall): P
       return params()
         .u32(size, guided ? 1 : 0, FORMULA_INDEX[formula.formula], flags)
         .f32(guidance, scheduler.modelInputDivisor(i), ...coefficients)
-        .u32(i);
+        .u32(i, pag ? 1 : 0)
+        .f32(pag?.scales[i] ?? 0);
     });
     const planKey = `${ancestral}|${uniforms.map((u) => u.bytes().join(',')).join('|')}`;
     const plan = model.sampling.stepPlan(planKey, () => {

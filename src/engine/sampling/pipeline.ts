@@ -13,7 +13,7 @@ import { PromptTokenizer } from '../nn/tokenizer';
 import type { UNet } from '../nn/unet';
 import { parseUNetConfig, type UNetConfig } from '../nn/unet-config';
 import { enumerateSites } from '../nn/unet-sites';
-import { buildSiteTable, skipScalingControl, skipScalingPerStep } from '../steering/controls';
+import { buildSiteTable, perturbedPass, skipScalingPerStep, supportedSteering } from '../steering/controls';
 import { VaeDecoder } from '../nn/vae-decoder';
 import { progressSpan, type LoadProgress } from '../weights/byte-source';
 import { listedModelFolder, type ModelFolder } from '../weights/model-folder';
@@ -189,7 +189,7 @@ export class DiffusionPipeline {
     const { latents, msPerStep, nonFiniteStep, notices } = await this.sample(request, { ...opts, useGpuLatents: async (onGpu) => void (image = await decoder.decodeToImage(onGpu)) });
     throwIfAborted(opts.signal);
     image ??= await this.decodeImage(latents, this.latentSizeOf(request), decoder);
-    return { image, ms: performance.now() - started, msPerStep, nonFiniteFromStep: nonFiniteStep === undefined ? undefined : nonFiniteStep + 1, ...(notices && { notices }) };
+    return { image, ms: performance.now() - started, msPerStep, nonFiniteFromStep: nonFiniteStep === undefined ? undefined : nonFiniteStep + 1, ...(notices.length && { notices }) };
   }
 
   /**
@@ -213,7 +213,7 @@ export class DiffusionPipeline {
     }
     const ms = (performance.now() - started) / seeds.length;
     // The flag covers the whole batch: every image is marked when any went non-finite.
-    return images.map((image) => ({ image, ms, msPerStep, nonFiniteFromStep: nonFiniteStep === undefined ? undefined : nonFiniteStep + 1, ...(notices && { notices }) }));
+    return images.map((image) => ({ image, ms, msPerStep, nonFiniteFromStep: nonFiniteStep === undefined ? undefined : nonFiniteStep + 1, ...(notices.length && { notices }) }));
   }
 
   /**
@@ -221,12 +221,13 @@ export class DiffusionPipeline {
    * PyTorch). `seeds` makes one image per seed instead of request.seed's one; `noise` replaces the
    * seeded initial noise (standard normal, before init_noise_sigma). `useGpuLatents` takes them on
    * the GPU instead where the loop runs there (see DenoiseOptions), and the latents returned are
-   * then empty.
+   * then empty. `notices`: what of the request this backend left out (steering it cannot run).
    */
   async sample(
-    request: GenerateRequest,
+    asked: GenerateRequest,
     opts: { onProgress?: (p: GenerateProgress) => void; signal?: AbortSignal; noise?: Float32Array; seeds?: readonly number[]; useGpuLatents?: (latents: Tensor) => Promise<void> } = {},
-  ): Promise<{ latents: Float32Array; msPerStep: number; nonFiniteStep?: number; notices?: string[] }> {
+  ): Promise<{ latents: Float32Array; msPerStep: number; nonFiniteStep?: number; notices: string[] }> {
+    const { request, notices } = supportedSteering(asked, this.backend.name);
     const steps = request.steps;
     if (!Number.isInteger(steps) || steps < STEP_RANGE.min || steps > STEP_RANGE.max) throw new RangeError(`steps must be an integer in ${STEP_RANGE.min}–${STEP_RANGE.max}, got ${steps}`);
     if (!Number.isFinite(request.cfg) || request.cfg < CFG_RANGE.min || request.cfg > CFG_RANGE.max) throw new RangeError(`CFG must be in ${CFG_RANGE.min}–${CFG_RANGE.max}, got ${request.cfg}`);
@@ -237,8 +238,11 @@ export class DiffusionPipeline {
 
     const guided = request.cfg !== 1;
     const { height, width } = this.latentSizeOf(request);
+    // PAG's perturbed item: one more per image in the same UNet call.
+    const perturbedAttention = perturbedPass(this.backend.sites, request, steps);
+    if (request.pag && request.pag.scale > 0 && !perturbedAttention) notices.push(`Perturbed-Attention Guidance was left out: its blocks name no self-attention of ${this.info.name}, or its steps hold no step of ${steps}.`);
     // The image size and batch are the request's: refused with the numbers before anything is allocated.
-    const batch = seeds.length * (guided ? 2 : 1);
+    const batch = seeds.length * ((guided ? 2 : 1) + (perturbedAttention ? 1 : 0));
     if (this.fit) assertFits({ ...this.fit.request, width: width * this.decoder.upscale, height: height * this.decoder.upscale, batch }, this.fit.limits, this.info.name, this.info.sizeMultiple);
     const { uncond, cond } = await this.encodePrompts(request.prompt, request.negativePrompt, guided);
     throwIfAborted(opts.signal);
@@ -252,10 +256,8 @@ export class DiffusionPipeline {
     };
     const noise = opts.noise ?? perSeed(0);
     this.backend.setSiteTable(buildSiteTable(this.backend.sites, request));
-    // FreeU changes the network's insides, which only our engine can: elsewhere it is left out, said.
+    // FreeU: supportedSteering has taken it out of the request where the backend cannot run it.
     const setSkipScaling = this.backend.setSkipScaling?.bind(this.backend);
-    const skipControl = skipScalingControl(request);
-    const notices = skipControl && !setSkipScaling ? [`${skipControl.label} needs the WebGPU engine: the ${this.backend.name === 'onnxruntime' ? 'ONNX Runtime' : this.backend.name} backend rendered without it (choose WebGPU in the Backend menu).`] : undefined;
     const skipScalingStep = setSkipScaling && skipScalingPerStep(request, steps, setSkipScaling);
 
     const result = await denoise({
@@ -267,6 +269,7 @@ export class DiffusionPipeline {
       cond,
       uncond,
       guidance: request.cfg,
+      perturbedAttention,
       // Ancestral samplers draw fresh noise each step: stream i+1 of the same seed.
       stepNoise: (i) => perSeed(i + 1),
       signal: opts.signal,
@@ -284,7 +287,7 @@ export class DiffusionPipeline {
       },
     });
     this.stats.unetCalls += scheduler.timesteps.length;
-    return notices ? { ...result, notices } : result;
+    return { ...result, notices };
   }
 
   /** The UNet's sample size at the model's own image size: the image size divided by the decoder's upscale. */

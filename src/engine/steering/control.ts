@@ -67,7 +67,7 @@ export interface AxisValue {
 export type HookKind = 'site-table' | 'text-encoder' | 'attention-probe' | 'guidance-pass' | 'skip-scaling';
 
 /** What of a request the steering controls read (grows as controls are added). */
-export type SteeringRequest = Pick<GenerateRequest, 'rules' | 'clip' | 'freeu'>;
+export type SteeringRequest = Pick<GenerateRequest, 'rules' | 'clip' | 'freeu' | 'pag'>;
 
 /** Step `step` (0-based) of `steps`: where a control with a step range asks which steps it acts in. */
 export interface SamplingStep {
@@ -109,9 +109,21 @@ export interface AttentionProbeHook {
 }
 
 /** One more conditional UNet pass in the same call as CFG's two, and how it joins the guidance
- * (PAG: cfg + (cond − perturbed)·scale; SAG: cfg + (degraded − sag)·scale). */
+ * (PAG: cfg + (cond − perturbed)·scale; SAG: cfg + (degraded − sag)·scale). Its values (the scale
+ * per step) go in the sampling loop's step uniforms; its sites are recorded into the UNet's plan. */
 export interface GuidancePassHook {
   kind: 'guidance-pass';
+  isActive(request: Readonly<SteeringRequest>): boolean;
+  /** PAG's pass for `request` on a model with `sites` over `steps` steps: the self-attention paths
+   * whose attention is the identity for the perturbed item, and each step's scale (0 outside the
+   * control's step range); undefined when there is none. */
+  perturbedPass(request: Readonly<SteeringRequest>, sites: readonly AttentionSite[], steps: number): PerturbedPass | undefined;
+}
+
+/** A batch part whose self-attention at `sites` is the identity, weighted by scales[step]. */
+export interface PerturbedPass {
+  sites: string[];
+  scales: number[];
 }
 
 /** Scales the decoder's backbone features and skip connections where each up-block resnet joins them

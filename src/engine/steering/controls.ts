@@ -3,13 +3,14 @@
 import { attentionMultipliers } from './attention-multipliers';
 import { clipAttentionMultipliers } from './clip-attention-multipliers';
 import { freeu } from './freeu';
+import { perturbedAttentionGuidance } from './perturbed-attention-guidance';
 import type { FreeUFactors } from '../kernels/freeu';
-import type { AttentionMultipliers, AttentionSite } from '../api';
-import type { SamplingStep, SteeringControl, SteeringRequest } from './control';
+import type { AttentionMultipliers, AttentionSite, BackendName } from '../api';
+import type { PerturbedPass, SamplingStep, SteeringControl, SteeringRequest } from './control';
 import type { StepRange } from './step-range';
 import { neutralSiteTable, type SiteTable } from '../nn/unet-sites';
 
-export const STEERING_CONTROLS: readonly SteeringControl[] = [attentionMultipliers, clipAttentionMultipliers, freeu];
+export const STEERING_CONTROLS: readonly SteeringControl[] = [attentionMultipliers, clipAttentionMultipliers, perturbedAttentionGuidance, freeu];
 
 /** The table for `request`: every active site-table control multiplies its factors in (at step
  * `at` of sampling, where given: controls outside their step range add nothing). */
@@ -52,6 +53,15 @@ export function textEncoderSteering(request: Readonly<SteeringRequest>): { facto
   return undefined;
 }
 
+/** The perturbed pass of the active guidance-pass control, if any (PAG). */
+export function perturbedPass(sites: readonly AttentionSite[], request: Readonly<SteeringRequest>, steps: number): PerturbedPass | undefined {
+  for (const control of STEERING_CONTROLS) {
+    const hook = control.hook;
+    if (hook.kind === 'guidance-pass' && hook.isActive(request)) return hook.perturbedPass(request, sites, steps);
+  }
+  return undefined;
+}
+
 /** The skip-scaling control `request` turns on (FreeU), if any: a backend without the hook names it. */
 export function skipScalingControl(request: Readonly<SteeringRequest>): SteeringControl | undefined {
   return STEERING_CONTROLS.find(({ hook }) => hook.kind === 'skip-scaling' && hook.factors(request) !== undefined);
@@ -78,4 +88,21 @@ export function skipScalingPerStep(request: Readonly<SteeringRequest>, steps: nu
     write(factors);
     written = factors;
   };
+}
+
+/** `request` without the controls `backend` cannot run, and a notice for each. Only our WebGPU
+ * engine changes the network's insides; ONNX Runtime's graph takes the per-site table alone. */
+export function supportedSteering<R extends SteeringRequest>(request: R, backend: BackendName): { request: R; notices: string[] } {
+  if (backend === 'webgpu') return { request, notices: [] };
+  const notices: string[] = [];
+  let supported = request;
+  for (const control of STEERING_CONTROLS) {
+    const hook = control.hook;
+    // Every hook kind but the site table's changes the network's insides.
+    const active = hook.kind === 'skip-scaling' ? hook.factors(supported) !== undefined : hook.kind !== 'site-table' && 'isActive' in hook && (hook as { isActive(r: Readonly<SteeringRequest>): boolean }).isActive(supported);
+    if (!active) continue;
+    notices.push(`${control.label} needs the WebGPU engine: the ONNX Runtime backend rendered this image without it.`);
+    supported = { ...supported, ...control.off };
+  }
+  return { request: supported, notices };
 }

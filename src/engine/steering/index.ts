@@ -11,3 +11,5 @@ export * from './attention-multipliers-reference';
 export * from './clip-attention-multipliers';
 export * from './freeu';
 export * from './freeu-reference';
+export * from './perturbed-attention-guidance';
+export * from './perturbed-attention-reference';
