@@ -33,6 +33,8 @@ export interface LinkField<Value> {
   default: Value;
   parse(text: string, base: Value, notices: string[]): Value | undefined;
   write(value: Value): string;
+  /** Left out of the link while it writes what its default writes (a view that is off). */
+  omitAtDefault?: boolean;
 }
 
 /** One parameter an XY plot can vary over a target of sites. */
@@ -60,7 +62,7 @@ export interface AxisValue {
 export type HookKind = 'site-table' | 'attention-probe' | 'guidance-pass' | 'skip-scaling';
 
 /** What of a request the steering controls read (grows as controls are added). */
-export type SteeringRequest = Pick<GenerateRequest, 'rules'>;
+export type SteeringRequest = Pick<GenerateRequest, 'rules' | 'attentionMaps'>;
 
 /** Factors in the per-site table (q, k, v, out per attention site) that the attention kernels read
  * at run time: writing it never re-records the plan. */
@@ -75,9 +77,13 @@ export interface SiteTableHook {
 // The hook kinds no control uses yet: each will grow the fields its first control needs (which
 // sites, which pass, which decoder levels) without changing the controls that use the others.
 
-/** Reads attention probabilities at chosen sites, for the probed queries only (attention maps). */
+/** Reads attention probabilities at chosen sites, for the probed queries only (attention maps):
+ * probes recorded into the UNet's plan only while `isActive` (nn/unet-probes.ts), and the probe
+ * kernels of kernels/attention-probe.ts (probeQueryRows, probeKeyTotals). */
 export interface AttentionProbeHook {
   kind: 'attention-probe';
+  /** Whether `request` asks for a probe; when not, none is recorded. */
+  isActive(request: Readonly<SteeringRequest>): boolean;
 }
 
 /** One more conditional UNet pass in the same call as CFG's two, and how it joins the guidance

@@ -7,3 +7,5 @@ export * from './link-values';
 export * from './step-range';
 export * from './attention-multipliers';
 export * from './attention-multipliers-reference';
+export * from './attention-maps';
+export * from './attention-maps-reference';
