@@ -307,8 +307,14 @@ export function serializeSettings(settings: Readonly<Settings>): string {
     if (!field.omitAtDefault || text !== field.write(field.default)) params.set(field.param, text);
   }
   params.set(PARAM.compare, settings.compare ? '1' : '0');
-  // Commas are legal in a query and keep "self=1.5,1,1,1" readable.
-  return `?${params.toString().replace(/%2C/gi, ',')}`;
+  // Commas are legal in a query and keep "self=1.5,1,1,1" readable; so are ':' and '@' in the
+  // steering controls' values ("map=point:0.42,0.61@mid_block").
+  const steeringParams = new Set(STEERING_FIELDS.map((f) => f.param));
+  const query = params
+    .toString()
+    .replace(/%2C/gi, ',')
+    .replace(/(^|&)([^=&]*)=([^&]*)/g, (whole, start: string, key: string, value: string) => (steeringParams.has(key) ? `${start}${key}=${value.replace(/%3A/gi, ':').replace(/%40/gi, '@')}` : whole));
+  return `?${query}`;
 }
 
 /** The multiplier rules of `settings`: one per attention type that is not all ones. */
