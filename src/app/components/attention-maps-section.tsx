@@ -36,7 +36,9 @@ function siteChoices(sites: readonly AttentionSite[]): { value: string; label: s
 export function AttentionMapsSection() {
   const settings = useApp((s) => s.settings);
   const shown = useApp((s) => s.shown);
-  const sites = useApp((s) => s.engine.info?.sites ?? []);
+  // The info object itself: a selector that builds a new array each time re-renders without end.
+  const info = useApp((s) => s.engine.info);
+  const sites = info?.sites ?? [];
   const update = useApp((s) => s.update);
   const { map, mapOpacity, mapStep } = settings;
   const [site, setSite] = useState(siteForClick(map));
