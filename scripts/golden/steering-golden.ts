@@ -8,11 +8,13 @@ import type { ModelFolder } from '../../src/engine/weights/model-folder';
 import { readAllF32 } from '../../src/engine/weights/safetensors';
 import { failure, type GoldenCheck } from './compare';
 import type { SteeringCase, SteeringChecker, SteeringFixture } from './steering-fixture';
+import { ATTENTION_MAP_CHECKS } from './steering-maps';
 
 /** The checker of each control; sampler cases are keyed `sampler:<steering key>` (rules, pag, sag,
  * freeu), by the one control their `steering` holds. */
 export const STEERING_CHECKS: Partial<Record<string, SteeringChecker>> = {
   // ...each control's checks, from its steering-<control>.ts
+  ...ATTENTION_MAP_CHECKS,
 };
 
 function checkerKey(c: SteeringCase): string {
