@@ -48,13 +48,16 @@ export function mapFor(view: MapView, maps: AttentionMapsResult | undefined, tok
   return undefined;
 }
 
-/** `map` coloured, scaled to its own maximum (0 stays black), fully opaque. */
+/** `map` coloured from its own minimum to its maximum, as DAAM's plots do (heatmap.py expand_image:
+ * (im − min) / (max − min)); a flat map is all dark. Fully opaque. */
 export function heatmapImage(map: ShownMap): RgbaImage {
-  let max = 0;
-  for (const v of map.values) if (Number.isFinite(v)) max = Math.max(max, v);
+  let min = Infinity;
+  let max = -Infinity;
+  for (const v of map.values) if (Number.isFinite(v)) (min = Math.min(min, v)), (max = Math.max(max, v));
+  const span = max - min;
   const data = new Uint8ClampedArray(map.width * map.height * 4);
   map.values.forEach((v, i) => {
-    const [r, g, b] = inferno(max > 0 ? v / max : 0);
+    const [r, g, b] = inferno(span > 0 ? (v - min) / span : 0);
     data.set([r, g, b, 255], i * 4);
   });
   return { width: map.width, height: map.height, data };
