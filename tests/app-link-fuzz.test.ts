@@ -10,7 +10,8 @@ import { PREDICTION_TYPES } from '../src/engine/weights/prediction-type';
 import { rng } from './support/random';
 
 
-const KEYS = ['model', 'w', 'h', 'pred', 'dec', 'backend', 'prompt', 'neg', 'seed', 'steps', 'sampler', 'cfg', 'self', 'cross', 'target', 'compare', 'selfrange', 'crossrange', 'clip', 'cliprange', 'freeu', 'freeurange', 'pag', 'pagt', 'pagr', 'xy', 'bogus', ''];
+const KEYS = ['model', 'w', 'h', 'pred', 'dec', 'backend', 'prompt', 'neg', 'seed', 'steps', 'sampler', 'cfg', 'self', 'cross', 'target', 'compare', 'selfrange', 'crossrange', 'clip', 'cliprange', 'freeu', 'freeurange', 'pag', 'pagt', 'pagr', 'map', 'mapo', 'mapstep', 'xy', 'bogus', ''];
+const MAPS = ['none', 'token:0', 'token:3', 'token:76', 'token:77', 'token:-1', 'token:x', 'point:0.42,0.61', 'point:0.42,0.61@mid_block', 'point:1,0@up_blocks.1.attentions.0.transformer_blocks.0.attn1', 'point:2,-1', 'point:0.5', 'point:a,b', 'point:0.1,0.2@<b>', 'point:0.0005,1e-9@mid_block', 'POINT:0,0', ''];
 const SIZES = ['64', '512', '768', '63', '8', '7', '2048', '2056', '4096', '-64', '1e3', '0x40', '64.5', ''];
 const MODELS = ['emoji-64', 'hf:stabilityai/sd-turbo@main', 'hf:a/b@refs/pr/1', 'hf:a/b', 'hf:../b@main', 'hf:a/b@..', 'file:dreamshaper.safetensors@0123456789abcdef', 'folder:my model@0123456789abcdef', 'file:a/b@0123456789abcdef', 'file:x@0123', 'https://example.com/x', '<img src=x>'];
 const PREDICTIONS = [...PREDICTION_TYPES, '', 'sample', 'V_PREDICTION', '__proto__'];
@@ -34,6 +35,8 @@ function randomLink(rand: () => number): string {
     else if (key === 'dec') value = pick([...DECODER_CHOICES, 'TAESD', 'vae2', '']);
     else if (key === 'freeu') value = pick(['off', 'v1', 'v2', 'v3', 'V1', '', `v${pick(['1', '2'])},${Array.from({ length: 3 + Math.floor(rand() * 3) }, () => pick(NUMBERS)).join(',')}`]);
     else if (key === 'freeurange') value = pick(['0..1', '0.2..0.8', '0.8..0.2', '0.5', '..', '-1..2', `${pick(NUMBERS)}..${pick(NUMBERS)}`]);
+    else if (key === 'map') value = pick(MAPS);
+    else if (key === 'mapo' || key === 'mapstep') value = pick([...NUMBERS, 'all', '0.35']);
     else if (key === 'target' || key === 'pagt') value = pick(['all', 'output', 'input_blocks.4', 'middle_block', 'up_blocks.1', '<b>']);
     else value = pick(TEXTS);
     // Sometimes raw (broken escapes stay broken), usually escaped as a browser would.
@@ -60,6 +63,10 @@ function expectWithinLimits(s: Settings): void {
   expect(['', ...PREDICTION_TYPES]).toContain(s.prediction);
   expect(BACKEND_NAMES).toContain(s.backend);
   expect(DECODER_CHOICES).toContain(s.decoder);
+  expect(s.mapOpacity >= 0 && s.mapOpacity <= 1).toBe(true);
+  expect(Number.isInteger(s.mapStep) && s.mapStep >= 0 && s.mapStep <= 150).toBe(true);
+  if (s.map.kind === 'point') expect(s.map.x >= 0 && s.map.x <= 1 && s.map.y >= 0 && s.map.y <= 1).toBe(true);
+  if (s.map.kind === 'token') expect(Number.isInteger(s.map.index) && s.map.index >= 0 && s.map.index < 77).toBe(true);
   for (const text of [s.prompt, s.negative]) {
     expect(text.length).toBeLessThanOrEqual(LIMITS.promptLength);
     expect(text).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/); // no lone surrogate

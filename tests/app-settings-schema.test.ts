@@ -34,6 +34,9 @@ const changed: Settings = {
   freeu: { on: true, version: 2, b1: 1.5, b2: 1.25, s1: 0.5, s2: 0.3 },
   freeuRange: { start: 0.2, end: 0.75 },
   compare: true,
+  map: { kind: 'point', x: 0.42, y: 0.61, site: 'up_blocks.1.attentions.0.transformer_blocks.0.attn1' },
+  mapOpacity: 0.35,
+  mapStep: 3,
 };
 
 describe('settings in the URL', () => {
@@ -209,7 +212,7 @@ describe('steering controls bring their own settings', () => {
     for (const field of STEERING_CONTROLS.flatMap((c) => c.linkFields)) {
       expect(DEFAULT_SETTINGS[field.key as keyof Settings]).toEqual(field.default);
       expect(label(field.key as keyof Settings)).toBe(field.label);
-      expect(query.get(field.param)).toBe(field.omit?.(field.default) ? null : field.write(field.default));
+      expect(query.get(field.param)).toBe(field.omit?.(field.default) || field.omitAtDefault ? null : field.write(field.default));
     }
   });
 });
@@ -235,5 +238,37 @@ describe('FreeU in the link', () => {
     const bad = parseSettings('?freeu=v3,1,1,1,1');
     expect(bad.settings.freeu.on).toBe(false);
     expect(bad.notices[0]).toMatch(/Ignored invalid FreeU "v3,1,1,1,1"/);
+  });
+});
+
+describe('attention maps in the link', () => {
+  const read = (query: string) => parseSettings(query);
+  it('is left out while no map is shown, and names the token or the point, block, opacity and step', () => {
+    expect(serializeSettings(DEFAULT_SETTINGS)).not.toMatch(/map/);
+    const token = serializeSettings({ ...DEFAULT_SETTINGS, map: { kind: 'token', index: 3 } });
+    expect(token).toContain('map=token:3');
+    expect(read(token).settings.map).toEqual({ kind: 'token', index: 3 });
+    const point = serializeSettings({ ...DEFAULT_SETTINGS, map: { kind: 'point', x: 0.42, y: 0.61, site: 'mid_block' }, mapOpacity: 0.8, mapStep: 2 });
+    expect(point).toMatch(/map=point:0\.42,0\.61(&|$)/);
+    expect(point).toContain('mapo=0.8');
+    expect(point).toContain('mapstep=2');
+    expect(read('?map=point:0.42,0.61@mid_block').settings.map).toEqual({ kind: 'point', x: 0.42, y: 0.61, site: 'mid_block' });
+  });
+
+  it('asks the engine for DAAM maps for a token, a point map for a point, nothing otherwise', () => {
+    expect(toGenerateRequest(DEFAULT_SETTINGS).attentionMaps).toBeUndefined();
+    expect(toGenerateRequest({ ...DEFAULT_SETTINGS, map: { kind: 'token', index: 5 } }).attentionMaps).toEqual({ crossAttention: true });
+    const point = toGenerateRequest({ ...DEFAULT_SETTINGS, map: { kind: 'point', x: 0.5, y: 0.25, site: 'mid_block' }, mapStep: 4 });
+    expect(point.attentionMaps).toEqual({ selfAttention: { site: 'mid_block', x: 0.5, y: 0.25, step: 3 } });
+    expect(toGenerateRequest({ ...DEFAULT_SETTINGS, map: { kind: 'token', index: 5 } }, { neutral: true }).attentionMaps).toBeUndefined();
+  });
+
+  it('repairs bad map values with a notice', () => {
+    const parsed = read('?map=point:2,-1&mapo=3&mapstep=0');
+    expect(parsed.settings.map).toEqual({ kind: 'point', x: 1, y: 0, site: 'mid_block' });
+    expect(parsed.settings.mapOpacity).toBe(1);
+    expect(parsed.settings.mapStep).toBe(1);
+    expect(parsed.notices.length).toBe(4);
+    expect(read('?map=token:x').notices[0]).toMatch(/invalid attention map "token:x"/);
   });
 });

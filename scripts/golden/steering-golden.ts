@@ -10,6 +10,7 @@ import { failure, type GoldenCheck } from './compare';
 import type { SteeringCase, SteeringChecker, SteeringFixture } from './steering-fixture';
 import { FREEU_CHECKS } from './steering-freeu';
 import { PAG_CHECKS } from './steering-pag';
+import { ATTENTION_MAP_CHECKS } from './steering-maps';
 
 /** The checker of each control; sampler cases are keyed `sampler:<steering key>` (rules, pag, sag,
  * freeu), by the one control their `steering` holds. */
@@ -17,6 +18,7 @@ export const STEERING_CHECKS: Partial<Record<string, SteeringChecker>> = {
   // ...each control's checks, from its steering-<control>.ts
   ...FREEU_CHECKS,
   ...PAG_CHECKS,
+  ...ATTENTION_MAP_CHECKS,
 };
 
 function checkerKey(c: SteeringCase): string {

@@ -9,6 +9,7 @@ import { ErrorBoundary } from './components/error-boundary';
 import { ErrorPanel } from './components/error-panel';
 import { GenerationControls } from './components/generation-controls';
 import { ImageView } from './components/image-view';
+import { AttentionMapsSection } from './components/attention-maps-section';
 import { LoadProgress } from './components/load-progress';
 import { ModelDialog } from './components/model-dialog';
 import { ModelPanel } from './components/model-panel';
@@ -70,6 +71,7 @@ function Playground() {
         </div>
         <div className="column stage-column">
           <ImageView />
+          <AttentionMapsSection />
         </div>
       </main>
       <XYPlotDialog open={dialog === 'xy' || linkedXY} onClose={closeXY} />

@@ -119,6 +119,33 @@ export interface GenerateRequest {
   /** Image size in pixels; ModelInfo.width/height when absent. Multiples of ModelInfo.sizeMultiple. */
   width?: number;
   height?: number;
+  /** Attention maps to read while sampling (steering/attention-maps.ts); absent: none, and no probe runs. */
+  attentionMaps?: AttentionMapRequest;
+}
+
+/** What attention maps a generation reads (WebGPU engine only; the probes run inside its UNet). */
+export interface AttentionMapRequest {
+  /** DAAM: per prompt token, its cross-attention over the image (cond item, every attn2 site,
+   * averaged over heads, sites and steps). */
+  crossAttention?: boolean;
+  /** Where one point of the image attends in one self-attention site. */
+  selfAttention?: {
+    /** An attn1 site's diffusers path, or a prefix of one (the first attn1 under it): 'mid_block'. */
+    site: string;
+    /** The point, as fractions of the image's width and height (0–1). */
+    x: number;
+    y: number;
+    /** 0-based step whose map is shown; absent: the average over all steps. */
+    step?: number;
+  };
+}
+
+/** Attention maps of a generation: plain arrays, transferable. */
+export interface AttentionMapsResult {
+  /** DAAM maps [tokens, height, width] at the latent size, one per token of `GenerateResult.promptTokens`. */
+  cross?: { height: number; width: number; values: Float32Array };
+  /** The point's attention over the site's keys [height, width] (the site's own resolution). */
+  self?: { site: string; height: number; width: number; values: Float32Array };
 }
 
 /** An RGBA8 image, ready for a canvas (ImageData-compatible). */
@@ -145,6 +172,9 @@ export interface GenerateResult {
   /** Set when sampling produced NaN or ±Infinity: the 1-based step from which the image is broken
    * (its pixels are then meaningless, often flat). Too-high multipliers or CFG, or broken weights. */
   nonFiniteFromStep?: number;
+  /** The prompt as the tokenizer splits it, start and end tokens included ("<|startoftext|>", "cat</w>", …). */
+  promptTokens?: string[];
+  attentionMaps?: AttentionMapsResult;
   /** What of the request the engine left out, for people, one line each (a control the backend
    * cannot run, a map of a block the model lacks). */
   notices?: string[];

@@ -4,6 +4,7 @@ import { isNeutral } from '../state/settings-schema';
 import { useApp } from '../state/store';
 import { SaveImage } from './save-image';
 import { RgbaCanvas } from './rgba-canvas';
+import { AttentionMapOverlay, clickForPointMap } from './attention-map-overlay';
 
 /**
  * The image, how it was made (ms per image, step progress), and the before/after comparison
@@ -30,7 +31,8 @@ export function ImageView() {
         Result
       </h2>
       <figure className="image-figure" data-testid="image-view" data-state={state}>
-        <div className={`frame ${state === 'rendering' ? 'is-rendering' : ''}`}>
+        {/* A click on the image shows where that point attends (attention maps). */}
+        <div className={`frame ${state === 'rendering' ? 'is-rendering' : ''} ${shown ? 'clickable' : ''}`} onClick={shown ? clickForPointMap : undefined} data-testid="image-frame">
           {shown ? (
             <RgbaCanvas image={shown.image} label="Generated image" className="result" />
           ) : render.busy && render.preview ? null : (
@@ -50,6 +52,7 @@ export function ImageView() {
               <RgbaCanvas image={baseline.image} label="Baseline image, every multiplier at 1" className="result" />
             </div>
           )}
+          {shown && <AttentionMapOverlay />}
           {showBaseline && (
             <>
               <span className="corner-label left" aria-hidden="true">

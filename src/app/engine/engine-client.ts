@@ -2,7 +2,7 @@
 // (a new worker, a new device, the model loaded again, and the unfinished renders sent again).
 
 import type { BackendName } from '../../engine';
-import type { GenerateRequest, ModelInfo, RgbaImage } from '../../engine';
+import type { AttentionMapsResult, GenerateRequest, ModelInfo, RgbaImage } from '../../engine';
 import type { LoadOptions, ModelSource } from '../models/model-source';
 import type { TaesdDetails, TaesdSource, TaesdState } from '../models/taesd-source';
 import type { HubPlan, ModelDetails } from './model-loader';
@@ -15,6 +15,9 @@ export interface RenderResult {
   msPerStep: number;
   /** The image is broken (NaN or ±Infinity) from this sampling step on (1-based). */
   nonFiniteFromStep?: number;
+  /** The prompt as the tokenizer splits it (start and end tokens too), and the maps asked for. */
+  promptTokens?: string[];
+  attentionMaps?: AttentionMapsResult;
   /** What the engine left out of the request (GenerateResult.notices), one line each. */
   notices?: string[];
 }
@@ -218,7 +221,8 @@ export class EngineClient {
         break;
       case 'result': {
         const p = this.take(message.id);
-        p?.resolve({ status: 'done', result: { image: message.image, ms: message.ms, msPerStep: message.msPerStep, nonFiniteFromStep: message.nonFiniteFromStep, notices: message.notices } });
+        const { image, ms, msPerStep, nonFiniteFromStep, promptTokens, attentionMaps, notices } = message;
+        p?.resolve({ status: 'done', result: { image, ms, msPerStep, nonFiniteFromStep, promptTokens, attentionMaps, notices } });
         break;
       }
       case 'dropped':

@@ -2,7 +2,7 @@
 
 import type { GpuErrorKind } from '../../engine/gpu/gpu-context';
 import type { BackendName } from '../../engine';
-import type { GenerateRequest, ModelInfo, RgbaImage } from '../../engine';
+import type { AttentionMapsResult, GenerateRequest, ModelInfo, RgbaImage } from '../../engine';
 import type { CachedModelSummary } from '../../engine/weights/model-cache';
 import type { LoadOptions, ModelSource } from '../models/model-source';
 import type { TaesdDetails, TaesdSource, TaesdState } from '../models/taesd-source';
@@ -52,7 +52,8 @@ export type FromWorker =
   /** `nonFiniteFromStep`: the values went NaN or ±Infinity from this step (1-based), seen at a preview. */
   | { type: 'progress'; id: number; step: number; steps: number; preview?: RgbaImage; nonFiniteFromStep?: number }
   /** `nonFiniteFromStep`: the image is broken (NaN or ±Infinity) from this sampling step on. */
-  | { type: 'result'; id: number; lane: Lane; image: RgbaImage; ms: number; msPerStep: number; nonFiniteFromStep?: number; notices?: string[] }
+  /** `promptTokens`, `attentionMaps`, `notices`: GenerateResult's. */
+  | { type: 'result'; id: number; lane: Lane; image: RgbaImage; ms: number; msPerStep: number; nonFiniteFromStep?: number; promptTokens?: string[]; attentionMaps?: AttentionMapsResult; notices?: string[] }
   /** Dropped before it finished: replaced by a newer request of its lane, or cancelled. */
   | { type: 'dropped'; id: number; lane: Lane }
   | { type: 'error'; kind: EngineErrorKind; message: string; id?: number }

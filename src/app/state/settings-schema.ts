@@ -27,6 +27,7 @@ import {
   type FreeUSettings,
   type MultiplierSettings,
   type PagSettings,
+  type AttentionMapSettings,
   type SamplerName,
   type TargetText,
 } from '../../engine';
@@ -48,8 +49,8 @@ export {
 /** Where the sliders act: every attention site, one UNet part, or one block (expert view). */
 export type Target = TargetText;
 
-/** Besides its own, the page has every steering control's settings (self, cross, target; freeu, pag…). */
-export interface Settings extends MultiplierSettings, FreeUSettings, PagSettings {
+/** Besides its own, the page has every steering control's settings (self, cross, target; freeu, pag, map…). */
+export interface Settings extends MultiplierSettings, FreeUSettings, PagSettings, AttentionMapSettings {
   /** The model as a link names it (model-source.ts): emoji-64, hf:owner/name@rev, file:name@hash. */
   model: string;
   /** Image size in pixels (multiples of 8; the model may need coarser ones). */
@@ -72,7 +73,7 @@ export interface Settings extends MultiplierSettings, FreeUSettings, PagSettings
 }
 
 export type SettingKey = keyof Settings;
-type SteeringKey = keyof MultiplierSettings | keyof FreeUSettings | keyof PagSettings;
+type SteeringKey = keyof (MultiplierSettings & FreeUSettings & PagSettings & AttentionMapSettings);
 
 /** Every steering control's link fields, in link order. */
 const STEERING_FIELDS = STEERING_CONTROLS.flatMap((c) => c.linkFields);
@@ -108,7 +109,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = {
   steps: 20,
   sampler: 'euler',
   cfg: 5,
-  ...(steeringEntries((f) => f.default) as MultiplierSettings & FreeUSettings & PagSettings),
+  ...(steeringEntries((f) => f.default) as MultiplierSettings & FreeUSettings & PagSettings & AttentionMapSettings),
   compare: false,
 };
 
@@ -305,11 +306,18 @@ export function serializeSettings(settings: Readonly<Settings>): string {
   params.set(PARAM.cfg, String(settings.cfg));
   for (const field of STEERING_FIELDS) {
     const value = settings[field.key as SteeringKey];
-    if (!field.omit?.(value)) params.set(field.param, field.write(value));
+    const text = field.write(value);
+    if (!field.omit?.(value) && !(field.omitAtDefault && text === field.write(field.default))) params.set(field.param, text);
   }
   params.set(PARAM.compare, settings.compare ? '1' : '0');
-  // Commas are legal in a query and keep "self=1.5,1,1,1" readable.
-  return `?${params.toString().replace(/%2C/gi, ',')}`;
+  // Commas are legal in a query and keep "self=1.5,1,1,1" readable; so are ':' and '@' in the
+  // steering controls' values ("map=point:0.42,0.61@mid_block").
+  const steeringParams = new Set(STEERING_FIELDS.map((f) => f.param));
+  const query = params
+    .toString()
+    .replace(/%2C/gi, ',')
+    .replace(/(^|&)([^=&]*)=([^&]*)/g, (whole, start: string, key: string, value: string) => (steeringParams.has(key) ? `${start}${key}=${value.replace(/%3A/gi, ':').replace(/%40/gi, '@')}` : whole));
+  return `?${query}`;
 }
 
 /** The multiplier rules of `settings`: one per attention type that is not all ones. */

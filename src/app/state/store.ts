@@ -3,7 +3,7 @@
 // render controller (engine/render-controller.ts) turns settings changes into engine requests.
 
 import { create } from 'zustand';
-import type { AttentionMultipliers, ModelInfo, RgbaImage } from '../../engine';
+import type { AttentionMapsResult, AttentionMultipliers, ModelInfo, RgbaImage } from '../../engine';
 import type { EngineErrorKind } from '../engine/worker-protocol';
 import { INITIAL_MODEL_STATE, type ModelState } from '../models/model-state';
 import { DEFAULT_SETTINGS, parseSettings, type MultiplierPart, type SettingKey, type Settings } from './settings-schema';
@@ -44,6 +44,9 @@ export interface ShownImage {
   msPerStep: number;
   /** The image is broken (NaN or ±Infinity) from this sampling step on (1-based); said beside it. */
   nonFiniteFromStep?: number;
+  /** The prompt's tokens (start and end too) and the attention maps the request asked for. */
+  promptTokens?: string[];
+  attentionMaps?: AttentionMapsResult;
 }
 
 export interface RenderState {

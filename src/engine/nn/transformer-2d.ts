@@ -55,7 +55,13 @@ export interface Transformer2DOptions {
   /** Perturbed-attention guidance: the first batch item whose self-attention at this module (…attn1)
    * is the identity (its output is v), or undefined where attention is left as it is. */
   perturbedFrom?: (attentionPath: string) => number | undefined;
+  /** Records attention probes (nn/unet-probes.ts) at an attention module, given its q and k; absent
+   * (no map asked for): nothing is recorded. */
+  probe?: AttentionProbeCallback;
 }
+
+/** Called at every attention module with its q, k, heads and the spatial size of its queries. */
+export type AttentionProbeCallback = (path: string, q: AttentionInput, k: AttentionInput, heads: number, size: { height: number; width: number }) => void;
 
 /** A cross-attention module's to_k(context) and to_v(context): tensors of their own, or column
  * slices of the stacked product of every module's (fuseCrossAttentionKeyValues). */
@@ -80,7 +86,7 @@ export function transformer2d(rec: Recorder, x: Tensor, weights: WeightStore, pr
   rec.release(normed);
 
   for (let i = 0; i < opts.layers; i++) {
-    const next = basicTransformerBlock(rec, h, weights, `${prefix}.transformer_blocks.${i}`, opts);
+    const next = basicTransformerBlock(rec, h, weights, `${prefix}.transformer_blocks.${i}`, opts, { height, width });
     rec.release(h);
     h = next;
   }
@@ -111,16 +117,17 @@ export function fuseSelfAttentionProjections(gpu: GpuContext, weights: WeightSto
   return withRowStacks(gpu, weights, stacks);
 }
 
-function basicTransformerBlock(rec: Recorder, h: Tensor, weights: WeightStore, prefix: string, opts: Transformer2DOptions): Tensor {
+function basicTransformerBlock(rec: Recorder, h: Tensor, weights: WeightStore, prefix: string, opts: Transformer2DOptions, size: { height: number; width: number }): Tensor {
   const w = (name: string) => weights.get(`${prefix}.${name}`);
   const ln = (input: Tensor, name: string) => layerNorm(rec, input, w(`${name}.weight`), w(`${name}.bias`), { eps: TRANSFORMER_LAYER_NORM_EPS, label: `${prefix}.${name}` });
 
   const n1 = ln(h, 'norm1');
-  const afterSelf = attentionModule(rec, n1, n1, h, weights, `${prefix}.attn1`, opts.heads, opts.site(`${prefix}.attn1`), undefined, opts.perturbedFrom?.(`${prefix}.attn1`));
+  const probe = opts.probe && ((path: string, q: AttentionInput, k: AttentionInput) => opts.probe!(path, q, k, opts.heads, size));
+  const afterSelf = attentionModule(rec, n1, n1, h, weights, `${prefix}.attn1`, opts.heads, opts.site(`${prefix}.attn1`), undefined, opts.perturbedFrom?.(`${prefix}.attn1`), probe);
   rec.release(n1);
 
   const n2 = ln(afterSelf, 'norm2');
-  const afterCross = attentionModule(rec, n2, opts.context, afterSelf, weights, `${prefix}.attn2`, opts.heads, opts.site(`${prefix}.attn2`), opts.crossKeyValues?.(`${prefix}.attn2`));
+  const afterCross = attentionModule(rec, n2, opts.context, afterSelf, weights, `${prefix}.attn2`, opts.heads, opts.site(`${prefix}.attn2`), opts.crossKeyValues?.(`${prefix}.attn2`), undefined, probe);
   rec.release(n2, afterSelf);
 
   const n3 = ln(afterCross, 'norm3');
@@ -145,8 +152,10 @@ function attentionModule(
   site: AttentionSiteRef,
   keyValues?: KeyValues,
   perturbedFrom?: number,
+  probe?: (path: string, q: AttentionInput, k: AttentionInput) => void,
 ): Tensor {
   const { q, k, v, projected } = projectQkv(rec, queryInput, keyValueInput, weights, prefix, keyValues);
+  probe?.(prefix, q, k);
   const multipliers = { buffer: site.buffer, site: site.site };
   const attended = attention(rec, q, k, v, { heads, multipliers, label: prefix });
   if (perturbedFrom !== undefined) attentionIdentity(rec, v, attended, { fromItem: perturbedFrom, multipliers, label: prefix });

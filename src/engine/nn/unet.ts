@@ -23,8 +23,9 @@ import { linear } from '../kernels/linear';
 import { groupNorm } from '../kernels/norm';
 import { timestepEmbedding } from '../kernels/timestep-embedding';
 import { resnetBlock, stackTimeProjections, type TimeProjectionStack } from './resnet-block';
-import { crossAttentionKeyValues, fuseCrossAttentionKeyValues, fuseSelfAttentionProjections, transformer2d, type AttentionSiteRef, type KeyValues } from './transformer-2d';
+import { crossAttentionKeyValues, fuseCrossAttentionKeyValues, fuseSelfAttentionProjections, transformer2d, type AttentionProbeCallback, type AttentionSiteRef, type KeyValues } from './transformer-2d';
 import { parseUNetConfig, type UNetConfig } from './unet-config';
+import { CallProbes, type ProbeSpec } from './unet-probes';
 import { enumerateSites, neutralSiteTable, type SiteTable } from './unet-sites';
 
 /** Perturbed-attention guidance's change to a call: the self-attention modules (…attn1 paths) whose
@@ -53,6 +54,8 @@ export interface UNetCall {
   /** Run after writing `context` (before `plan`): every cross-attention's keys and values of the
    * context, which `plan` reads; they depend on the text alone, so they are not recomputed per call. */
   readonly contextPlan: Plan;
+  /** The attention probes recorded into `plan` (UNet.setProbes), if any. */
+  readonly probes?: CallProbes;
 }
 
 export class UNet {
@@ -65,6 +68,9 @@ export class UNet {
   private readonly freeuFactors: GPUBuffer;
   private freeuOn = false;
   private readonly calls = new Map<string, UNetCall>();
+  /** What the calls prepared from now on probe (attention maps); none: no probe is recorded. */
+  private probeSpec?: ProbeSpec;
+  private lastCall?: UNetCall;
   /** The checkpoint's weights, plus each self-attention's stacked to_q, to_k, to_v (transformer-2d.ts)
    * and the ResNet blocks' stacked time-embedding projections (resnet-block.ts). */
   readonly weights: WeightStore;
@@ -120,26 +126,42 @@ export class UNet {
     if (factors) this.gpu.write(this.freeuFactors, packFreeUFactors(factors));
   }
 
-  /** The recorded call for these sizes (and FreeU on or off), made on first use; with `perturbed`,
-   * PAG's identity attention is recorded at its sites (one such call per size is kept: another set
-   * of sites replaces it, so moving PAG's target does not pile up plans). */
+  /** Attention probes for the calls prepared from now on (a call per spec is recorded once);
+   * undefined: calls without any. */
+  setProbes(spec: ProbeSpec | undefined): void {
+    const site = spec?.selfAttentionSite;
+    if (site !== undefined && !this.sites.some((s) => s.kind === 'attn1' && s.path === site)) throw new Error(`UNet: no self-attention site ${site} to probe`);
+    this.probeSpec = spec && { ...spec };
+  }
+
+  /** The probes of the call prepared last (what a generation's beforeStep writes and reads back). */
+  get activeProbes(): CallProbes | undefined {
+    return this.lastCall?.probes;
+  }
+
+  /** The recorded call for these sizes (with FreeU on or off, and the probes of setProbes), made on
+   * first use; with `perturbed`, PAG's identity attention is recorded at its sites (one such call
+   * per size is kept: another set of sites replaces it, so moving PAG's target does not pile up plans). */
   prepare(batch: number, height: number, width: number, contextLength: number, perturbed?: PerturbedSelfAttention): UNetCall {
     const levels = this.config.down.filter((b) => b.resample).length;
     const multiple = 2 ** levels;
     if (height % multiple || width % multiple) throw new Error(`UNet: height and width must be multiples of ${multiple}, got ${height}×${width}`);
-    const size = `${batch}x${height}x${width}x${contextLength}${this.freeuOn ? '+freeu' : ''}`;
+    const spec = this.probeSpec;
+    if (spec && (spec.batchIndex < 0 || spec.batchIndex >= batch)) throw new Error(`UNet: probing batch item ${spec.batchIndex} of ${batch}`);
+    const size = `${batch}x${height}x${width}x${contextLength}${this.freeuOn ? '+freeu' : ''}${spec ? `|probes ${JSON.stringify(spec)}` : ''}`;
     if (perturbed) this.checkPerturbed(perturbed, batch);
     const key = perturbed ? `${size}|perturbed ${perturbed.fromItem}: ${[...perturbed.sites].sort().join(',')}` : size;
     let call = this.calls.get(key);
     if (!call) {
       if (perturbed) {
         for (const [other, old] of this.calls) {
-          if (old.perturbed && other.startsWith(`${size}|`)) (this.destroyCall(old), this.calls.delete(other));
+          if (old.perturbed && other.startsWith(`${size}|perturbed `)) (this.destroyCall(old), this.calls.delete(other));
         }
       }
-      call = this.record(batch, height, width, contextLength, perturbed);
+      call = this.record(batch, height, width, contextLength, perturbed, spec);
       this.calls.set(key, call);
     }
+    this.lastCall = call;
     return call;
   }
 
@@ -161,7 +183,7 @@ export class UNet {
     return { buffer, shape, dtype: 'f32', byteOffset: 0, label };
   }
 
-  private record(batch: number, height: number, width: number, contextLength: number, perturbed?: PerturbedSelfAttention): UNetCall {
+  private record(batch: number, height: number, width: number, contextLength: number, perturbed?: PerturbedSelfAttention, spec?: ProbeSpec): UNetCall {
     const c = this.config;
     const sample = this.input([batch, c.inChannels, height, width], 'sample');
     const timesteps = this.input([batch], 'timesteps');
@@ -170,11 +192,12 @@ export class UNet {
     const crossKeyValues = crossAttentionKeyValues(contextRec, context, this.weights, this.crossAttention);
     const contextPlan = contextRec.finish();
     const rec = new Recorder(this.gpu, `unet ${batch}x${height}x${width}`);
-    const output = rec.keep(this.forward(rec, sample, timesteps, context, crossKeyValues, perturbed));
-    return { batch, height, width, contextLength, perturbed, sample, timesteps, context, output, plan: rec.finish(), contextPlan };
+    const probes = spec && new CallProbes(this.gpu, spec, (path) => ({ buffer: this.multipliers, site: this.siteIndex.get(path)! }));
+    const output = rec.keep(this.forward(rec, sample, timesteps, context, crossKeyValues, perturbed, probes?.callback(rec)));
+    return { batch, height, width, contextLength, perturbed, sample, timesteps, context, output, plan: rec.finish(), contextPlan, probes };
   }
 
-  private forward(rec: Recorder, sample: Tensor, timesteps: Tensor, context: Tensor, crossKeyValues: ReadonlyMap<string, KeyValues>, perturbed?: PerturbedSelfAttention): Tensor {
+  private forward(rec: Recorder, sample: Tensor, timesteps: Tensor, context: Tensor, crossKeyValues: ReadonlyMap<string, KeyValues>, perturbed?: PerturbedSelfAttention, probe?: AttentionProbeCallback): Tensor {
     const c = this.config;
     const W = (name: string) => this.weights.get(name);
     const norm = { groups: c.normGroups, eps: c.normEps };
@@ -192,6 +215,7 @@ export class UNet {
         site,
         crossKeyValues: (path) => crossKeyValues.get(path),
         perturbedFrom: (path) => (perturbed?.sites.includes(path) ? perturbed.fromItem : undefined),
+        probe,
       });
 
     // Time embedding: sinusoidal projection, linear_1, SiLU, linear_2. Every resnet applies SiLU to
@@ -281,12 +305,14 @@ export class UNet {
   private destroyCall(call: UNetCall): void {
     call.plan.destroy();
     call.contextPlan.destroy();
+    call.probes?.destroy();
     for (const t of [call.sample, call.timesteps, call.context]) t.buffer.destroy();
   }
 
   destroy(): void {
     for (const call of this.calls.values()) this.destroyCall(call);
     this.calls.clear();
+    this.lastCall = undefined;
     this.multipliers.destroy();
     this.freeuFactors.destroy();
     this.weights.destroy();

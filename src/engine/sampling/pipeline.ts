@@ -25,6 +25,7 @@ import { gaussianNoise } from './noise';
 import type { GenerateProgress, GenerateRequest, GenerateResult, ModelDefaults, ModelInfo, RgbaImage } from '../api';
 import { CFG_RANGE, DECODER_CHOICES, SAMPLER_NAMES, STEP_RANGE } from '../api';
 import { createScheduler, parseSchedulerConfig, type SchedulerConfig } from './schedulers';
+import { AttentionMapRun } from './attention-map-run';
 
 /** What model_index.json may say beyond diffusers' fields (see public/models/emoji-64). */
 interface AttentionLabSection {
@@ -184,12 +185,50 @@ export class DiffusionPipeline {
   async generate(request: GenerateRequest, opts: { onProgress?: (p: GenerateProgress) => void; signal?: AbortSignal } = {}): Promise<GenerateResult> {
     const started = performance.now();
     const decoder = this.finalDecoder(request);
+    const notices: string[] = [];
+    const mapRun = this.attentionMapRun(request, notices);
     // On our GPU loop the latents are decoded where they are, queued behind the last step.
     let image: RgbaImage | undefined;
-    const { latents, msPerStep, nonFiniteStep, notices } = await this.sample(request, { ...opts, useGpuLatents: async (onGpu) => void (image = await decoder.decodeToImage(onGpu)) });
+    let sampled: Awaited<ReturnType<DiffusionPipeline['sample']>>;
+    try {
+      sampled = await this.sample(request, { ...opts, beforeStep: mapRun && ((i) => mapRun.beforeStep(i)), useGpuLatents: async (onGpu) => void (image = await decoder.decodeToImage(onGpu)) });
+    } catch (e) {
+      if (mapRun) this.unet.setProbes(undefined);
+      throw e;
+    }
+    const { latents, msPerStep, nonFiniteStep } = sampled;
+    notices.push(...sampled.notices);
+    const promptTokens = this.promptTokens(request.prompt);
+    const attentionMaps = mapRun && (await mapRun.finish(this.latentSizeOf(request), promptTokens.length));
     throwIfAborted(opts.signal);
     image ??= await this.decodeImage(latents, this.latentSizeOf(request), decoder);
-    return { image, ms: performance.now() - started, msPerStep, nonFiniteFromStep: nonFiniteStep === undefined ? undefined : nonFiniteStep + 1, ...(notices.length && { notices }) };
+    return {
+      image,
+      ms: performance.now() - started,
+      msPerStep,
+      nonFiniteFromStep: nonFiniteStep === undefined ? undefined : nonFiniteStep + 1,
+      promptTokens,
+      ...(attentionMaps && { attentionMaps }),
+      ...(notices.length && { notices }),
+    };
+  }
+
+  /** The attention maps `request` asks for, on our engine's UNet; elsewhere a notice, and none. */
+  private attentionMapRun(request: GenerateRequest, notices: string[]): AttentionMapRun | undefined {
+    const maps = request.attentionMaps;
+    if (!maps?.crossAttention && !maps?.selfAttention) return undefined;
+    if (!(this.backend instanceof WebGpuBackend)) {
+      notices.push(`Attention maps need the WebGPU engine: the ${this.backend.name} backend cannot look inside the UNet, so the image is shown without a map.`);
+      return undefined;
+    }
+    return AttentionMapRun.start(this.unet, maps, { guided: request.cfg !== 1, steps: request.steps, notices });
+  }
+
+  /** The prompt as the tokenizer splits it, start and end tokens included, cut as the encoder cuts it. */
+  promptTokens(prompt: string): string[] {
+    const tokens = this.tokenizer.tokens(prompt);
+    const max = this.tokenizer.maxLength;
+    return tokens.length <= max ? tokens : [...tokens.slice(0, max - 1), tokens[tokens.length - 1]];
   }
 
   /**
@@ -225,7 +264,7 @@ export class DiffusionPipeline {
    */
   async sample(
     asked: GenerateRequest,
-    opts: { onProgress?: (p: GenerateProgress) => void; signal?: AbortSignal; noise?: Float32Array; seeds?: readonly number[]; useGpuLatents?: (latents: Tensor) => Promise<void> } = {},
+    opts: { onProgress?: (p: GenerateProgress) => void; signal?: AbortSignal; noise?: Float32Array; seeds?: readonly number[]; useGpuLatents?: (latents: Tensor) => Promise<void>; beforeStep?: (step: number) => void } = {},
   ): Promise<{ latents: Float32Array; msPerStep: number; nonFiniteStep?: number; notices: string[] }> {
     const { request, notices } = supportedSteering(asked, this.backend.name);
     const steps = request.steps;
@@ -273,7 +312,7 @@ export class DiffusionPipeline {
       // Ancestral samplers draw fresh noise each step: stream i+1 of the same seed.
       stepNoise: (i) => perSeed(i + 1),
       signal: opts.signal,
-      beforeStep: skipScalingStep,
+      beforeStep: eachStep(skipScalingStep, opts.beforeStep),
       useGpuLatents: opts.useGpuLatents,
       // Previews only where steps are slow enough for a person to wait on them (a slow step is
       // waited for before the next is queued, so nothing runs behind a preview's decode); fast
@@ -378,4 +417,11 @@ export class DiffusionPipeline {
     this.backend.destroy();
     if ('destroy' in this.decoder && typeof this.decoder.destroy === 'function') (this.decoder as { destroy(): void }).destroy();
   }
+}
+
+/** One beforeStep from those that are set (each control writes its own per-step values). */
+function eachStep(...hooks: (((step: number) => void) | undefined)[]): ((step: number) => void) | undefined {
+  const set = hooks.filter((h): h is (step: number) => void => !!h);
+  if (set.length < 2) return set[0];
+  return (step) => set.forEach((h) => h(step));
 }

@@ -37,6 +37,8 @@ export interface LinkField<Value> {
   write(value: Value): string;
   /** Whether the link leaves `value` out (a step range over all steps): reading then keeps the default. */
   omit?(value: Value): boolean;
+  /** Left out of the link while it writes what its default writes (a view that is off). */
+  omitAtDefault?: boolean;
 }
 
 /** One parameter an XY plot can vary over a target of sites. */
@@ -67,7 +69,7 @@ export interface AxisValue {
 export type HookKind = 'site-table' | 'text-encoder' | 'attention-probe' | 'guidance-pass' | 'skip-scaling';
 
 /** What of a request the steering controls read (grows as controls are added). */
-export type SteeringRequest = Pick<GenerateRequest, 'rules' | 'clip' | 'freeu' | 'pag'>;
+export type SteeringRequest = Pick<GenerateRequest, 'rules' | 'clip' | 'freeu' | 'pag' | 'attentionMaps'>;
 
 /** Step `step` (0-based) of `steps`: where a control with a step range asks which steps it acts in. */
 export interface SamplingStep {
@@ -103,9 +105,13 @@ export interface TextEncoderHook {
 // The hook kinds no control uses yet: each will grow the fields its first control needs (which
 // sites, which pass, which decoder levels) without changing the controls that use the others.
 
-/** Reads attention probabilities at chosen sites, for the probed queries only (attention maps). */
+/** Reads attention probabilities at chosen sites, for the probed queries only (attention maps):
+ * probes recorded into the UNet's plan only while `isActive` (nn/unet-probes.ts), and the probe
+ * kernels of kernels/attention-probe.ts (probeQueryRows, probeKeyTotals). */
 export interface AttentionProbeHook {
   kind: 'attention-probe';
+  /** Whether `request` asks for a probe; when not, none is recorded. */
+  isActive(request: Readonly<SteeringRequest>): boolean;
 }
 
 /** One more conditional UNet pass in the same call as CFG's two, and how it joins the guidance

@@ -3,6 +3,7 @@
 import { attentionMultipliers } from './attention-multipliers';
 import { clipAttentionMultipliers } from './clip-attention-multipliers';
 import { freeu } from './freeu';
+import { attentionMaps } from './attention-maps';
 import { perturbedAttentionGuidance } from './perturbed-attention-guidance';
 import type { FreeUFactors } from '../kernels/freeu';
 import type { AttentionMultipliers, AttentionSite, BackendName } from '../api';
@@ -10,7 +11,7 @@ import type { PerturbedPass, SamplingStep, SteeringControl, SteeringRequest } fr
 import type { StepRange } from './step-range';
 import { neutralSiteTable, type SiteTable } from '../nn/unet-sites';
 
-export const STEERING_CONTROLS: readonly SteeringControl[] = [attentionMultipliers, clipAttentionMultipliers, perturbedAttentionGuidance, freeu];
+export const STEERING_CONTROLS: readonly SteeringControl[] = [attentionMultipliers, clipAttentionMultipliers, perturbedAttentionGuidance, freeu, attentionMaps];
 
 /** The table for `request`: every active site-table control multiplies its factors in (at step
  * `at` of sampling, where given: controls outside their step range add nothing). */
@@ -98,7 +99,9 @@ export function supportedSteering<R extends SteeringRequest>(request: R, backend
   let supported = request;
   for (const control of STEERING_CONTROLS) {
     const hook = control.hook;
-    // Every hook kind but the site table's changes the network's insides.
+    // Every hook kind but the site table's changes the network's insides. Attention maps are a view,
+    // not a change of the image: the pipeline says itself where it cannot draw them.
+    if (hook.kind === 'attention-probe') continue;
     const active = hook.kind === 'skip-scaling' ? hook.factors(supported) !== undefined : hook.kind !== 'site-table' && 'isActive' in hook && (hook as { isActive(r: Readonly<SteeringRequest>): boolean }).isActive(supported);
     if (!active) continue;
     notices.push(`${control.label} needs the WebGPU engine: the ONNX Runtime backend rendered this image without it.`);

@@ -13,3 +13,5 @@ export * from './freeu';
 export * from './freeu-reference';
 export * from './perturbed-attention-guidance';
 export * from './perturbed-attention-reference';
+export * from './attention-maps';
+export * from './attention-maps-reference';
