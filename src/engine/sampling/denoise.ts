@@ -125,6 +125,10 @@ export interface DenoiseOptions {
    * changes from step to step (their step ranges) here. GPU writes made in it land before that
    * step's commands and after the previous step's. */
   beforeStep?: (step: number) => void;
+  /** Where the text embeddings change from step to step (the text encoder's steering, in its step
+   * range): step i's; the UNet is prepared again with them when they differ from the last step's,
+   * before beforeStep(i). `cond` and `uncond` are step 0's. */
+  embeddingsAt?: (step: number) => { cond: Embeddings; uncond?: Embeddings };
   /** Checked between steps; an aborted signal rejects with an AbortError. */
   signal?: AbortSignal;
   /** GPU loop: takes the final latents where they are ([N, C, H, W], valid until the returned
@@ -158,8 +162,29 @@ export async function denoise(opts: DenoiseOptions): Promise<DenoiseResult> {
   if (!Number.isInteger(images) || images < 1) throw new Error(`denoise: noise has ${opts.noise.length} values, not a multiple of the UNet's sample (${model.inChannels}×${opts.height}×${opts.width})`);
   // Batch order [uncond × N, cond × N], as diffusers concatenates them.
   const batch = guided ? 2 * images : images;
-  const prompts = new Array<Embeddings>(images).fill(opts.cond);
-  const prepared = model.prepare(batch, opts.height, opts.width, guided ? [...new Array<Embeddings>(images).fill(opts.uncond!), ...prompts] : prompts);
+  const prepareFor = (cond: Embeddings, uncond?: Embeddings) => {
+    const prompts = new Array<Embeddings>(images).fill(cond);
+    return model.prepare(batch, opts.height, opts.width, guided ? [...new Array<Embeddings>(images).fill(uncond!), ...prompts] : prompts);
+  };
+  let prepared = prepareFor(opts.cond, opts.uncond);
+  if (opts.embeddingsAt) {
+    // Preparing again keeps the model's call (its GPU buffers) and writes the new context into it.
+    let current: { cond: Embeddings; uncond?: Embeddings } = { cond: opts.cond, uncond: opts.uncond };
+    const onGpu = prepared.onGpu;
+    const { embeddingsAt, beforeStep } = opts;
+    opts = {
+      ...opts,
+      beforeStep: (i) => {
+        const next = embeddingsAt(i);
+        if (next.cond !== current.cond || (guided && next.uncond !== current.uncond)) {
+          prepared = prepareFor(next.cond, next.uncond);
+          current = next;
+          if (prepared.onGpu !== onGpu) throw new Error('denoise: new embeddings gave another GPU call; the GPU loop drives the first');
+        }
+        beforeStep?.(i);
+      },
+    };
+  }
   if (prepared.onGpu && opts.loop !== 'cpu') return denoiseOnGpu(opts, prepared.onGpu);
 
   const size = opts.noise.length;
