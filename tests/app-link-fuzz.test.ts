@@ -10,7 +10,7 @@ import { PREDICTION_TYPES } from '../src/engine/weights/prediction-type';
 import { rng } from './support/random';
 
 
-const KEYS = ['model', 'w', 'h', 'pred', 'dec', 'backend', 'prompt', 'neg', 'seed', 'steps', 'sampler', 'cfg', 'self', 'cross', 'target', 'compare', 'xy', 'bogus', ''];
+const KEYS = ['model', 'w', 'h', 'pred', 'dec', 'backend', 'prompt', 'neg', 'seed', 'steps', 'sampler', 'cfg', 'self', 'cross', 'target', 'selfrange', 'crossrange', 'clip', 'cliprange', 'compare', 'xy', 'bogus', ''];
 const SIZES = ['64', '512', '768', '63', '8', '7', '2048', '2056', '4096', '-64', '1e3', '0x40', '64.5', ''];
 const MODELS = ['emoji-64', 'hf:stabilityai/sd-turbo@main', 'hf:a/b@refs/pr/1', 'hf:a/b', 'hf:../b@main', 'hf:a/b@..', 'file:dreamshaper.safetensors@0123456789abcdef', 'folder:my model@0123456789abcdef', 'file:a/b@0123456789abcdef', 'file:x@0123', 'https://example.com/x', '<img src=x>'];
 const PREDICTIONS = [...PREDICTION_TYPES, '', 'sample', 'V_PREDICTION', '__proto__'];
@@ -23,7 +23,8 @@ function randomLink(rand: () => number): string {
   for (let i = 0, n = Math.floor(rand() * 10); i < n; i++) {
     const key = pick(KEYS);
     let value: string;
-    if (key === 'self' || key === 'cross') value = Array.from({ length: 1 + Math.floor(rand() * 5) }, () => pick(NUMBERS)).join(',');
+    if (key.endsWith('range')) value = rand() < 0.8 ? `${pick(NUMBERS)}..${pick(NUMBERS)}` : pick([...NUMBERS, '0..1..2', '..', '0.5.']);
+    else if (key === 'self' || key === 'cross' || key === 'clip') value = Array.from({ length: 1 + Math.floor(rand() * 5) }, () => pick(NUMBERS)).join(',');
     else if (['seed', 'steps', 'cfg', 'compare'].includes(key)) value = pick(NUMBERS);
     else if (key === 'sampler') value = pick([...SAMPLER_NAMES, 'heun', '']);
     else if (key === 'w' || key === 'h') value = pick([...SIZES, ...NUMBERS]);
@@ -43,7 +44,8 @@ function expectWithinLimits(s: Settings): void {
   expect(Number.isInteger(s.seed) && s.seed >= LIMITS.seed.min && s.seed <= LIMITS.seed.max).toBe(true);
   expect(Number.isInteger(s.steps) && s.steps >= LIMITS.steps.min && s.steps <= LIMITS.steps.max).toBe(true);
   expect(s.cfg >= LIMITS.cfg.min && s.cfg <= LIMITS.cfg.max).toBe(true);
-  for (const m of [s.self, s.cross]) for (const v of Object.values(m)) expect(v >= LIMITS.multiplier.min && v <= LIMITS.multiplier.max).toBe(true);
+  for (const r of [s.selfRange, s.crossRange, s.clipRange]) expect(r.start >= 0 && r.start <= r.end && r.end <= 1, JSON.stringify(r)).toBe(true);
+  for (const m of [s.self, s.cross, s.clip]) for (const v of Object.values(m)) expect(v >= LIMITS.multiplier.min && v <= LIMITS.multiplier.max).toBe(true);
   expect(SAMPLER_NAMES).toContain(s.sampler);
   expect(isValidTarget(s.target)).toBe(true);
   for (const size of [s.width, s.height]) expect(Number.isInteger(size) && size >= LIMITS.size.min && size <= LIMITS.size.max && size % LIMITS.size.multiple === 0, `size ${size}`).toBe(true);

@@ -29,6 +29,10 @@ const changed: Settings = {
   self: { q: 1.37, k: 1, v: 0.25, out: 10 },
   cross: { q: 0, k: 1, v: 1, out: 2.5 },
   target: 'output_blocks.4',
+  selfRange: { start: 0.2, end: 0.8 },
+  crossRange: { start: 0, end: 0.5 },
+  clip: { q: 1.5, k: 1, v: 0.5, out: 1 },
+  clipRange: { start: 0.25, end: 1 },
   compare: true,
 };
 
@@ -39,6 +43,13 @@ describe('settings in the URL', () => {
     expect(parsed.settings).toEqual(changed);
     expect(parsed.notices).toEqual([]);
     expect(parsed.given.size).toBe(Object.keys(changed).length);
+  });
+
+  it('writes a step range as start..end, and none over all steps', () => {
+    expect(serializeSettings(changed)).toContain('selfrange=0.2..0.8');
+    expect(serializeSettings(changed)).toContain('clip=1.5,1,0.5,1&cliprange=0.25..1');
+    expect(serializeSettings(DEFAULT_SETTINGS)).not.toMatch(/range=/);
+    expect(parseSettings('?crossrange=0.9..0.1').notices).toEqual(['Swapped Cross-attention steps 0.9..0.1: the start comes first (0.1..0.9).']);
   });
 
   it('names the backend only when it is not our engine, and refuses unknown ones', () => {
@@ -203,7 +214,8 @@ describe('steering controls bring their own settings', () => {
     for (const field of STEERING_CONTROLS.flatMap((c) => c.linkFields)) {
       expect(DEFAULT_SETTINGS[field.key as keyof Settings]).toEqual(field.default);
       expect(label(field.key as keyof Settings)).toBe(field.label);
-      expect(query.get(field.param)).toBe(field.write(field.default));
+      // A default a field leaves out (a full step range) is not in the link.
+      expect(query.get(field.param)).toBe(field.omit?.(field.default) ? null : field.write(field.default));
     }
   });
 });

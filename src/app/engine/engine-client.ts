@@ -15,6 +15,8 @@ export interface RenderResult {
   msPerStep: number;
   /** The image is broken (NaN or ±Infinity) from this sampling step on (1-based). */
   nonFiniteFromStep?: number;
+  /** What the backend rendered without (GenerateResult.notices). */
+  notices?: string[];
 }
 
 /** A render either finishes or is dropped (a newer request of its lane replaced it, or cancel). */
@@ -216,7 +218,7 @@ export class EngineClient {
         break;
       case 'result': {
         const p = this.take(message.id);
-        p?.resolve({ status: 'done', result: { image: message.image, ms: message.ms, msPerStep: message.msPerStep, nonFiniteFromStep: message.nonFiniteFromStep } });
+        p?.resolve({ status: 'done', result: { image: message.image, ms: message.ms, msPerStep: message.msPerStep, nonFiniteFromStep: message.nonFiniteFromStep, notices: message.notices } });
         break;
       }
       case 'dropped':

@@ -219,7 +219,7 @@ async function run(p: Pipeline, job: RenderJob, signal: AbortSignal): Promise<vo
       onProgress: ({ step, steps, preview, nonFiniteFromStep }) => post({ type: 'progress', id: job.id, step, steps, preview, nonFiniteFromStep }),
     });
     if (signal.aborted) post({ type: 'dropped', id: job.id, lane: job.lane });
-    else post({ type: 'result', id: job.id, lane: job.lane, image: result.image, ms: result.ms, msPerStep: result.msPerStep, nonFiniteFromStep: result.nonFiniteFromStep });
+    else post({ type: 'result', id: job.id, lane: job.lane, image: result.image, ms: result.ms, msPerStep: result.msPerStep, nonFiniteFromStep: result.nonFiniteFromStep, notices: result.notices });
   } catch (e) {
     if (lost) return;
     if (signal.aborted) post({ type: 'dropped', id: job.id, lane: job.lane });

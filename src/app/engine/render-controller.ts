@@ -243,6 +243,9 @@ function showLive(key: string, outcome: RenderOutcome): void {
   // the image only ever shows the settings of the moment (and of the address bar).
   if (outcome.status !== 'done' || key !== liveSentKey) return;
   useApp.setState({ shown: { ...outcome.result, key }, render: { wantedKey: key, busy: false, step: 0, steps: 0 } });
+  // What the backend rendered without (a control it cannot run): once per text, not per drag step.
+  const shownNotices = useApp.getState().notices;
+  for (const text of outcome.result.notices ?? []) if (!shownNotices.some((n) => n.text === text)) useApp.getState().notify(text, 'warning');
   if (useApp.getState().settings.compare) scheduleSync();
 }
 

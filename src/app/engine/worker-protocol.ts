@@ -52,7 +52,7 @@ export type FromWorker =
   /** `nonFiniteFromStep`: the values went NaN or ±Infinity from this step (1-based), seen at a preview. */
   | { type: 'progress'; id: number; step: number; steps: number; preview?: RgbaImage; nonFiniteFromStep?: number }
   /** `nonFiniteFromStep`: the image is broken (NaN or ±Infinity) from this sampling step on. */
-  | { type: 'result'; id: number; lane: Lane; image: RgbaImage; ms: number; msPerStep: number; nonFiniteFromStep?: number }
+  | { type: 'result'; id: number; lane: Lane; image: RgbaImage; ms: number; msPerStep: number; nonFiniteFromStep?: number; notices?: string[] }
   /** Dropped before it finished: replaced by a newer request of its lane, or cancelled. */
   | { type: 'dropped'; id: number; lane: Lane }
   | { type: 'error'; kind: EngineErrorKind; message: string; id?: number }

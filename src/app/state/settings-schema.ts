@@ -20,6 +20,7 @@ import {
   type AttentionSite,
   type AxisValue,
   type BackendName,
+  type ClipMultiplierSettings,
   type DecoderChoice,
   type GenerateRequest,
   type ModelDefaults,
@@ -47,7 +48,7 @@ export {
 export type Target = TargetText;
 
 /** Besides its own, the page has every steering control's settings (self, cross, target). */
-export interface Settings extends MultiplierSettings {
+export interface Settings extends MultiplierSettings, ClipMultiplierSettings {
   /** The model as a link names it (model-source.ts): emoji-64, hf:owner/name@rev, file:name@hash. */
   model: string;
   /** Image size in pixels (multiples of 8; the model may need coarser ones). */
@@ -70,7 +71,7 @@ export interface Settings extends MultiplierSettings {
 }
 
 export type SettingKey = keyof Settings;
-type SteeringKey = keyof MultiplierSettings;
+type SteeringKey = keyof MultiplierSettings | keyof ClipMultiplierSettings;
 
 /** Every steering control's link fields, in link order. */
 const STEERING_FIELDS = STEERING_CONTROLS.flatMap((c) => c.linkFields);
@@ -106,7 +107,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = {
   steps: 20,
   sampler: 'euler',
   cfg: 5,
-  ...(steeringEntries((f) => f.default) as MultiplierSettings),
+  ...(steeringEntries((f) => f.default) as MultiplierSettings & ClipMultiplierSettings),
   compare: false,
 };
 
@@ -301,7 +302,10 @@ export function serializeSettings(settings: Readonly<Settings>): string {
   params.set(PARAM.steps, String(settings.steps));
   params.set(PARAM.sampler, settings.sampler);
   params.set(PARAM.cfg, String(settings.cfg));
-  for (const field of STEERING_FIELDS) params.set(field.param, field.write(settings[field.key as SteeringKey]));
+  for (const field of STEERING_FIELDS) {
+    const value = settings[field.key as SteeringKey];
+    if (!field.omit?.(value)) params.set(field.param, field.write(value));
+  }
   params.set(PARAM.compare, settings.compare ? '1' : '0');
   // Commas are legal in a query and keep "self=1.5,1,1,1" readable.
   return `?${params.toString().replace(/%2C/gi, ',')}`;
