@@ -12,7 +12,7 @@ import { testGpu } from './support/gpu';
 
 const root = fixturesDir();
 /** Fixture folders kept in this repository (made as shared/fixtures are; each has a README). */
-const repoFixtures = ['sd2-single-file-tiny'].map((d) => join(dirname(fileURLToPath(import.meta.url)), 'fixtures', d));
+const repoFixtures = ['sd2-single-file-tiny', 'steering-tiny'].map((d) => join(dirname(fileURLToPath(import.meta.url)), 'fixtures', d));
 /** The UNet fixture runs about 30 UNet calls; on SwiftShader (a CPU) that takes minutes. */
 const SWIFTSHADER_GOLDEN_MS = 40 * 60_000;
 const folders = existsSync(root) ? readdirSync(root).filter((d) => statSync(join(root, d)).isDirectory()) : [];

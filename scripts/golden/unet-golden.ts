@@ -10,6 +10,7 @@ import { createScheduler, parseSchedulerConfig, type SchedulerKind } from '../..
 import { subFolder, type ModelFolder } from '../../src/engine/weights/model-folder';
 import { readAllF32 } from '../../src/engine/weights/safetensors';
 import { compare, failure, type GoldenCheck } from './compare';
+import { hasSteeringCases, steeringGolden } from './steering-golden';
 import { isSingleFileFixture, singleFileComponentGolden, singleFileFixtureFolder } from './single-file-golden';
 
 interface FixtureRule {
@@ -73,6 +74,7 @@ export async function* unetGolden(gpu: GpuContext, folder: ModelFolder): AsyncGe
         yield failure(run.key, e);
       }
     }
+    if (await hasSteeringCases(folder)) yield* steeringGolden(gpu, folder, unet);
   } finally {
     unet.destroy();
   }
