@@ -8,11 +8,15 @@ import type { ModelFolder } from '../../src/engine/weights/model-folder';
 import { readAllF32 } from '../../src/engine/weights/safetensors';
 import { failure, type GoldenCheck } from './compare';
 import type { SteeringCase, SteeringChecker, SteeringFixture } from './steering-fixture';
+import { checkRangedRules } from './steering-step-range';
+import { checkClipMultipliers } from './steering-clip-multipliers';
 
 /** The checker of each control; sampler cases are keyed `sampler:<steering key>` (rules, pag, sag,
  * freeu), by the one control their `steering` holds. */
 export const STEERING_CHECKS: Partial<Record<string, SteeringChecker>> = {
   // ...each control's checks, from its steering-<control>.ts
+  'sampler:rules': checkRangedRules,
+  clip_multipliers: checkClipMultipliers,
 };
 
 function checkerKey(c: SteeringCase): string {
