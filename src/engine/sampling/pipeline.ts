@@ -330,7 +330,7 @@ export class DiffusionPipeline {
   private async promptsPerStep(request: GenerateRequest, guided: boolean, notices: string[]): Promise<{ at: (step: number) => PromptEmbeddings; changes: boolean }> {
     let clip = textEncoderSteering(request);
     if (clip && !this.backend.steersTextEncoder) {
-      notices.push(`The text encoder attention multipliers need the WebGPU engine: ${this.backend.name} runs the text encoder as one fixed graph, so this image was rendered without them.`);
+      notices.push(`The text encoder attention multipliers need the WebGPU engine: ${this.backend.name === 'onnxruntime' ? 'ONNX Runtime' : this.backend.name} runs the text encoder as one fixed graph, so this image was rendered without them.`);
       clip = undefined;
     }
     const encode = (factors?: AttentionMultipliers) => this.encodePrompts(request.prompt, request.negativePrompt, guided, factors);
