@@ -24,9 +24,9 @@ function randomLink(rand: () => number): string {
   for (let i = 0, n = Math.floor(rand() * 10); i < n; i++) {
     const key = pick(KEYS);
     let value: string;
-    if (key === 'self' || key === 'cross') value = Array.from({ length: 1 + Math.floor(rand() * 5) }, () => pick(NUMBERS)).join(',');
+    if (key.endsWith('range') || key === 'pagr') value = rand() < 0.8 ? `${pick(NUMBERS)}..${pick(NUMBERS)}` : pick([...NUMBERS, '0..1..2', '..', '0.5.']);
+    else if (key === 'self' || key === 'cross' || key === 'clip') value = Array.from({ length: 1 + Math.floor(rand() * 5) }, () => pick(NUMBERS)).join(',');
     else if (['seed', 'steps', 'cfg', 'compare', 'pag'].includes(key)) value = pick(NUMBERS);
-    else if (key === 'pagr') value = `${pick(NUMBERS)}..${pick(NUMBERS)}`;
     else if (key === 'sampler') value = pick([...SAMPLER_NAMES, 'heun', '']);
     else if (key === 'w' || key === 'h') value = pick([...SIZES, ...NUMBERS]);
     else if (key === 'model') value = pick([...MODELS, ...TEXTS]);
@@ -49,7 +49,8 @@ function expectWithinLimits(s: Settings): void {
   expect(Number.isInteger(s.seed) && s.seed >= LIMITS.seed.min && s.seed <= LIMITS.seed.max).toBe(true);
   expect(Number.isInteger(s.steps) && s.steps >= LIMITS.steps.min && s.steps <= LIMITS.steps.max).toBe(true);
   expect(s.cfg >= LIMITS.cfg.min && s.cfg <= LIMITS.cfg.max).toBe(true);
-  for (const m of [s.self, s.cross]) for (const v of Object.values(m)) expect(v >= LIMITS.multiplier.min && v <= LIMITS.multiplier.max).toBe(true);
+  for (const r of [s.selfRange, s.crossRange, s.clipRange]) expect(r.start >= 0 && r.start <= r.end && r.end <= 1, JSON.stringify(r)).toBe(true);
+  for (const m of [s.self, s.cross, s.clip]) for (const v of Object.values(m)) expect(v >= LIMITS.multiplier.min && v <= LIMITS.multiplier.max).toBe(true);
   for (const v of [s.freeu.b1, s.freeu.b2, s.freeu.s1, s.freeu.s2]) expect(v >= 0 && v <= 10).toBe(true);
   expect([1, 2]).toContain(s.freeu.version);
   expect(s.freeuRange.start >= 0 && s.freeuRange.start <= s.freeuRange.end && s.freeuRange.end <= 1).toBe(true);

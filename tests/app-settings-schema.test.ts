@@ -29,8 +29,10 @@ const changed: Settings = {
   self: { q: 1.37, k: 1, v: 0.25, out: 10 },
   cross: { q: 0, k: 1, v: 1, out: 2.5 },
   target: 'output_blocks.4',
-  selfRange: { start: 0.1, end: 0.9 },
+  selfRange: { start: 0.2, end: 0.8 },
   crossRange: { start: 0, end: 0.5 },
+  clip: { q: 1.5, k: 1, v: 0.5, out: 1 },
+  clipRange: { start: 0.25, end: 1 },
   freeu: { on: true, version: 2, b1: 1.5, b2: 1.25, s1: 0.5, s2: 0.3 },
   freeuRange: { start: 0.2, end: 0.75 },
   compare: true,
@@ -48,6 +50,13 @@ describe('settings in the URL', () => {
     // Settings the link leaves out at their default (the text encoder's, here) are not given.
     const omitted = STEERING_CONTROLS.flatMap((c) => c.linkFields).filter((f) => f.omit?.((changed as unknown as Record<string, unknown>)[f.key]));
     expect(parsed.given.size).toBe(Object.keys(changed).length - omitted.length);
+  });
+
+  it('writes a step range as start..end, and none over all steps', () => {
+    expect(serializeSettings(changed)).toContain('selfrange=0.2..0.8');
+    expect(serializeSettings(changed)).toContain('clip=1.5,1,0.5,1&cliprange=0.25..1');
+    expect(serializeSettings(DEFAULT_SETTINGS)).not.toMatch(/range=/);
+    expect(parseSettings('?crossrange=0.9..0.1').notices).toEqual(['Swapped Cross-attention steps 0.9..0.1: the start comes first (0.1..0.9).']);
   });
 
   it('names the backend only when it is not our engine, and refuses unknown ones', () => {

@@ -200,13 +200,13 @@ describe('FreeU through the pipeline (fixture pipeline, 2 Euler steps)', () => {
   it('a backend that cannot change the network (ONNX Runtime) renders without it and says so', async () => {
     const withoutHook: BackendLoader = async (ctx) => {
       const inner = await WebGpuBackend.load(ctx);
-      return { name: 'onnxruntime', predictor: inner.predictor, contextLength: inner.contextLength, sites: inner.sites, setSiteTable: (t) => inner.setSiteTable(t), encodeText: (ids, n) => inner.encodeText(ids, n), destroy: () => inner.destroy() };
+      return { name: 'onnxruntime', predictor: inner.predictor, contextLength: inner.contextLength, sites: inner.sites, setSiteTable: (t) => inner.setSiteTable(t), steersTextEncoder: false, encodeText: (ids, n) => inner.encodeText(ids, n), destroy: () => inner.destroy() };
     };
     const pipeline = await DiffusionPipeline.load(await testGpu(), fixturePipelineFolder(), undefined, { backend: withoutHook });
     try {
       const plain = await pipeline.generate(request);
       const asked = await pipeline.generate({ ...request, freeu: { version: 1, b1: 1.1, b2: 1.6, s1: 0.9, s2: 0.2 } });
-      expect(asked.notices).toEqual(['FreeU needs the WebGPU engine: the ONNX Runtime backend rendered without it (choose WebGPU in the Backend menu).']);
+      expect(asked.notices).toEqual(['FreeU needs the WebGPU engine: the ONNX Runtime backend rendered this image without it (choose WebGPU in the Backend menu).']);
       expect(same(asked.image, plain.image)).toBe(true);
     } finally {
       pipeline.destroy();

@@ -230,7 +230,7 @@ describe('the PAG control', () => {
     expect(supportedSteering(request, 'webgpu')).toEqual({ request, notices: [] });
     const ort = supportedSteering(request, 'onnxruntime');
     expect(ort.request.pag).toBeUndefined();
-    expect(ort.notices).toEqual(['Perturbed-Attention Guidance needs the WebGPU engine: the ONNX Runtime backend rendered this image without it.']);
+    expect(ort.notices).toEqual(['Perturbed-Attention Guidance needs the WebGPU engine: the ONNX Runtime backend rendered this image without it (choose WebGPU in the Backend menu).']);
   });
 
   it('its reference module is ComfyUI’s: v returned by attention, then to_out, with the v and out weight patches', () => {

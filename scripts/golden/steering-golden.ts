@@ -11,6 +11,8 @@ import type { SteeringCase, SteeringChecker, SteeringFixture } from './steering-
 import { FREEU_CHECKS } from './steering-freeu';
 import { PAG_CHECKS } from './steering-pag';
 import { ATTENTION_MAP_CHECKS } from './steering-maps';
+import { checkRangedRules } from './steering-step-range';
+import { checkClipMultipliers } from './steering-clip-multipliers';
 
 /** The checker of each control; sampler cases are keyed `sampler:<steering key>` (rules, pag, sag,
  * freeu), by the one control their `steering` holds. */
@@ -19,6 +21,8 @@ export const STEERING_CHECKS: Partial<Record<string, SteeringChecker>> = {
   ...FREEU_CHECKS,
   ...PAG_CHECKS,
   ...ATTENTION_MAP_CHECKS,
+  'sampler:rules': checkRangedRules,
+  clip_multipliers: checkClipMultipliers,
 };
 
 function checkerKey(c: SteeringCase): string {

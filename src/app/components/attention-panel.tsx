@@ -1,8 +1,19 @@
 import { Fragment, useState } from 'react';
-import { MULTIPLIER_GROUPS, MULTIPLIER_PARAMETERS, NEUTRAL_MULTIPLIERS, type AttentionSite, type ControlParameter } from '../../engine';
+import {
+  CLIP_GROUP,
+  CLIP_MULTIPLIER_PARAMETERS,
+  CLIP_STEP_RANGE,
+  MULTIPLIER_GROUPS,
+  MULTIPLIER_PARAMETERS,
+  MULTIPLIER_STEP_RANGES,
+  NEUTRAL_MULTIPLIERS,
+  type AttentionSite,
+  type ControlParameter,
+} from '../../engine';
 import { isNeutral, siteInTarget, type Target } from '../state/settings-schema';
 import { useApp } from '../state/store';
 import { MultiplierSlider } from './multiplier-slider';
+import { StepRangeInput } from './step-range-input';
 
 /** The parameters' explanations, one entry per explanation: q and k share theirs ("q · k"). */
 function explanations(parameters: readonly ControlParameter[]): { terms: string; explanation: string }[] {
@@ -45,8 +56,30 @@ export function AttentionPanel() {
           {MULTIPLIER_PARAMETERS.map((parameter) => (
             <MultiplierSlider key={parameter.id} which={kind.which} parameter={parameter} />
           ))}
+          <StepRangeInput setting={MULTIPLIER_STEP_RANGES[kind.which]} />
         </fieldset>
       ))}
+      <fieldset className="attention-kind">
+        <legend>
+          {CLIP_GROUP.title} <code>CLIP</code>
+          <button type="button" className="link-button" disabled={isNeutral(settings.clip)} onClick={() => setMultipliers('clip', { ...NEUTRAL_MULTIPLIERS })}>
+            Reset all four
+          </button>
+        </legend>
+        <p className="hint">{CLIP_GROUP.about}</p>
+        {CLIP_MULTIPLIER_PARAMETERS.map((parameter) => (
+          <MultiplierSlider key={parameter.id} which="clip" parameter={parameter} />
+        ))}
+        <StepRangeInput setting={CLIP_STEP_RANGE} />
+        <dl className="explain">
+          {explanations(CLIP_MULTIPLIER_PARAMETERS).map((e) => (
+            <Fragment key={e.terms}>
+              <dt>{e.terms}</dt>
+              <dd>{e.explanation}</dd>
+            </Fragment>
+          ))}
+        </dl>
+      </fieldset>
       <dl className="explain">
         {explanations(MULTIPLIER_PARAMETERS).map((e) => (
           <Fragment key={e.terms}>

@@ -1,17 +1,21 @@
 import { useRef, type KeyboardEvent, type PointerEvent } from 'react';
-import { MULTIPLIER_AXES, type MULTIPLIER_PARAMETERS, type MultiplierGroup } from '../../engine';
+import { CLIP_MULTIPLIER_AXES, MULTIPLIER_AXES, type MULTIPLIER_PARAMETERS, type MultiplierGroup } from '../../engine';
 import { SLIDER_POSITIONS, multiplierToPosition, positionToMultiplier } from '../state/multiplier-scale';
 import { useApp } from '../state/store';
 import { NumberField } from './number-field';
 
+/** The UNet's self- or cross-attention, or the text encoder's ('clip'). */
+type SliderGroup = MultiplierGroup | 'clip';
+
 interface Props {
-  which: MultiplierGroup;
+  which: SliderGroup;
   /** Its range, default, step and label (steering/attention-multipliers.ts). */
   parameter: (typeof MULTIPLIER_PARAMETERS)[number];
 }
 
 /** 'Self-attention q': the slider's accessible name, the XY axis's name. */
-export function sliderName(which: MultiplierGroup, part: string): string {
+export function sliderName(which: SliderGroup, part: string): string {
+  if (which === 'clip') return CLIP_MULTIPLIER_AXES.find((a) => a.part === part)?.name ?? `${which} ${part}`;
   return MULTIPLIER_AXES.find((a) => a.which === which && a.part === part)?.name ?? `${which} ${part}`;
 }
 
@@ -127,7 +131,7 @@ export function MultiplierSlider({ which, parameter }: Props) {
       <NumberField
         className="multiplier-number"
         label={null}
-        ariaLabel={`${part} value, ${which}-attention`}
+        ariaLabel={which === 'clip' ? `${part} value, text encoder attention` : `${part} value, ${which}-attention`}
         name={name}
         value={value}
         min={min}
@@ -135,7 +139,7 @@ export function MultiplierSlider({ which, parameter }: Props) {
         step={step}
         onCommit={(v, change) => set(v, change)}
       />
-      <button type="button" className="reset" aria-label={`Reset ${part} (${which}) to 1`} title="Reset to 1" disabled={value === neutral} onClick={() => set(neutral, 'discrete')}>
+      <button type="button" className="reset" aria-label={`Reset ${part} (${which === 'clip' ? 'text encoder' : which}) to 1`} title="Reset to 1" disabled={value === neutral} onClick={() => set(neutral, 'discrete')}>
         ↺
       </button>
     </div>

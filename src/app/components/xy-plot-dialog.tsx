@@ -26,6 +26,8 @@ function defaultValues(kind: AxisKind, seed: number): string {
     case 'none':
       return '';
     default:
+      // A step range's start or end: fractions of sampling.
+      if (/\.(start|end)$/.test(kind)) return kind.endsWith('start') ? '0, 0.25, 0.5' : '0.5, 0.75, 1';
       return '0.5, 1, 1.5';
   }
 }
@@ -134,9 +136,14 @@ export function XYPlotDialog({ open, onClose }: { open: boolean; onClose(): void
   );
 }
 
+/** Axes whose values read as multipliers (0–10, 1 neutral): their typed values carry over. */
+function isMultiplierLike(kind: AxisKind): boolean {
+  return kind.includes('.') && !/\.(start|end)$/.test(kind);
+}
+
 function withDefaults(previous: AxisDraft, next: AxisDraft, seed: number): AxisDraft {
   if (next.kind === previous.kind) return next;
-  const sameFamily = isSteeringAxis(next.kind) && isSteeringAxis(previous.kind);
+  const sameFamily = isMultiplierLike(next.kind) && isMultiplierLike(previous.kind);
   return { ...next, text: sameFamily ? next.text : defaultValues(next.kind, seed) };
 }
 

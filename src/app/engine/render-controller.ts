@@ -244,7 +244,9 @@ function showLive(key: string, outcome: RenderOutcome): void {
   if (outcome.status !== 'done' || key !== liveSentKey) return;
   const { notices, ...result } = outcome.result;
   useApp.setState({ shown: { ...result, key }, render: { wantedKey: key, busy: false, step: 0, steps: 0 } });
-  for (const notice of notices ?? []) useApp.getState().notify(notice, 'warning');
+  // What the backend rendered without (a control it cannot run): once per text, not per drag step.
+  const shownNotices = useApp.getState().notices;
+  for (const text of notices ?? []) if (!shownNotices.some((n) => n.text === text)) useApp.getState().notify(text, 'warning');
   if (useApp.getState().settings.compare) scheduleSync();
 }
 

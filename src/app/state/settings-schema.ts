@@ -20,6 +20,7 @@ import {
   type AttentionSite,
   type AxisValue,
   type BackendName,
+  type ClipMultiplierSettings,
   type DecoderChoice,
   type GenerateRequest,
   type ModelDefaults,
@@ -49,8 +50,8 @@ export {
 /** Where the sliders act: every attention site, one UNet part, or one block (expert view). */
 export type Target = TargetText;
 
-/** Besides its own, the page has every steering control's settings (self, cross, target; freeu, pag, map…). */
-export interface Settings extends MultiplierSettings, FreeUSettings, PagSettings, AttentionMapSettings {
+/** Besides its own, the page has every steering control's settings (self, cross, target; clip, freeu, pag, map…). */
+export interface Settings extends MultiplierSettings, ClipMultiplierSettings, FreeUSettings, PagSettings, AttentionMapSettings {
   /** The model as a link names it (model-source.ts): emoji-64, hf:owner/name@rev, file:name@hash. */
   model: string;
   /** Image size in pixels (multiples of 8; the model may need coarser ones). */
@@ -73,7 +74,7 @@ export interface Settings extends MultiplierSettings, FreeUSettings, PagSettings
 }
 
 export type SettingKey = keyof Settings;
-type SteeringKey = keyof (MultiplierSettings & FreeUSettings & PagSettings & AttentionMapSettings);
+type SteeringKey = keyof (MultiplierSettings & ClipMultiplierSettings & FreeUSettings & PagSettings & AttentionMapSettings);
 
 /** Every steering control's link fields, in link order. */
 const STEERING_FIELDS = STEERING_CONTROLS.flatMap((c) => c.linkFields);
@@ -109,7 +110,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = {
   steps: 20,
   sampler: 'euler',
   cfg: 5,
-  ...(steeringEntries((f) => f.default) as MultiplierSettings & FreeUSettings & PagSettings & AttentionMapSettings),
+  ...(steeringEntries((f) => f.default) as MultiplierSettings & ClipMultiplierSettings & FreeUSettings & PagSettings & AttentionMapSettings),
   compare: false,
 };
 

@@ -102,8 +102,8 @@ export interface AppState {
   model: ModelState;
 
   update(patch: Partial<Settings>, change?: ChangeKind): void;
-  setMultiplier(which: 'self' | 'cross', part: MultiplierPart, value: number, change?: ChangeKind): void;
-  setMultipliers(which: 'self' | 'cross', multipliers: AttentionMultipliers, change?: ChangeKind): void;
+  setMultiplier(which: 'self' | 'cross' | 'clip', part: MultiplierPart, value: number, change?: ChangeKind): void;
+  setMultipliers(which: 'self' | 'cross' | 'clip', multipliers: AttentionMultipliers, change?: ChangeKind): void;
   /** The pointer or key that was dragging a control is released. */
   endDrag(): void;
   notify(text: string, tone?: Notice['tone']): void;

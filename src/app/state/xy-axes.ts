@@ -49,9 +49,11 @@ export function axisName(kind: AxisKind): string {
   }
 }
 
-/** Whether `kind` is a steering control's axis, which acts on a target of sites. */
+/** Whether `kind` is a steering control's axis that acts on a target of sites (a step range or the
+ * text encoder's factors act on the whole control: no target). */
 export function isSteeringAxis(kind: AxisKind): boolean {
-  return steeringAxis(kind) !== undefined;
+  const axis = steeringAxis(kind);
+  return axis !== undefined && !axis.untargeted;
 }
 
 export function targetName(target: Target): string {

@@ -48,6 +48,8 @@ export function onnxRuntimeBackend(ort: OrtModule, executionProvider: OrtExecuti
 class OrtBackend implements DenoisingBackend {
   readonly name = 'onnxruntime';
   readonly predictor: OrtUNetPredictor;
+  /** The text encoder is one fixed ONNX graph: no attention multipliers (the pipeline says so). */
+  readonly steersTextEncoder = false;
   readonly contextLength: number;
   private readonly hiddenSize: number;
 

@@ -12,7 +12,7 @@ import type { UNetConfig } from '../nn/unet-config';
 import { progressSpan, type LoadProgress } from '../weights/byte-source';
 import { subFolder, type ModelFolder } from '../weights/model-folder';
 import { GpuUNetPredictor, type Embeddings, type NoisePredictor } from './denoise';
-import type { AttentionSite, BackendName } from '../api';
+import type { AttentionMultipliers, AttentionSite, BackendName } from '../api';
 import type { SiteTable } from '../nn/unet-sites';
 import type { FreeUFactors } from '../kernels/freeu';
 
@@ -28,8 +28,12 @@ export interface DenoisingBackend {
   /** FreeU's factors for the predictions that follow, or undefined for none (steering's
    * skipScalingPerStep); absent where the backend cannot change the network's insides. */
   setSkipScaling?(factors: FreeUFactors | undefined): void;
-  /** One [1, L, D] embedding per prompt, for `count` prompts of contextLength token ids each. */
-  encodeText(ids: Int32Array, count: number): Promise<Embeddings[]>;
+  /** Whether encodeText applies attention multipliers (CLIP attention steering). */
+  readonly steersTextEncoder: boolean;
+  /** One [1, L, D] embedding per prompt, for `count` prompts of contextLength token ids each; with
+   * `multipliers`, every self-attention of the encoder scaled by them (where steersTextEncoder).
+   * GPU embeddings stay valid until the next encoding with multipliers, or the next without. */
+  encodeText(ids: Int32Array, count: number, multipliers?: AttentionMultipliers): Promise<Embeddings[]>;
   destroy(): void;
 }
 
@@ -50,6 +54,7 @@ export type BackendLoader = (ctx: BackendLoadContext) => Promise<DenoisingBacken
 export class WebGpuBackend implements DenoisingBackend {
   readonly name = 'webgpu';
   readonly predictor: GpuUNetPredictor;
+  readonly steersTextEncoder = true;
 
   private constructor(
     private readonly textEncoder: ClipTextEncoder,
@@ -86,8 +91,8 @@ export class WebGpuBackend implements DenoisingBackend {
     this.unet.setSkipScaling(factors);
   }
 
-  async encodeText(ids: Int32Array, count: number): Promise<Embeddings[]> {
-    const out = await this.textEncoder.encode(ids, count, { clipSkip: this.clipSkip });
+  async encodeText(ids: Int32Array, count: number, multipliers?: AttentionMultipliers): Promise<Embeddings[]> {
+    const out = await this.textEncoder.encode(ids, count, { clipSkip: this.clipSkip, multipliers });
     const length = ids.length / count;
     const hidden = this.textEncoder.hiddenSize;
     const view = (i: number): Tensor => ({ ...out, shape: [1, length, hidden], byteOffset: out.byteOffset + i * length * hidden * 4, label: `${out.label}[${i}]` });

@@ -135,6 +135,10 @@ export interface DenoiseOptions {
    * at guidance 1), whose self-attention at `sites` is the identity; step i's guidance then adds
    * scales[i] · (eps_cond − eps_perturbed) (0 outside PAG's step range: the third item still runs). */
   perturbedAttention?: { sites: readonly string[]; scales: readonly number[] };
+  /** Where the text embeddings change from step to step (the text encoder's steering, in its step
+   * range): step i's; the UNet is prepared again with them when they differ from the last step's,
+   * before beforeStep(i). `cond` and `uncond` are step 0's. */
+  embeddingsAt?: (step: number) => { cond: Embeddings; uncond?: Embeddings };
   /** Checked between steps; an aborted signal rejects with an AbortError. */
   signal?: AbortSignal;
   /** GPU loop: takes the final latents where they are ([N, C, H, W], valid until the returned
@@ -170,10 +174,31 @@ export async function denoise(opts: DenoiseOptions): Promise<DenoiseResult> {
   const pag = opts.perturbedAttention;
   if (pag && pag.scales.length !== scheduler.timesteps.length) throw new Error(`denoise: ${pag.scales.length} PAG scales for ${scheduler.timesteps.length} steps`);
   const parts = (guided ? 2 : 1) + (pag ? 1 : 0);
-  const prompts = new Array<Embeddings>(images).fill(opts.cond);
-  const contexts = [...(guided ? new Array<Embeddings>(images).fill(opts.uncond!) : []), ...prompts, ...(pag ? prompts : [])];
   const perturbed = pag && { sites: pag.sites, fromItem: (parts - 1) * images };
-  const prepared = model.prepare(parts * images, opts.height, opts.width, contexts, perturbed);
+  const prepareFor = (cond: Embeddings, uncond?: Embeddings) => {
+    const prompts = new Array<Embeddings>(images).fill(cond);
+    const contexts = [...(guided ? new Array<Embeddings>(images).fill(uncond!) : []), ...prompts, ...(pag ? prompts : [])];
+    return model.prepare(parts * images, opts.height, opts.width, contexts, perturbed);
+  };
+  let prepared = prepareFor(opts.cond, opts.uncond);
+  if (opts.embeddingsAt) {
+    // Preparing again keeps the model's call (its GPU buffers) and writes the new context into it.
+    let current: { cond: Embeddings; uncond?: Embeddings } = { cond: opts.cond, uncond: opts.uncond };
+    const onGpu = prepared.onGpu;
+    const { embeddingsAt, beforeStep } = opts;
+    opts = {
+      ...opts,
+      beforeStep: (i) => {
+        const next = embeddingsAt(i);
+        if (next.cond !== current.cond || (guided && next.uncond !== current.uncond)) {
+          prepared = prepareFor(next.cond, next.uncond);
+          current = next;
+          if (prepared.onGpu !== onGpu) throw new Error('denoise: new embeddings gave another GPU call; the GPU loop drives the first');
+        }
+        beforeStep?.(i);
+      },
+    };
+  }
   if (prepared.onGpu && opts.loop !== 'cpu') return denoiseOnGpu(opts, prepared.onGpu);
 
   const size = opts.noise.length;

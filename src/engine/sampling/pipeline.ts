@@ -13,7 +13,8 @@ import { PromptTokenizer } from '../nn/tokenizer';
 import type { UNet } from '../nn/unet';
 import { parseUNetConfig, type UNetConfig } from '../nn/unet-config';
 import { enumerateSites } from '../nn/unet-sites';
-import { buildSiteTable, perturbedPass, skipScalingPerStep, supportedSteering } from '../steering/controls';
+import { perturbedPass, siteTablesPerStep, skipScalingPerStep, supportedSteering, textEncoderSteering } from '../steering/controls';
+import { isFullRange, isStepInRange } from '../steering/step-range';
 import { VaeDecoder } from '../nn/vae-decoder';
 import { progressSpan, type LoadProgress } from '../weights/byte-source';
 import { listedModelFolder, type ModelFolder } from '../weights/model-folder';
@@ -22,7 +23,7 @@ import { denoise, throwIfAborted, type Embeddings } from './denoise';
 import { latentPreview } from './latent-preview';
 import { assertFits, estimateMemory, folderFitRequest, type FitLimits, type FitRequest, type MemoryEstimate } from './memory-fit';
 import { gaussianNoise } from './noise';
-import type { GenerateProgress, GenerateRequest, GenerateResult, ModelDefaults, ModelInfo, RgbaImage } from '../api';
+import type { AttentionMultipliers, GenerateProgress, GenerateRequest, GenerateResult, ModelDefaults, ModelInfo, RgbaImage } from '../api';
 import { CFG_RANGE, DECODER_CHOICES, SAMPLER_NAMES, STEP_RANGE } from '../api';
 import { createScheduler, parseSchedulerConfig, type SchedulerConfig } from './schedulers';
 import { AttentionMapRun } from './attention-map-run';
@@ -49,13 +50,17 @@ interface ModelIndex {
 
 export type { LoadProgress };
 
+/** One generation's text embeddings: the prompt's, and the negative prompt's where CFG needs it. */
+type PromptEmbeddings = { uncond?: Embeddings; cond: Embeddings };
+
 /** Noise arrays DiffusionPipeline keeps: an XY plot's row of seeds, and then some. */
 const NOISE_KEPT = 16;
 
 export class DiffusionPipeline {
   private readonly decodeRunner: DecodeRunner;
-  private embeddingsKey = '';
-  private embeddings?: { uncond?: Embeddings; cond: Embeddings };
+  /** The last prompts' embeddings from the plain encoder, and from the encoder with attention
+   * multipliers: a step range needs both, and each stays valid until the next of its kind. */
+  private readonly encoded = new Map<'plain' | 'steered', { key: string; embeddings: PromptEmbeddings }>();
   private latentBuffer?: GPUBuffer;
   /** TAESD beside the model's own decoder (setFastDecoder): step previews, and the final image when
    * a request asks for `decoder: 'taesd'`. Not owned: whoever set it destroys it. */
@@ -283,7 +288,7 @@ export class DiffusionPipeline {
     // The image size and batch are the request's: refused with the numbers before anything is allocated.
     const batch = seeds.length * ((guided ? 2 : 1) + (perturbedAttention ? 1 : 0));
     if (this.fit) assertFits({ ...this.fit.request, width: width * this.decoder.upscale, height: height * this.decoder.upscale, batch }, this.fit.limits, this.info.name, this.info.sizeMultiple);
-    const { uncond, cond } = await this.encodePrompts(request.prompt, request.negativePrompt, guided);
+    const prompts = await this.promptsPerStep(request, guided, notices);
     throwIfAborted(opts.signal);
 
     const scheduler = createScheduler(request.sampler, this.schedulerConfig, steps);
@@ -294,10 +299,12 @@ export class DiffusionPipeline {
       return all;
     };
     const noise = opts.noise ?? perSeed(0);
-    this.backend.setSiteTable(buildSiteTable(this.backend.sites, request));
+    // Rebuilt per step only where a control's step range is partial; written only when it changes.
+    const siteTableAt = siteTablesPerStep(this.backend.sites, request, steps, (table) => this.backend.setSiteTable(table));
     // FreeU: supportedSteering has taken it out of the request where the backend cannot run it.
     const setSkipScaling = this.backend.setSkipScaling?.bind(this.backend);
     const skipScalingStep = setSkipScaling && skipScalingPerStep(request, steps, setSkipScaling);
+    const { uncond, cond } = prompts.at(0);
 
     const result = await denoise({
       model: this.backend.predictor,
@@ -311,8 +318,9 @@ export class DiffusionPipeline {
       perturbedAttention,
       // Ancestral samplers draw fresh noise each step: stream i+1 of the same seed.
       stepNoise: (i) => perSeed(i + 1),
+      beforeStep: eachStep(siteTableAt, skipScalingStep, opts.beforeStep),
+      embeddingsAt: prompts.changes ? prompts.at : undefined,
       signal: opts.signal,
-      beforeStep: eachStep(skipScalingStep, opts.beforeStep),
       useGpuLatents: opts.useGpuLatents,
       // Previews only where steps are slow enough for a person to wait on them (a slow step is
       // waited for before the next is queued, so nothing runs behind a preview's decode); fast
@@ -360,19 +368,45 @@ export class DiffusionPipeline {
     return noise;
   }
 
-  /** [uncond, cond] embeddings, reused while the prompts stay the same. */
-  private async encodePrompts(prompt: string, negative: string, guided: boolean): Promise<{ uncond?: Embeddings; cond: Embeddings }> {
-    const key = JSON.stringify([prompt, guided ? negative : null]);
-    if (this.embeddings && key === this.embeddingsKey) return this.embeddings;
+  /**
+   * Each step's text embeddings: the encoder's with the request's attention multipliers in their step
+   * range, the plain encoder's outside it (both encoded where the range is partial). A backend that
+   * cannot steer its encoder renders without, and says so in `notices`.
+   */
+  private async promptsPerStep(request: GenerateRequest, guided: boolean, notices: string[]): Promise<{ at: (step: number) => PromptEmbeddings; changes: boolean }> {
+    let clip = textEncoderSteering(request);
+    if (clip && !this.backend.steersTextEncoder) {
+      notices.push(`The text encoder attention multipliers need the WebGPU engine: ${this.backend.name === 'onnxruntime' ? 'ONNX Runtime' : this.backend.name} runs the text encoder as one fixed graph, so this image was rendered without them.`);
+      clip = undefined;
+    }
+    const encode = (factors?: AttentionMultipliers) => this.encodePrompts(request.prompt, request.negativePrompt, guided, factors);
+    if (!clip) {
+      const plain = await encode();
+      return { at: () => plain, changes: false };
+    }
+    const steered = await encode(clip.factors);
+    if (isFullRange(clip.range)) return { at: () => steered, changes: false };
+    const plain = await encode();
+    const range = clip.range;
+    return { at: (step) => (isStepInRange(range, step, request.steps) ? steered : plain), changes: true };
+  }
+
+  /** [uncond, cond] embeddings (with the encoder's attention scaled by `factors`), reused while the
+   * prompts and factors stay the same. */
+  private async encodePrompts(prompt: string, negative: string, guided: boolean, factors?: AttentionMultipliers): Promise<PromptEmbeddings> {
+    const kind = factors ? 'steered' : 'plain';
+    const key = JSON.stringify([prompt, guided ? negative : null, factors ?? null]);
+    const kept = this.encoded.get(kind);
+    if (kept?.key === key) return kept.embeddings;
     const texts = guided ? [negative, prompt] : [prompt];
     const length = this.tokenizer.maxLength;
     const ids = new Int32Array(texts.length * length);
     texts.forEach((t, i) => ids.set(this.tokenizer.encode(t), i * length));
-    const out = await this.backend.encodeText(ids, texts.length);
+    const out = await this.backend.encodeText(ids, texts.length, factors);
     this.stats.textEncodings++;
-    this.embeddings = guided ? { uncond: out[0], cond: out[1] } : { cond: out[0] };
-    this.embeddingsKey = key;
-    return this.embeddings;
+    const embeddings = guided ? { uncond: out[0], cond: out[1] } : { cond: out[0] };
+    this.encoded.set(kind, { key, embeddings });
+    return embeddings;
   }
 
   /** What decodes a request's final latents: the model's decoder, or the TAESD it asks for. */

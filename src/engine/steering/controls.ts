@@ -104,7 +104,7 @@ export function supportedSteering<R extends SteeringRequest>(request: R, backend
     if (hook.kind === 'attention-probe') continue;
     const active = hook.kind === 'skip-scaling' ? hook.factors(supported) !== undefined : hook.kind !== 'site-table' && 'isActive' in hook && (hook as { isActive(r: Readonly<SteeringRequest>): boolean }).isActive(supported);
     if (!active) continue;
-    notices.push(`${control.label} needs the WebGPU engine: the ONNX Runtime backend rendered this image without it.`);
+    notices.push(`${control.label} needs the WebGPU engine: the ONNX Runtime backend rendered this image without it (choose WebGPU in the Backend menu).`);
     supported = { ...supported, ...control.off };
   }
   return { request: supported, notices };
