@@ -1,4 +1,4 @@
-// npm run bench -- [--only default,ort,sd15,turbo,sd15-ort,turbo-ort,sd15-image,turbo-image] [--iterations N] [--profile[=dispatches]] [--json FILE] [--latent N]
+// npm run bench -- [--only default,ort,sd15,turbo,sd15-ort,turbo-ort,sd15-image,turbo-image,steering,steering-sd15] [--iterations N] [--profile[=dispatches]] [--json FILE] [--latent N]
 //                  [--unet-config FILE [--batch N]]   (any UNet config.json, random f16 weights)
 //                  [--without subgroups,shader-f16]   (optional features left off: times the plain fallbacks)
 //
@@ -12,7 +12,8 @@
 // random weights (scripts/bench/ort-layout.ts), outputs compared; (sd15-image, turbo-image) whole
 // images of the SD layouts at their defaults (text encoder, every step, VAE decode) through
 // DiffusionPipeline, loaded from a folder of random weights (scripts/bench/random-model-folder.ts),
-// with peak GPU memory. Runs wherever WebGPU does:
+// with peak GPU memory; (steering, steering-sd15) each steering control's cost per step on the default
+// model and the SD 1.5 layout (scripts/bench/steering-cost.ts). Runs wherever WebGPU does:
 // here on SwiftShader (where SD-size models are skipped unless named with --only), and on a real
 // GPU through dawn.node (shared/device/README.md).
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -35,6 +36,7 @@ import { benchOrtOnLayout, type OrtLayoutResult } from './bench/ort-layout';
 import { randomModelFolder } from './bench/random-model-folder';
 import { randomWeights } from './bench/random-weights';
 import { median } from './bench/time-kernel';
+import { benchSteeringCost, steeringCostReport, type SteeringCostResult } from './bench/steering-cost';
 
 interface Options {
   only: Set<string> | null;
@@ -281,6 +283,21 @@ async function benchImages(gpu: GpuContext, name: string, dir: string, opts: Opt
   }
 }
 
+/** Each steering control's cost per step: the default model at its defaults, or an SD layout's random
+ * folder at its own (10 steps, to keep the turns short). */
+async function benchSteering(gpu: GpuContext, key: string, dir: string, opts: Options): Promise<SteeringCostResult> {
+  const defaultModel = key === 'steering';
+  const pipeline = await DiffusionPipeline.load(gpu, defaultModel ? nodeModelFolder(dir) : randomModelFolder(dir));
+  try {
+    const d = pipeline.info.defaults;
+    const request: GenerateRequest = { prompt: d.prompt ?? 'a photograph of an astronaut riding a horse', negativePrompt: '', seed: 1, steps: defaultModel ? d.steps : 10, sampler: d.sampler, cfg: d.cfg, rules: [] };
+    const name = defaultModel ? 'the default model' : `SD 1.5 layout, random f16 weights, ${pipeline.info.width}×${pipeline.info.height}`;
+    return await benchSteeringCost(pipeline, name, request, Math.max(3, Math.min(opts.iterations, 10)));
+  } finally {
+    pipeline.destroy();
+  }
+}
+
 /** One backend's numbers for the default model, both measured through NoisePredictor.predict and the
  * pipeline, so each includes what the other pays: inputs up, output back, per call. */
 interface BackendResult {
@@ -384,6 +401,7 @@ async function main(): Promise<void> {
   const results: UNetResult[] = [];
   let backends: BackendResult[] = [];
   const images: ImageResult[] = [];
+  const steering: SteeringCostResult[] = [];
   try {
     if (want('default', true)) {
       try {
@@ -400,10 +418,14 @@ async function main(): Promise<void> {
       if (withOrt || want(layout.key, !software)) results.push(await benchRandomUNet(gpu, layout.name, layout.config, layout.batch, opts, onnxDir));
       if (want(`${layout.key}-image`, !software)) images.push(await benchImages(gpu, layout.name.replace(', random f16 weights', ''), layout.dir, opts));
     }
+    for (const [key, dir] of [['steering', resolve(opts.model)], ['steering-sd15', benchLayouts().find((l) => l.key === 'sd15')?.dir]] as const) {
+      if (dir && want(key, false)) steering.push(await benchSteering(gpu, key, dir, opts));
+    }
     if (opts.unetConfig) results.push(await benchRandomUNet(gpu, `${opts.unetConfig}, random f16 weights`, JSON.parse(readFileSync(opts.unetConfig, 'utf8')), opts.batch, opts));
     if (software && !opts.only) console.error('SwiftShader: SD-size UNets and ONNX Runtime skipped (name them with --only sd15,turbo,ort,sd15-ort,turbo-ort,sd15-image,turbo-image to run them anyway).');
     console.log(report(gpu, results, backends, images, opts));
-    if (opts.json) writeFileSync(opts.json, JSON.stringify({ device: gpu.adapter, results, backends, images }, null, 1));
+    for (const r of steering) console.log(`\n${steeringCostReport(r)}`);
+    if (opts.json) writeFileSync(opts.json, JSON.stringify({ device: gpu.adapter, results, backends, images, steering }, null, 1));
   } finally {
     gpu.destroy();
   }
