@@ -46,15 +46,21 @@ export function clampMultiplier(value: number): number {
   return roundHundredths(Math.min(MULTIPLIER_RANGE.max, Math.max(MULTIPLIER_RANGE.min, value)));
 }
 
-export const MULTIPLIER_PARAMETERS: readonly (ControlParameter & { id: MultiplierPart })[] = MULTIPLIER_PARTS.map((id) => ({
-  id,
-  label: id,
-  explanation: EXPLANATIONS[id],
-  ...MULTIPLIER_RANGE,
-  default: 1,
-  step: 0.01,
-  clamp: clampMultiplier,
-}));
+/** The q, k, v and out parameters of a multiplier control (the UNet's or the text encoder's), each
+ * with its one-line explanation. */
+export function multiplierParameters(explanations: Readonly<Record<MultiplierPart, string>>): readonly (ControlParameter & { id: MultiplierPart })[] {
+  return MULTIPLIER_PARTS.map((id) => ({
+    id,
+    label: id,
+    explanation: explanations[id],
+    ...MULTIPLIER_RANGE,
+    default: 1,
+    step: 0.01,
+    clamp: clampMultiplier,
+  }));
+}
+
+export const MULTIPLIER_PARAMETERS = multiplierParameters(EXPLANATIONS);
 
 export function isNeutral(m: Readonly<AttentionMultipliers>): boolean {
   return MULTIPLIER_PARTS.every((p) => m[p] === 1);

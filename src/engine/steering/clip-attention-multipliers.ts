@@ -5,9 +5,9 @@
 // UNet's cross-attention reads; its step range picks the steps that get them (the others get the
 // plain encoder's).
 import type { AttentionMultipliers, ClipMultiplierRequest } from '../api';
-import { clampMultiplier, isNeutral, MULTIPLIER_PARTS, MULTIPLIER_RANGE, multipliersLinkField, type MultiplierPart } from './attention-multipliers';
+import { clampMultiplier, isNeutral, multiplierParameters, multipliersLinkField, type MultiplierPart } from './attention-multipliers';
 import { scaleAttentionWeights } from './attention-multipliers-reference';
-import type { ControlAxis, ControlParameter, SteeringControl } from './control';
+import type { ControlAxis, SteeringControl } from './control';
 import { RANGE_END_PARAMETER, RANGE_START_PARAMETER, stepRangeSetting } from './step-range-setting';
 import type { StepRange } from './step-range';
 
@@ -25,15 +25,7 @@ const EXPLANATIONS: Record<MultiplierPart, string> = {
   out: 'How strongly the words’ attention acts on their meaning; 0 switches it off in every layer.',
 };
 
-export const CLIP_MULTIPLIER_PARAMETERS: readonly (ControlParameter & { id: MultiplierPart })[] = MULTIPLIER_PARTS.map((id) => ({
-  id,
-  label: id,
-  explanation: EXPLANATIONS[id],
-  ...MULTIPLIER_RANGE,
-  default: 1,
-  step: 0.01,
-  clamp: clampMultiplier,
-}));
+export const CLIP_MULTIPLIER_PARAMETERS = multiplierParameters(EXPLANATIONS);
 
 /** What the page sets for this control. */
 export interface ClipMultiplierSettings {
