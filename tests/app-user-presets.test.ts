@@ -8,7 +8,7 @@ const mine = { ...DEFAULT_SETTINGS, prompt: 'blue whale', seed: 3, steps: 4, cfg
 describe('presets of one’s own', () => {
   it('keep the image’s settings, not the model, its size, the backend or view', () => {
     const query = presetQuery({ ...mine, backend: 'onnxruntime', compare: true, width: 512, height: 768, prediction: 'v_prediction' });
-    expect(query).toBe('?prompt=blue+whale&neg=&seed=3&steps=4&sampler=euler&cfg=2.5&self=1.4,1,1,1&cross=1,1,1,1&target=output');
+    expect(query).toBe('?prompt=blue+whale&neg=&seed=3&steps=4&sampler=euler&cfg=2.5&self=1.4,1,1,1&cross=1,1,1,1&target=output&clip=1,1,1,1&pag=0&pagt=middle');
     const applied = applyUserPreset({ ...DEFAULT_SETTINGS, compare: true }, { name: 'whale', query });
     expect(applied.settings).toEqual({ ...mine, compare: true });
     expect(applied.notices).toEqual([]);

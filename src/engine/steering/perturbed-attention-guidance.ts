@@ -103,6 +103,8 @@ const rangeField: LinkField<StepRange> = {
     return range;
   },
   write: (range) => `${range.start}..${range.end}`,
+  // All of sampling is left out of the link, as every control's step range is.
+  omit: (range) => isFullRange(range),
 };
 
 export const PAG_AXIS: ControlAxis = {
