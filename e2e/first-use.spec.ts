@@ -94,7 +94,7 @@ test('a downloaded image carries its settings: dropped back, it gives the same s
   await expect(page.getByTestId('notices')).toContainText('Settings restored from attention-lab-5-a-red-circle.png');
   await expect(page).toHaveURL(/seed=5&/);
   await expect(page).toHaveURL(/self=1.3,1,1,1/);
-  await expect(page.getByLabel('Prompt')).toHaveValue('a red circle');
+  await expect(page.getByLabel('Prompt', { exact: true })).toHaveValue('a red circle');
   await waitForImage(page);
   expect((await canvasPixels(generatedImage(page))).data).toEqual(original.data);
 });
