@@ -1,5 +1,6 @@
 // Sampler cases whose steering is multiplier `rules` with a step range (steering.json's ranges_self):
 // the app's loop on the GPU, the site table rebuilt per step by siteTablesPerStep as the pipeline does.
+import type { FixtureRule } from './unet-golden';
 import { GpuUNetPredictor, denoise } from '../../src/engine/sampling/denoise';
 import { createScheduler, parseSchedulerConfig, type SchedulerKind } from '../../src/engine/sampling/schedulers';
 import { siteTablesPerStep } from '../../src/engine/steering/controls';
@@ -8,15 +9,7 @@ import type { SteeringChecker } from './steering-fixture';
 import { compareRun } from './steering-fixture';
 
 /** A rule as cases.json writes it (no prefix: every site of its kind), with its step range. */
-interface RangedFixtureRule {
-  attn: 'attn1' | 'attn2';
-  prefix?: string;
-  q?: number;
-  k?: number;
-  v?: number;
-  out?: number;
-  range?: { start: number; end: number };
-}
+type RangedFixtureRule = FixtureRule & { range?: { start: number; end: number } };
 
 function ruleOf(r: RangedFixtureRule): MultiplierRule {
   const multipliers = { q: r.q ?? 1, k: r.k ?? 1, v: r.v ?? 1, out: r.out ?? 1 };

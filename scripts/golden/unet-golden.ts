@@ -13,7 +13,7 @@ import { compare, failure, type GoldenCheck } from './compare';
 import { hasSteeringCases, steeringGolden } from './steering-golden';
 import { isSingleFileFixture, singleFileComponentGolden, singleFileFixtureFolder } from './single-file-golden';
 
-interface FixtureRule {
+export interface FixtureRule {
   attn: 'attn1' | 'attn2';
   prefix?: string;
   q?: number;
